@@ -1,0 +1,28 @@
+"""Settings of the dossier sources and other integrations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class HttpDossierSettings(BaseModel):
+    """A provincial one-stop / integration-platform API."""
+
+    base_url: str = ""
+    token: str = ""
+    timeout_s: float = 2.0
+    retries: int = 2
+    backoff_s: float = 0.2
+    breaker_failures: int = 5
+    breaker_reset_s: float = 30.0
+    cache_ttl_s: float = 60.0
+    field_map: dict[str, str] = Field(default_factory=dict)
+    status_map: dict[str, int] = Field(default_factory=dict)
+
+
+class IntegrationSettings(BaseModel):
+    """Where dossier status comes from."""
+
+    dossier_source: str = Field(default="db", description="db | http")
+    http: HttpDossierSettings = Field(default_factory=HttpDossierSettings)
+    retention_days: int = 365

@@ -1,0 +1,22 @@
+"""Settings of recognition and synthesis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class SpeechSettings(BaseModel):
+    """Recogniser and synthesiser choice, pools and caches."""
+
+    recognizer: str = Field(default="viet-asr", description="viet-asr | vosk")
+    vosk_model_dir: Path | None = None
+    asr_workers: int = 2
+    max_streams: int = 16
+    synthesizer: str = Field(default="gtts", description="gtts | espeak-ng | recorded")
+    fallback_synthesizer: str = "espeak-ng"
+    voice: str = "vi"
+    rate_wpm: int = 150
+    prompt_cache_dir: Path = Path("var/prompts")
+    recordings_dir: Path = Path("var/recordings")

@@ -1,0 +1,24 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import testdata_dir
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    return testdata_dir()
+
+
+@pytest.fixture(scope="session")
+def speech_dir(testdata: Path) -> Path:
+    return testdata / "speech"
+
+
+@pytest.fixture(scope="session")
+def sip_dir(testdata: Path) -> Path:
+    return testdata / "sip"

@@ -1,0 +1,887 @@
+"""Menu trees as immutable data: the tree, its node kinds, and conversion to and from plain dicts.
+
+A tree is what admins edit and publish and what the dialog runtime interprets. Everything here is
+frozen, so a call can pin the tree it started with while a new version is published.
+
+Conventions the runtime relies on:
+
+- Every node has an ``id`` (its key in ``MenuTree.nodes``) and optional per-node ``prompt``,
+  ``no_input`` and ``no_match`` prompts, ``timeout_s``, ``retries`` and ``on_fail``. When a
+  per-node value is ``None`` the tree's :class:`Defaults` apply; use the ``MenuTree.*_for``
+  helpers to get the effective value.
+- Prompt text may contain ``{name}`` placeholders naming call variables (set by input nodes,
+  lookups and the runtime), filled in when the prompt is spoken.
+- After ``retries`` failed attempts (no input or no match) the caller is never left in a dead end:
+  ``on_fail`` is ``officer`` (go to ``MenuTree.officer_node`` if set, else transfer to
+  ``MenuTree.officer_department``) or ``main_menu`` (go to ``MenuTree.start``).
+- Global keys (``MenuTree.global_keys``, e.g. 9 repeat, * back, 0 officer) work wherever the
+  caller may press a key; a menu's own choice keys take precedence over global keys in that menu.
+- ``back`` returns to the most recent menu node visited before the current one (the start node
+  when there is none); ``repeat`` replays the previous node; ``main_menu`` goes to ``start``.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar
+
+
+class MenuError(Exception):
+    """Base of every error raised while reading a menu tree."""
+
+
+class MenuFormatError(MenuError):
+    """A dict does not describe a valid tree; ``path`` locates the offending value."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.message = message
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class NodeKind(enum.StrEnum):
+    """The kind of a node, as written in the ``kind`` field."""
+
+    MENU = "menu"
+    SAY = "say"
+    INPUT = "input"
+    DOSSIER_LOOKUP = "dossier_lookup"
+    PROCEDURE = "procedure"
+    TRANSFER = "transfer"
+    CALLBACK = "callback"
+    HOURS = "hours"
+    SURVEY = "survey"
+    GOTO = "goto"
+    BACK = "back"
+    REPEAT = "repeat"
+    MAIN_MENU = "main_menu"
+    HANGUP = "hangup"
+
+
+class OnFail(enum.StrEnum):
+    """Where a caller goes after the retries of a node are used up."""
+
+    OFFICER = "officer"
+    MAIN_MENU = "main_menu"
+
+
+class GlobalAction(enum.StrEnum):
+    """Actions a global key (or global keyword) triggers anywhere in the tree."""
+
+    REPEAT = "repeat"
+    BACK = "back"
+    OFFICER = "officer"
+    MAIN_MENU = "main_menu"
+
+
+class InputMode(enum.StrEnum):
+    """How an input node accepts its value."""
+
+    DIGITS = "digits"
+    SPEECH = "speech"
+    BOTH = "both"
+
+
+class RuleKind(enum.StrEnum):
+    """Validation rule of an input value."""
+
+    DOSSIER_CODE = "dossier_code"
+    PHONE = "phone"
+    DIGITS = "digits"
+    REGEX = "regex"
+
+
+class ProcedureMode(enum.StrEnum):
+    """Browse the catalogue (department, then field, then procedure) or find by spoken name."""
+
+    BROWSE = "browse"
+    FIND = "find"
+
+
+class Topic(enum.StrEnum):
+    """What to read about a procedure."""
+
+    DOCUMENTS = "documents"
+    FEES = "fees"
+    PROCESSING_TIME = "processing_time"
+    SUBMISSION = "submission"  # online portal, by public post, in person
+
+
+class CallbackNumber(enum.StrEnum):
+    """Where a callback node takes the number to call back."""
+
+    CALLER_ID = "caller_id"
+    INPUT = "input"
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+DTMF_KEYS = frozenset("0123456789*#")
+ALL_TOPICS: tuple[Topic, ...] = tuple(Topic)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Something said to the caller: text (spoken by TTS) and optionally a recorded prompt id."""
+
+    text: str
+    recording: str | None = None
+
+    def to_data(self) -> str | dict[str, str]:
+        """A bare string when there is no recording (the common, readable case)."""
+        if self.recording is None:
+            return self.text
+        return {"text": self.text, "recording": self.recording}
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Tree-wide values used when a node does not set its own."""
+
+    timeout_s: float = 5.0
+    inter_digit_timeout_s: float = 3.0
+    retries: int = 2
+    on_fail: OnFail = OnFail.OFFICER
+    no_input: Prompt = Prompt("Xin lỗi, tôi chưa nghe thấy quý vị nói gì.")
+    no_match: Prompt = Prompt("Xin lỗi, tôi chưa nghe rõ lựa chọn của quý vị.")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a menu: a DTMF key and/or spoken keywords (synonyms), leading to ``next``."""
+
+    next: str
+    key: str | None = None
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InputRule:
+    """How an input value is checked: a dossier code, a phone number, digits or a regex."""
+
+    kind: RuleKind
+    min_digits: int | None = None  # for kind digits
+    max_digits: int | None = None  # for kind digits
+    pattern: str | None = None  # for kind regex (full match)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseNode:
+    """Fields shared by every node kind."""
+
+    kind: ClassVar[NodeKind]
+    id: str
+    prompt: Prompt | None = None
+    no_input: Prompt | None = None
+    no_match: Prompt | None = None
+    timeout_s: float | None = None
+    retries: int | None = None
+    on_fail: OnFail | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        """Explicit references to other nodes, as (field path, node id) pairs."""
+        return ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MenuNode(BaseNode):
+    """Play the prompt, then wait for a key or a spoken keyword naming one of the choices."""
+
+    kind: ClassVar[NodeKind] = NodeKind.MENU
+    choices: tuple[Choice, ...] = ()
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f"choices[{i}].next", c.next) for i, c in enumerate(self.choices))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SayNode(BaseNode):
+    """Play a static prompt, then go to ``next``."""
+
+    kind: ClassVar[NodeKind] = NodeKind.SAY
+    next: str
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputNode(BaseNode):
+    """Ask for a value (keypad and/or speech), check it against ``rule``, optionally read it back
+    for confirmation (``confirm_prompt`` with ``{value}``; key 1 yes, 2 retry), store it in the
+    call variable ``variable``, then go to ``next``."""
+
+    kind: ClassVar[NodeKind] = NodeKind.INPUT
+    variable: str
+    rule: InputRule
+    next: str
+    mode: InputMode = InputMode.BOTH
+    confirm: bool = False
+    confirm_prompt: Prompt | None = None
+    terminator: str | None = "#"
+    inter_digit_timeout_s: float | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DossierLookupNode(BaseNode):
+    """Look up the dossier whose code is in call variable ``variable`` and read its status.
+
+    ``found`` follows a successful lookup; ``overdue`` (when set) replaces ``found`` for a dossier
+    past its promised return date. Personal details are read only when ``personal_details`` is
+    true and the caller passes the privacy check (caller ID equals the dossier's phone, or the
+    caller types its last digits when asked with ``verify_prompt``)."""
+
+    kind: ClassVar[NodeKind] = NodeKind.DOSSIER_LOOKUP
+    variable: str
+    found: str
+    not_found: str
+    failed: str
+    overdue: str | None = None
+    personal_details: bool = False
+    verify_prompt: Prompt | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        out = [("found", self.found), ("not_found", self.not_found), ("failed", self.failed)]
+        if self.overdue is not None:
+            out.append(("overdue", self.overdue))
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcedureNode(BaseNode):
+    """Procedure guidance from the catalogue.
+
+    ``browse``: the caller picks a department (unless ``department`` is fixed), then a field
+    (unless ``field`` is fixed), then a procedure. ``find``: the caller says a procedure's name.
+    ``procedure`` fixes one procedure id outright. The runtime then reads ``topics`` and goes
+    to ``next``; ``not_found`` (or ``on_fail`` when unset) when nothing matches."""
+
+    kind: ClassVar[NodeKind] = NodeKind.PROCEDURE
+    mode: ProcedureMode
+    next: str
+    department: str | None = None
+    field: str | None = None
+    procedure: str | None = None
+    topics: tuple[Topic, ...] = ALL_TOPICS
+    not_found: str | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        out = [("next", self.next)]
+        if self.not_found is not None:
+            out.append(("not_found", self.not_found))
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferNode(BaseNode):
+    """Transfer the caller to an officer of ``department`` (after the prompt, if any); ``reason``
+    is shown to the officer. When the transfer fails, go to ``failed`` (main menu if unset)."""
+
+    kind: ClassVar[NodeKind] = NodeKind.TRANSFER
+    department: str
+    reason: str = ""
+    failed: str | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("failed", self.failed),) if self.failed is not None else ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackNode(BaseNode):
+    """Record a callback request for ``department``: the number is the caller ID, or the call
+    variable ``variable`` set by an earlier input node (``number: input``). Then ``next``."""
+
+    kind: ClassVar[NodeKind] = NodeKind.CALLBACK
+    department: str
+    next: str
+    number: CallbackNumber = CallbackNumber.CALLER_ID
+    variable: str | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoursNode(BaseNode):
+    """Branch on the working hours of ``department``: ``open``, ``closed`` or ``holiday``
+    (``closed`` when ``holiday`` is unset)."""
+
+    kind: ClassVar[NodeKind] = NodeKind.HOURS
+    department: str
+    open: str
+    closed: str
+    holiday: str | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        out = [("open", self.open), ("closed", self.closed)]
+        if self.holiday is not None:
+            out.append(("holiday", self.holiday))
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveyNode(BaseNode):
+    """Ask for a satisfaction score from 1 to 5 (key or word), store it in ``variable``."""
+
+    kind: ClassVar[NodeKind] = NodeKind.SURVEY
+    next: str
+    variable: str = "survey_score"
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GotoNode(BaseNode):
+    """Go to ``target`` (after the prompt, if any)."""
+
+    kind: ClassVar[NodeKind] = NodeKind.GOTO
+    target: str
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("target", self.target),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackNode(BaseNode):
+    """Return to the previous menu."""
+
+    kind: ClassVar[NodeKind] = NodeKind.BACK
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatNode(BaseNode):
+    """Replay the previous node."""
+
+    kind: ClassVar[NodeKind] = NodeKind.REPEAT
+
+
+@dataclass(frozen=True, kw_only=True)
+class MainMenuNode(BaseNode):
+    """Go to the tree's start node."""
+
+    kind: ClassVar[NodeKind] = NodeKind.MAIN_MENU
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangupNode(BaseNode):
+    """Say goodbye (the prompt) and end the call."""
+
+    kind: ClassVar[NodeKind] = NodeKind.HANGUP
+
+
+Node = (
+    MenuNode
+    | SayNode
+    | InputNode
+    | DossierLookupNode
+    | ProcedureNode
+    | TransferNode
+    | CallbackNode
+    | HoursNode
+    | SurveyNode
+    | GotoNode
+    | BackNode
+    | RepeatNode
+    | MainMenuNode
+    | HangupNode
+)
+
+NODE_CLASSES: Mapping[NodeKind, type[BaseNode]] = types.MappingProxyType(
+    {
+        cls.kind: cls
+        for cls in (
+            MenuNode,
+            SayNode,
+            InputNode,
+            DossierLookupNode,
+            ProcedureNode,
+            TransferNode,
+            CallbackNode,
+            HoursNode,
+            SurveyNode,
+            GotoNode,
+            BackNode,
+            RepeatNode,
+            MainMenuNode,
+            HangupNode,
+        )
+    }
+)
+"""Node class for each kind."""
+
+LISTENING_KINDS = frozenset({NodeKind.MENU, NodeKind.INPUT, NodeKind.SURVEY, NodeKind.PROCEDURE})
+"""Kinds that wait for the caller, so no-input / no-match retries and ``on_fail`` apply."""
+
+
+@dataclass(frozen=True)
+class MenuTree:
+    """A whole menu tree. ``version`` is set by the store for published versions."""
+
+    id: str
+    title: str
+    start: str
+    officer_department: str
+    nodes: Mapping[str, Node]
+    global_keys: Mapping[str, GlobalAction] = field(default_factory=dict)
+    global_keywords: Mapping[GlobalAction, tuple[str, ...]] = field(default_factory=dict)
+    officer_node: str | None = None
+    defaults: Defaults = field(default_factory=Defaults)
+    description: str = ""
+    language: str = "vi"
+    version: int | None = None
+
+    def __post_init__(self) -> None:
+        # Read-only views so a pinned tree cannot be changed under a live call.
+        for name in ("nodes", "global_keys", "global_keywords"):
+            value = getattr(self, name)
+            if not isinstance(value, types.MappingProxyType):
+                object.__setattr__(self, name, types.MappingProxyType(dict(value)))
+
+    def node(self, node_id: str) -> Node:
+        """The node with this id (KeyError if absent; a validated tree has no dangling ids)."""
+        return self.nodes[node_id]
+
+    def timeout_for(self, node: BaseNode) -> float:
+        """Effective wait for the caller's first key or word, in seconds."""
+        return node.timeout_s if node.timeout_s is not None else self.defaults.timeout_s
+
+    def retries_for(self, node: BaseNode) -> int:
+        """Effective number of retries after no input or no match."""
+        return node.retries if node.retries is not None else self.defaults.retries
+
+    def on_fail_for(self, node: BaseNode) -> OnFail:
+        """Effective destination once the retries are used up."""
+        return node.on_fail if node.on_fail is not None else self.defaults.on_fail
+
+    def no_input_for(self, node: BaseNode) -> Prompt:
+        """Effective prompt when the caller said and pressed nothing."""
+        return node.no_input if node.no_input is not None else self.defaults.no_input
+
+    def no_match_for(self, node: BaseNode) -> Prompt:
+        """Effective prompt when the caller's answer matched no choice or failed the rule."""
+        return node.no_match if node.no_match is not None else self.defaults.no_match
+
+    def inter_digit_timeout_for(self, node: BaseNode) -> float:
+        """Effective wait between two keypad digits, in seconds."""
+        own = node.inter_digit_timeout_s if isinstance(node, InputNode) else None
+        return own if own is not None else self.defaults.inter_digit_timeout_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready data (the YAML/JSON file format)."""
+        return tree_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MenuTree:
+        """Build a tree from plain data; raises :class:`MenuFormatError` with a path."""
+        return tree_from_dict(data)
+
+
+# --------------------------------------------------------------------------- to plain data
+
+
+def _value_to_data(value: Any) -> Any:
+    if isinstance(value, Prompt):
+        return value.to_data()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Choice):
+        out: dict[str, Any] = {}
+        if value.key is not None:
+            out["key"] = value.key
+        if value.keywords:
+            out["keywords"] = list(value.keywords)
+        out["next"] = value.next
+        return out
+    if isinstance(value, InputRule):
+        if value.kind is RuleKind.DIGITS:
+            return {"kind": "digits", "min": value.min_digits, "max": value.max_digits}
+        if value.kind is RuleKind.REGEX:
+            return {"kind": "regex", "pattern": value.pattern}
+        return value.kind.value
+    if isinstance(value, tuple):
+        return [_value_to_data(v) for v in value]
+    return value
+
+
+def node_to_dict(node: BaseNode) -> dict[str, Any]:
+    """One node as plain data (without its id, which is its key in ``nodes``)."""
+    out: dict[str, Any] = {"kind": node.kind.value}
+    for f in fields(node):
+        if f.name == "id":
+            continue
+        value = getattr(node, f.name)
+        if value == f.default:
+            continue
+        out[f.name] = _value_to_data(value)
+    return out
+
+
+def tree_to_dict(tree: MenuTree) -> dict[str, Any]:
+    """A tree as plain data; ``from_dict(to_dict(t)) == t``."""
+    d = tree.defaults
+    out: dict[str, Any] = {"id": tree.id, "title": tree.title}
+    if tree.version is not None:
+        out["version"] = tree.version
+    if tree.description:
+        out["description"] = tree.description
+    out["language"] = tree.language
+    out["start"] = tree.start
+    out["officer_department"] = tree.officer_department
+    if tree.officer_node is not None:
+        out["officer_node"] = tree.officer_node
+    out["global_keys"] = {k: v.value for k, v in tree.global_keys.items()}
+    if tree.global_keywords:
+        out["global_keywords"] = {k.value: list(v) for k, v in tree.global_keywords.items()}
+    out["defaults"] = {
+        "timeout_s": d.timeout_s,
+        "inter_digit_timeout_s": d.inter_digit_timeout_s,
+        "retries": d.retries,
+        "on_fail": d.on_fail.value,
+        "no_input": d.no_input.to_data(),
+        "no_match": d.no_match.to_data(),
+    }
+    out["nodes"] = {node_id: node_to_dict(node) for node_id, node in tree.nodes.items()}
+    return out
+
+
+# --------------------------------------------------------------------------- from plain data
+
+
+class _Reader:
+    """Typed access to one mapping, raising MenuFormatError with the path of a bad value."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise MenuFormatError("expected a mapping", path)
+        self.data = data
+        self.path = path
+        self.seen: set[str] = set()
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def raw(self, key: str) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            raise MenuFormatError("required field missing", self.at(key))
+        return self.data[key]
+
+    def text(self, key: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str):
+            raise MenuFormatError("expected a string", self.at(key))
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        self.seen.add(key)
+        return self.text(key) if self.has(key) else None
+
+    def number(self, key: str) -> float:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MenuFormatError("expected a number", self.at(key))
+        return float(value)
+
+    def opt_number(self, key: str) -> float | None:
+        self.seen.add(key)
+        return self.number(key) if self.has(key) else None
+
+    def integer(self, key: str) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MenuFormatError("expected an integer", self.at(key))
+        return value
+
+    def opt_integer(self, key: str) -> int | None:
+        self.seen.add(key)
+        return self.integer(key) if self.has(key) else None
+
+    def flag(self, key: str, default: bool) -> bool:
+        self.seen.add(key)
+        if not self.has(key):
+            return default
+        value = self.data[key]
+        if not isinstance(value, bool):
+            raise MenuFormatError("expected true or false", self.at(key))
+        return value
+
+    def choice(self, key: str, cls: type[_E]) -> _E:
+        value = self.raw(key)
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            raise MenuFormatError(f"expected one of: {allowed}", self.at(key)) from None
+
+    def opt_choice(self, key: str, cls: type[_E]) -> _E | None:
+        self.seen.add(key)
+        return self.choice(key, cls) if self.has(key) else None
+
+    def prompt(self, key: str) -> Prompt:
+        return _prompt(self.raw(key), self.at(key))
+
+    def opt_prompt(self, key: str) -> Prompt | None:
+        self.seen.add(key)
+        return self.prompt(key) if self.has(key) else None
+
+    def items(self, key: str) -> list[Any]:
+        self.seen.add(key)
+        if not self.has(key):
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            raise MenuFormatError("expected a list", self.at(key))
+        return value
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        items = self.items(key)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise MenuFormatError("expected a string", f"{self.at(key)}[{i}]")
+        return tuple(items)
+
+    def reject_unknown(self) -> None:
+        unknown = sorted(str(k) for k in self.data if k not in self.seen)
+        if unknown:
+            raise MenuFormatError(f"unknown field(s): {', '.join(unknown)}", self.path)
+
+
+def _prompt(value: Any, path: str) -> Prompt:
+    if isinstance(value, str):
+        return Prompt(value)
+    r = _Reader(value, path)
+    prompt = Prompt(r.text("text"), r.opt_text("recording"))
+    r.reject_unknown()
+    return prompt
+
+
+def _choice(value: Any, path: str) -> Choice:
+    r = _Reader(value, path)
+    key = r.raw("key") if r.has("key") else None
+    r.seen.add("key")
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)  # YAML reads an unquoted 1 as a number
+    if key is not None and not isinstance(key, str):
+        raise MenuFormatError("expected a key (0-9, * or #)", r.at("key"))
+    choice = Choice(next=r.text("next"), key=key, keywords=r.texts("keywords"))
+    r.reject_unknown()
+    return choice
+
+
+def _rule(value: Any, path: str) -> InputRule:
+    if isinstance(value, str):
+        try:
+            kind = RuleKind(value)
+        except ValueError:
+            raise MenuFormatError(f"unknown rule {value!r}", path) from None
+        if kind in (RuleKind.DIGITS, RuleKind.REGEX):
+            raise MenuFormatError(f"rule {value!r} needs parameters", path)
+        return InputRule(kind)
+    r = _Reader(value, path)
+    kind = r.choice("kind", RuleKind)
+    if kind is RuleKind.DIGITS:
+        rule = InputRule(kind, min_digits=r.integer("min"), max_digits=r.integer("max"))
+    elif kind is RuleKind.REGEX:
+        rule = InputRule(kind, pattern=r.text("pattern"))
+    else:
+        rule = InputRule(kind)
+    r.reject_unknown()
+    return rule
+
+
+def _common(r: _Reader, node_id: str) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "prompt": r.opt_prompt("prompt"),
+        "no_input": r.opt_prompt("no_input"),
+        "no_match": r.opt_prompt("no_match"),
+        "timeout_s": r.opt_number("timeout_s"),
+        "retries": r.opt_integer("retries"),
+        "on_fail": r.opt_choice("on_fail", OnFail),
+    }
+
+
+def node_from_dict(node_id: str, data: Any, path: str = "") -> Node:
+    """One node from plain data; ``path`` prefixes error locations."""
+    path = path or f"nodes.{node_id}"
+    r = _Reader(data, path)
+    kind = r.choice("kind", NodeKind)
+    common = _common(r, node_id)
+    node: Node
+    if kind is NodeKind.MENU:
+        choices = tuple(
+            _choice(c, f"{r.at('choices')}[{i}]") for i, c in enumerate(r.items("choices"))
+        )
+        node = MenuNode(**common, choices=choices)
+    elif kind is NodeKind.SAY:
+        node = SayNode(**common, next=r.text("next"))
+    elif kind is NodeKind.INPUT:
+        node = InputNode(
+            **common,
+            variable=r.text("variable"),
+            rule=_rule(r.raw("rule"), r.at("rule")),
+            next=r.text("next"),
+            mode=r.opt_choice("mode", InputMode) or InputMode.BOTH,
+            confirm=r.flag("confirm", False),
+            confirm_prompt=r.opt_prompt("confirm_prompt"),
+            terminator=r.opt_text("terminator") if "terminator" in r.data else "#",
+            inter_digit_timeout_s=r.opt_number("inter_digit_timeout_s"),
+        )
+    elif kind is NodeKind.DOSSIER_LOOKUP:
+        node = DossierLookupNode(
+            **common,
+            variable=r.text("variable"),
+            found=r.text("found"),
+            not_found=r.text("not_found"),
+            failed=r.text("failed"),
+            overdue=r.opt_text("overdue"),
+            personal_details=r.flag("personal_details", False),
+            verify_prompt=r.opt_prompt("verify_prompt"),
+        )
+    elif kind is NodeKind.PROCEDURE:
+        topics_raw = r.texts("topics") if r.has("topics") else tuple(t.value for t in Topic)
+        topics: list[Topic] = []
+        for i, t in enumerate(topics_raw):
+            try:
+                topics.append(Topic(t))
+            except ValueError:
+                raise MenuFormatError(f"unknown topic {t!r}", f"{r.at('topics')}[{i}]") from None
+        node = ProcedureNode(
+            **common,
+            mode=r.choice("mode", ProcedureMode),
+            next=r.text("next"),
+            department=r.opt_text("department"),
+            field=r.opt_text("field"),
+            procedure=r.opt_text("procedure"),
+            topics=tuple(topics),
+            not_found=r.opt_text("not_found"),
+        )
+    elif kind is NodeKind.TRANSFER:
+        r.seen.add("reason")
+        node = TransferNode(
+            **common,
+            department=r.text("department"),
+            reason=r.text("reason") if r.has("reason") else "",
+            failed=r.opt_text("failed"),
+        )
+    elif kind is NodeKind.CALLBACK:
+        node = CallbackNode(
+            **common,
+            department=r.text("department"),
+            next=r.text("next"),
+            number=r.opt_choice("number", CallbackNumber) or CallbackNumber.CALLER_ID,
+            variable=r.opt_text("variable"),
+        )
+    elif kind is NodeKind.HOURS:
+        node = HoursNode(
+            **common,
+            department=r.text("department"),
+            open=r.text("open"),
+            closed=r.text("closed"),
+            holiday=r.opt_text("holiday"),
+        )
+    elif kind is NodeKind.SURVEY:
+        r.seen.add("variable")
+        node = SurveyNode(
+            **common,
+            next=r.text("next"),
+            variable=r.text("variable") if r.has("variable") else "survey_score",
+        )
+    elif kind is NodeKind.GOTO:
+        node = GotoNode(**common, target=r.text("target"))
+    elif kind is NodeKind.BACK:
+        node = BackNode(**common)
+    elif kind is NodeKind.REPEAT:
+        node = RepeatNode(**common)
+    elif kind is NodeKind.MAIN_MENU:
+        node = MainMenuNode(**common)
+    else:
+        node = HangupNode(**common)
+    r.reject_unknown()
+    return node
+
+
+def _defaults(value: Any, path: str) -> Defaults:
+    base = Defaults()
+    r = _Reader(value, path)
+    timeout = r.opt_number("timeout_s")
+    inter = r.opt_number("inter_digit_timeout_s")
+    retries = r.opt_integer("retries")
+    defaults = Defaults(
+        timeout_s=base.timeout_s if timeout is None else timeout,
+        inter_digit_timeout_s=base.inter_digit_timeout_s if inter is None else inter,
+        retries=base.retries if retries is None else retries,
+        on_fail=r.opt_choice("on_fail", OnFail) or base.on_fail,
+        no_input=r.opt_prompt("no_input") or base.no_input,
+        no_match=r.opt_prompt("no_match") or base.no_match,
+    )
+    r.reject_unknown()
+    return defaults
+
+
+def tree_from_dict(data: Mapping[str, Any]) -> MenuTree:
+    """A tree from plain data (as loaded from YAML or JSON); raises :class:`MenuFormatError`."""
+    r = _Reader(data, "")
+    nodes_raw = r.raw("nodes")
+    if not isinstance(nodes_raw, Mapping):
+        raise MenuFormatError("expected a mapping of node id to node", "nodes")
+    nodes: dict[str, Node] = {}
+    for node_id, node_data in nodes_raw.items():
+        if not isinstance(node_id, str):
+            raise MenuFormatError("node ids must be strings", f"nodes.{node_id}")
+        nodes[node_id] = node_from_dict(node_id, node_data)
+
+    global_keys: dict[str, GlobalAction] = {}
+    r.seen.add("global_keys")
+    if r.has("global_keys"):
+        keys = _Reader(r.data["global_keys"], "global_keys")
+        for key in list(keys.data):
+            name = str(key)  # YAML reads an unquoted 9 as a number
+            try:
+                global_keys[name] = GlobalAction(keys.data[key])
+            except (ValueError, TypeError):
+                allowed = ", ".join(a.value for a in GlobalAction)
+                raise MenuFormatError(
+                    f"expected one of: {allowed}", f"global_keys.{name}"
+                ) from None
+
+    global_keywords: dict[GlobalAction, tuple[str, ...]] = {}
+    r.seen.add("global_keywords")
+    if r.has("global_keywords"):
+        words = _Reader(r.data["global_keywords"], "global_keywords")
+        for action in list(words.data):
+            try:
+                parsed = GlobalAction(action)
+            except (ValueError, TypeError):
+                raise MenuFormatError("unknown action", f"global_keywords.{action}") from None
+            global_keywords[parsed] = words.texts(action)
+
+    r.seen.add("defaults")
+    defaults = _defaults(r.data["defaults"], "defaults") if r.has("defaults") else Defaults()
+    r.seen.add("language")
+    tree = MenuTree(
+        id=r.text("id"),
+        title=r.text("title"),
+        start=r.text("start"),
+        officer_department=r.text("officer_department"),
+        nodes=nodes,
+        global_keys=global_keys,
+        global_keywords=global_keywords,
+        officer_node=r.opt_text("officer_node"),
+        defaults=defaults,
+        description=r.opt_text("description") or "",
+        language=r.text("language") if r.has("language") else "vi",
+        version=r.opt_integer("version"),
+    )
+    r.reject_unknown()
+    return tree

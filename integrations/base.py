@@ -212,7 +212,8 @@ class Procedure:
     department_id: str
     agency: str  # implementing agency, as read to callers
     online_level: int | None = None  # 3 or 4 (partly / fully online); None when offline only
-    processing_days: int | None = None  # working days
+    processing_days: int | None = None
+    processing_working_days: bool = True  # False: processing_days are calendar days
     processing_time_note: str = ""
     fee_vnd: int | None = None
     fee_note: str = ""

@@ -8,7 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 # Every module that declares tables is imported here, so autogenerate sees the whole schema.
+import integrations.catalogue_tables
 import integrations.tables  # noqa: F401
+import ivr.calllog_tables  # noqa: F401
 from db import Base, create_engine_from_url
 
 config = context.config

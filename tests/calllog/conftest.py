@@ -1,0 +1,5 @@
+"""The catalogue's database fixtures (SQLite and PostgreSQL), shared with the call-log tests."""
+
+from tests.integrations_catalogue.conftest import bare_engine, db, pg_available, sessions
+
+__all__ = ["bare_engine", "db", "pg_available", "sessions"]

@@ -1,0 +1,179 @@
+"""DTMF digits from RFC 4733 telephone events and from in-band tones (Goertzel).
+
+Some gateways send keypresses as RFC 4733 events, others only as tones inside the audio, so
+both are decoded; the stream decides which one to trust.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.media.rtp import TelephoneEvent, ts_delta
+
+EVENT_DIGITS = "0123456789*#ABCD"  # RFC 4733 event codes 0-15
+ROW_HZ = (697.0, 770.0, 852.0, 941.0)
+COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
+KEYPAD = ("123A", "456B", "789C", "*0#D")
+
+
+def event_digit(code: int) -> str | None:
+    """The keypad symbol for an RFC 4733 event code, or None for non-DTMF events (16+)."""
+    return EVENT_DIGITS[code] if 0 <= code < len(EVENT_DIGITS) else None
+
+
+class EventTracker:
+    """Turns the stream of RFC 4733 packets into digits, each reported exactly once.
+
+    All packets of one keypress share an RTP timestamp. The first packet seen with a new
+    timestamp reports the digit, whether it is a start packet or (when the start packets were
+    lost) an end packet; the repeated end packets that follow are ignored. A keypress longer
+    than the 16-bit duration field is continued under a new timestamp (RFC 4733 §2.5.1.3); that
+    continuation is recognised and not reported again.
+    """
+
+    def __init__(self, remembered: int = 16) -> None:
+        self._seen: deque[int] = deque(maxlen=remembered)
+        self._last: tuple[int, int, bool, int] | None = None  # timestamp, code, ended, duration
+
+    def feed(self, timestamp: int, event: TelephoneEvent) -> str | None:
+        """One telephone-event packet: returns the digit if this packet starts a keypress."""
+        digit = event_digit(event.event)
+        if digit is None:
+            return None
+        known = timestamp in self._seen
+        continuation = False
+        if not known and self._last is not None:
+            last_ts, last_code, last_ended, last_duration = self._last
+            gap = ts_delta(timestamp, last_ts)
+            continuation = (
+                last_code == event.event and not last_ended and 0 < gap <= last_duration + 1600
+            )
+        if known:
+            if self._last is not None and self._last[0] == timestamp:
+                ended = self._last[2] or event.end
+                duration = max(self._last[3], event.duration)
+                self._last = (timestamp, event.event, ended, duration)
+            return None
+        self._seen.append(timestamp)
+        self._last = (timestamp, event.event, event.end, event.duration)
+        return None if continuation else digit
+
+
+def _filter_bank(rate: int, samples: int) -> npt.NDArray[np.float64]:
+    # Rows 0-7: cosines, rows 8-15: sines, at the eight DTMF frequencies. One real matrix
+    # product evaluates all eight Goertzel filters on a block.
+    n = np.arange(samples)
+    phase = 2 * np.pi * np.outer(np.array(ROW_HZ + COL_HZ), n) / rate
+    return np.vstack((np.cos(phase), np.sin(phase)))
+
+
+class GoertzelDetector:
+    """In-band DTMF from 16-bit PCM, analysed in 20 ms blocks.
+
+    Per block, the energy at the eight DTMF frequencies is measured (a Goertzel filter bank,
+    computed as one matrix product). A block holds a digit when the strongest row and column
+    tones are loud enough, within the allowed twist (the low tone may be up to
+    ``low_louder_db`` louder, as lines attenuate high frequencies, the high tone up to
+    ``high_louder_db``), each stands ``relative_peak_db`` above the other tones of its group,
+    and together they carry ``tone_fraction`` of the block's energy (speech spreads its energy,
+    a keypress concentrates it). A digit is reported after ``min_duration_ms`` of agreeing
+    blocks, and the next digit only after ``min_gap_ms`` without any tone.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: int = 8000,
+        block_ms: int = 20,
+        min_duration_ms: int = 40,
+        min_gap_ms: int = 40,
+        min_tone_level: float = 250.0,
+        low_louder_db: float = 8.0,
+        high_louder_db: float = 4.0,
+        relative_peak_db: float = 6.0,
+        tone_fraction: float = 0.7,
+    ) -> None:
+        self.block_samples = rate * block_ms // 1000
+        self._bank = _filter_bank(rate, self.block_samples)
+        self._min_blocks = max(1, -(-min_duration_ms // block_ms))
+        self._gap_blocks = max(1, -(-min_gap_ms // block_ms))
+        # Mean power of a sine of amplitude A is A^2 / 2.
+        self._min_power = min_tone_level**2 / 2
+        self._low_louder = 10 ** (low_louder_db / 10)
+        self._high_louder = 10 ** (high_louder_db / 10)
+        self._peak = 10 ** (relative_peak_db / 10)
+        self._fraction = tone_fraction
+        self._pending = b""
+        self._candidate: str | None = None
+        self._run = 0
+        self._quiet = self._gap_blocks
+        self._armed = True
+
+    def feed(self, pcm: bytes) -> list[str]:
+        """Analyse more audio (any length); returns the digits that completed in it."""
+        data = self._pending + pcm
+        block_bytes = 2 * self.block_samples
+        whole = len(data) - len(data) % block_bytes
+        self._pending = data[whole:]
+        if not whole:
+            return []
+        samples = np.frombuffer(data[:whole], dtype="<i2").astype(np.float64)
+        digits = []
+        for block in samples.reshape(-1, self.block_samples):
+            digit = self._step(self._classify(block))
+            if digit is not None:
+                digits.append(digit)
+        return digits
+
+    def reset(self) -> None:
+        """Forget partial blocks and tone state (e.g. after a codec change)."""
+        self._pending = b""
+        self._candidate = None
+        self._run = 0
+        self._quiet = self._gap_blocks
+        self._armed = True
+
+    def _classify(self, block: npt.NDArray[np.float64]) -> str | None:
+        n = self.block_samples
+        energy = float(block @ block) / n
+        if energy < 2 * self._min_power:  # too quiet to hold two tones: skip the filters
+            return None
+        v = self._bank @ block
+        scale = 2.0 / (n * n)
+        p = ((v[:8] ** 2 + v[8:] ** 2) * scale).tolist()
+        rows, cols = p[:4], p[4:]
+        row, col = max(rows), max(cols)
+        if row < self._min_power or col < self._min_power:
+            return None
+        if row > col * self._low_louder or col > row * self._high_louder:
+            return None
+        if row + col < self._fraction * energy:
+            return None
+        r, c = rows.index(row), cols.index(col)
+        limit_row, limit_col = row / self._peak, col / self._peak
+        for i in range(4):
+            if (i != r and rows[i] > limit_row) or (i != c and cols[i] > limit_col):
+                return None
+        return KEYPAD[r][c]
+
+    def _step(self, candidate: str | None) -> str | None:
+        if candidate is None:
+            self._candidate = None
+            self._run = 0
+            self._quiet += 1
+            if self._quiet >= self._gap_blocks:
+                self._armed = True
+            return None
+        self._quiet = 0
+        if candidate == self._candidate:
+            self._run += 1
+        else:
+            self._candidate = candidate
+            self._run = 1
+        if self._armed and self._run >= self._min_blocks:
+            self._armed = False
+            return candidate
+        return None

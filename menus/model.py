@@ -847,6 +847,8 @@ def tree_from_dict(data: Mapping[str, Any]) -> MenuTree:
         keys = _Reader(r.data["global_keys"], "global_keys")
         for key in list(keys.data):
             name = str(key)  # YAML reads an unquoted 9 as a number
+            if name in global_keys:
+                raise MenuFormatError("duplicate key", f"global_keys.{name}")
             try:
                 global_keys[name] = GlobalAction(keys.data[key])
             except (ValueError, TypeError):

@@ -1,0 +1,239 @@
+"""Dossier status from the local database: a :class:`~integrations.base.DossierSource`, and the
+bulk upsert used by import and sample data.
+
+Lookups hit the unique index on ``code`` or the index on ``tail``; queries run in a worker thread
+so the call's event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from integrations.base import (
+    ApplicantType,
+    Channel,
+    Dossier,
+    DossierStatus,
+    Fee,
+    ProgressEntry,
+    ReturnMethod,
+    SourceUnavailable,
+    Supplement,
+)
+from integrations.dossier_codes import normalize_code, tail_of
+from integrations.tables import (
+    DossierFeeRow,
+    DossierProgressRow,
+    DossierRow,
+    DossierSupplementRow,
+)
+
+UPSERT_BATCH = 500
+"""Dossiers written per round of statements; bounded so SQLite's variable limit holds."""
+
+
+class DatabaseDossierSource:
+    """Dossiers stored in tongdai's own database (imported from CSV/JSON or sample data)."""
+
+    name = "database"
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    async def get(self, code: str) -> Dossier | None:
+        """The dossier with this code, or None."""
+        return await asyncio.to_thread(self.get_sync, code)
+
+    async def find_by_tail(self, tail: str) -> list[Dossier]:
+        """Every dossier whose code ends with ``tail`` (``YYMMDDXXXX``), ordered by code."""
+        return await asyncio.to_thread(self.find_by_tail_sync, tail)
+
+    def get_sync(self, code: str) -> Dossier | None:
+        """Blocking form of :meth:`get`, for commands and benchmarks."""
+        rows = self._select(DossierRow.code == normalize_code(code))
+        return rows[0] if rows else None
+
+    def find_by_tail_sync(self, tail: str) -> list[Dossier]:
+        """Blocking form of :meth:`find_by_tail`."""
+        if len(tail) != 10 or not tail.isdigit():
+            return []
+        return self._select(DossierRow.tail == tail)
+
+    def _select(self, condition: Any) -> list[Dossier]:
+        statement = (
+            select(DossierRow)
+            .where(condition)
+            .order_by(DossierRow.code)
+            .options(
+                selectinload(DossierRow.fees),
+                selectinload(DossierRow.supplements),
+                selectinload(DossierRow.progress),
+            )
+        )
+        try:
+            with self._factory() as session:
+                return [row_to_dossier(row) for row in session.scalars(statement)]
+        except SQLAlchemyError as exc:
+            raise SourceUnavailable(self.name, "database-error", type(exc).__name__) from exc
+
+
+def row_to_dossier(row: DossierRow) -> Dossier:
+    """The record of a stored row (with its children loaded)."""
+    return Dossier(
+        code=row.code,
+        procedure_code=row.procedure_code,
+        procedure_name=row.procedure_name,
+        applicant_name=row.applicant_name,
+        applicant_type=ApplicantType(row.applicant_type),
+        phone=row.phone,
+        email=row.email,
+        received_on=row.received_on,
+        due_on=row.due_on,
+        status=DossierStatus(row.status),
+        processing_unit=row.processing_unit,
+        channel=Channel(row.channel),
+        return_method=ReturnMethod(row.return_method),
+        fees=tuple(Fee(f.name, f.amount_vnd, f.paid) for f in row.fees),
+        supplements=tuple(Supplement(s.content, s.requested_on) for s in row.supplements),
+        result_documents=tuple(row.result_documents or ()),
+        progress=tuple(ProgressEntry(_aware(p.at), p.unit, p.action) for p in row.progress),
+    )
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything is stored in UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _columns(dossier: Dossier, now: datetime) -> dict[str, Any]:
+    code = normalize_code(dossier.code)
+    return {
+        "code": code,
+        "tail": tail_of(code),
+        "procedure_code": dossier.procedure_code,
+        "procedure_name": dossier.procedure_name,
+        "applicant_name": dossier.applicant_name,
+        "applicant_type": dossier.applicant_type.value,
+        "phone": dossier.phone,
+        "email": dossier.email,
+        "received_on": dossier.received_on,
+        "due_on": dossier.due_on,
+        "status": int(dossier.status),
+        "processing_unit": dossier.processing_unit,
+        "channel": int(dossier.channel),
+        "return_method": dossier.return_method.value,
+        "result_documents": list(dossier.result_documents),
+        "updated_at": now,
+    }
+
+
+def upsert_dossiers(session: Session, dossiers: Iterable[Dossier]) -> tuple[int, int]:
+    """Insert new dossiers and replace existing ones (matched by code) with their children.
+
+    Returns ``(inserted, updated)``. Runs inside the caller's transaction; a code given twice
+    keeps its last occurrence. Ids of existing dossiers are kept.
+    """
+    inserted = updated = 0
+    batch: dict[str, Dossier] = {}
+    for dossier in dossiers:
+        batch[normalize_code(dossier.code)] = dossier
+        if len(batch) >= UPSERT_BATCH:
+            i, u = _upsert_batch(session, batch)
+            inserted, updated = inserted + i, updated + u
+            batch = {}
+    if batch:
+        i, u = _upsert_batch(session, batch)
+        inserted, updated = inserted + i, updated + u
+    return inserted, updated
+
+
+def _upsert_batch(session: Session, batch: dict[str, Dossier]) -> tuple[int, int]:
+    now = datetime.now(UTC)
+    found = session.execute(
+        select(DossierRow.code, DossierRow.id).where(DossierRow.code.in_(list(batch)))
+    )
+    existing: dict[str, int] = {code: dossier_id for code, dossier_id in found}
+    ids: dict[str, int] = dict(existing)
+    if existing:
+        session.execute(
+            update(DossierRow),
+            [{"id": existing[code], **_columns(batch[code], now)} for code in existing],
+        )
+        stale = list(existing.values())
+        for child in (DossierFeeRow, DossierSupplementRow, DossierProgressRow):
+            session.execute(delete(child).where(child.dossier_id.in_(stale)))
+    new = [code for code in batch if code not in existing]
+    if new:
+        returned = session.execute(
+            insert(DossierRow).returning(
+                DossierRow.code, DossierRow.id, sort_by_parameter_order=True
+            ),
+            [_columns(batch[code], now) for code in new],
+        )
+        ids.update({code: dossier_id for code, dossier_id in returned})
+    _insert_children(session, ids, batch)
+    return len(new), len(existing)
+
+
+def _insert_children(session: Session, ids: dict[str, int], batch: dict[str, Dossier]) -> None:
+    fees: list[dict[str, Any]] = []
+    supplements: list[dict[str, Any]] = []
+    progress: list[dict[str, Any]] = []
+    for code, dossier in batch.items():
+        dossier_id = ids[code]
+        fees += [
+            {
+                "dossier_id": dossier_id,
+                "position": n,
+                "name": f.name,
+                "amount_vnd": f.amount_vnd,
+                "paid": f.paid,
+            }
+            for n, f in enumerate(dossier.fees)
+        ]
+        supplements += [
+            {
+                "dossier_id": dossier_id,
+                "position": n,
+                "content": s.content,
+                "requested_on": s.requested_on,
+            }
+            for n, s in enumerate(dossier.supplements)
+        ]
+        progress += [
+            {
+                "dossier_id": dossier_id,
+                "position": n,
+                "at": p.at,
+                "unit": p.unit,
+                "action": p.action,
+            }
+            for n, p in enumerate(dossier.progress)
+        ]
+    for table, rows in (
+        (DossierFeeRow, fees),
+        (DossierSupplementRow, supplements),
+        (DossierProgressRow, progress),
+    ):
+        if rows:
+            session.execute(insert(table), rows)
+
+
+def count_dossiers(session: Session) -> int:
+    """How many dossiers are stored."""
+    return int(session.scalar(select(func.count()).select_from(DossierRow)) or 0)
+
+
+def delete_dossiers(session: Session, codes: Sequence[str]) -> int:
+    """Delete dossiers (and their children) by code; returns how many were deleted."""
+    result = session.execute(
+        delete(DossierRow).where(DossierRow.code.in_([normalize_code(c) for c in codes]))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

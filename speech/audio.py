@@ -12,7 +12,7 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 
 class AudioFormatError(ValueError):
@@ -77,3 +77,73 @@ def wav_bytes(pcm: bytes, rate: int) -> bytes:
 def write_wav(path: str | Path, pcm: bytes, rate: int) -> None:
     """Write 16-bit mono PCM to a WAV file."""
     Path(path).write_bytes(wav_bytes(pcm, rate))
+
+
+class StreamResampler:
+    """Resample a stream of 16-bit mono PCM chunks (e.g. 20 ms phone frames).
+
+    Resampling each chunk on its own would put an edge (a click) at every chunk boundary; this
+    keeps the filter history across chunks instead. It uses the same filter and alignment as
+    :func:`resample`, so the concatenated output of :meth:`process` and :meth:`flush` equals
+    ``resample`` of the whole signal (to within one LSB of rounding).
+    """
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        if rate_in <= 0 or rate_out <= 0:
+            raise ValueError(f"sample rates must be positive, got {rate_in} -> {rate_out}")
+        g = gcd(rate_in, rate_out)
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self._up, self._down = rate_out // g, rate_in // g
+        max_rate = max(self._up, self._down)
+        self._delay = 10 * max_rate  # half the filter length, as in scipy's resample_poly
+        if self._up == self._down:
+            taps = np.ones(1)  # never used: equal rates pass straight through
+        else:
+            taps = firwin(2 * self._delay + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self._up
+        # Polyphase matrix: row p holds taps p, p+up, p+2up ... (zero padded).
+        self._width = -(-len(taps) // self._up)
+        padded = np.zeros(self._width * self._up)
+        padded[: len(taps)] = taps
+        self._phases = padded.reshape(self._width, self._up).T
+        self._buf = np.zeros(self._width, dtype=np.float64)  # zeros before the stream start
+        self._base = -self._width  # input index of _buf[0]
+        self._n_in = 0
+        self._n_out = 0
+
+    def process(self, pcm: bytes) -> bytes:
+        """Feed a chunk; returns every output sample that the input so far determines."""
+        if len(pcm) % 2:
+            raise ValueError("16-bit PCM must have an even number of bytes")
+        if self._up == self._down:
+            return pcm
+        chunk = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+        self._buf = np.concatenate([self._buf, chunk])
+        self._n_in += len(chunk)
+        # Output n needs input up to (n*down + delay) // up.
+        last = (self._n_in * self._up - 1 - self._delay) // self._down
+        return self._emit(last)
+
+    def flush(self) -> bytes:
+        """End of stream: the remaining output, treating the input beyond the end as silence."""
+        if self._up == self._down:
+            return b""
+        pad = self._delay // self._up + 2
+        self._buf = np.concatenate([self._buf, np.zeros(pad)])
+        total = -(-self._n_in * self._up // self._down)
+        return self._emit(total - 1)
+
+    def _emit(self, last: int) -> bytes:
+        if last < self._n_out:
+            return b""
+        n = np.arange(self._n_out, last + 1)
+        m = n * self._down + self._delay
+        rows = self._phases[m % self._up]
+        newest = m // self._up - self._base
+        idx = newest[:, None] - np.arange(self._width)[None, :]
+        out = np.einsum("ij,ij->i", rows, self._buf[idx])
+        self._n_out = last + 1
+        keep_from = (self._n_out * self._down + self._delay) // self._up - self._base
+        keep_from = max(0, keep_from - self._width)
+        self._buf = self._buf[keep_from:]
+        self._base += keep_from
+        return bytes(np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes())

@@ -1,0 +1,634 @@
+"""SDP (RFC 4566) parse/serialise and RFC 3264 offer/answer for one audio stream. Pure code.
+
+tongdai answers with exactly one audio codec (the caller's first choice among ours, PCMA/PCMU)
+plus telephone-event when offered, so the media engine never has to follow codec switches.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+
+__all__ = [
+    "DIRECTIONS",
+    "STATIC_PAYLOAD_TYPES",
+    "Answer",
+    "Codec",
+    "Connection",
+    "Media",
+    "NoCommonCodec",
+    "Origin",
+    "SdpError",
+    "SessionDescription",
+    "accept_answer",
+    "answer_direction",
+    "audio_media",
+    "connection_address",
+    "direction_of",
+    "is_hold",
+    "make_offer",
+    "negotiate",
+    "parse",
+    "serialize",
+]
+
+
+class SdpError(ValueError):
+    """A session description that cannot be read or used (answer 488 or 400)."""
+
+
+class NoCommonCodec(SdpError):
+    """The offer holds no audio codec we can use (answer 488 Not Acceptable Here)."""
+
+
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+_ANSWER_DIRECTION = {
+    "sendrecv": "sendrecv",
+    "sendonly": "recvonly",
+    "recvonly": "sendonly",
+    "inactive": "inactive",
+}
+_RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")  # plain RTP only: no SRTP keys are ever exchanged
+_TELEPHONE_EVENT = "telephone-event"
+_DEFAULT_EVENT_PT = 101
+_HOLD_ADDRESSES = ("0.0.0.0", "::", "0:0:0:0:0:0:0:0")
+_MAX_SDP_BYTES = 65_536
+
+
+@dataclass(frozen=True)
+class Codec:
+    """An RTP payload format: `a=rtpmap:<payload_type> <name>/<clock_rate>[/<channels>]`."""
+
+    payload_type: int
+    name: str
+    clock_rate: int
+    channels: int = 1
+
+
+STATIC_PAYLOAD_TYPES: dict[int, Codec] = {
+    0: Codec(0, "PCMU", 8000),
+    3: Codec(3, "GSM", 8000),
+    4: Codec(4, "G723", 8000),
+    8: Codec(8, "PCMA", 8000),
+    9: Codec(9, "G722", 8000),
+    18: Codec(18, "G729", 8000),
+}
+"""RFC 3551 static payload types that may appear without an rtpmap line."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The `o=` line."""
+
+    username: str
+    session_id: str
+    session_version: int
+    network: str = "IN"
+    address_type: str = "IP4"
+    address: str = "0.0.0.0"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.username} {self.session_id} {self.session_version} "
+            f"{self.network} {self.address_type} {self.address}"
+        )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A `c=` line; `address` excludes any multicast `/ttl` suffix, kept in `suffix`."""
+
+    address: str
+    network: str = "IN"
+    address_type: str = "IP4"
+    suffix: str = ""
+
+    @property
+    def is_hold(self) -> bool:
+        """RFC 2543 hold: the connection address 0.0.0.0 (RFC 3264 §8.4)."""
+        return self.address in _HOLD_ADDRESSES
+
+    def __str__(self) -> str:
+        return f"{self.network} {self.address_type} {self.address}{self.suffix}"
+
+
+@dataclass
+class Media:
+    """One `m=` section with its own lines."""
+
+    media: str
+    port: int
+    proto: str
+    formats: list[str]
+    port_count: int | None = None
+    connection: Connection | None = None
+    bandwidths: list[str] = field(default_factory=list)
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)  # i=, k= lines, kept in order
+
+    def attribute(self, name: str) -> str | None:
+        """The first value of `a=name:value` (None if absent or a flag)."""
+        return next((v for k, v in self.attributes if k == name), None)
+
+    def has_attribute(self, name: str) -> bool:
+        """Whether `a=name` or `a=name:...` is present."""
+        return any(k == name for k, _ in self.attributes)
+
+    def rtpmaps(self) -> dict[int, Codec]:
+        """Payload formats declared by rtpmap lines, by payload type.
+
+        A malformed rtpmap (RFC 4475's `a=rtpmap:31 LPC` has no clock rate) is skipped rather
+        than failing the whole description: the format is then simply unknown.
+        """
+        found: dict[int, Codec] = {}
+        for name, value in self.attributes:
+            if name == "rtpmap" and value is not None:
+                codec = _parse_rtpmap(value)
+                if codec is not None:
+                    found[codec.payload_type] = codec
+        return found
+
+    def codecs(self) -> list[Codec]:
+        """The offered formats in preference order, resolved through rtpmap or the static
+        table; unknown formats are skipped."""
+        maps = self.rtpmaps()
+        out: list[Codec] = []
+        for fmt in self.formats:
+            if not fmt.isdigit():
+                continue
+            pt = int(fmt)
+            codec = maps.get(pt) or STATIC_PAYLOAD_TYPES.get(pt)
+            if codec is not None:
+                out.append(codec)
+        return out
+
+    def fmtp(self, payload_type: int) -> str | None:
+        """The format parameters of a payload type (`a=fmtp:<pt> <params>`)."""
+        for name, value in self.attributes:
+            if name == "fmtp" and value is not None:
+                pt, _, params = value.partition(" ")
+                if pt == str(payload_type):
+                    return params.strip()
+        return None
+
+    @property
+    def ptime(self) -> int | None:
+        """Packet time in ms, if stated."""
+        value = self.attribute("ptime")
+        if value is None:
+            return None
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+
+    @property
+    def direction(self) -> str | None:
+        """The direction attribute of this section, if any."""
+        return next((k for k, _ in self.attributes if k in DIRECTIONS), None)
+
+
+@dataclass
+class SessionDescription:
+    """A whole SDP body. Unknown line types are kept so re-serialising loses nothing."""
+
+    origin: Origin
+    session_name: str = "-"
+    connection: Connection | None = None
+    bandwidths: list[str] = field(default_factory=list)
+    times: list[str] = field(default_factory=lambda: ["0 0"])
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+    media: list[Media] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)  # i u e p r z k lines
+    version: int = 0
+
+    def attribute(self, name: str) -> str | None:
+        """The first value of a session-level `a=name:value`."""
+        return next((v for k, v in self.attributes if k == name), None)
+
+    @property
+    def direction(self) -> str | None:
+        """The session-level direction attribute, if any."""
+        return next((k for k, _ in self.attributes if k in DIRECTIONS), None)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_RTPMAP = re.compile(r"([0-9]{1,3})\s+([^/\s]+)/([0-9]{1,6})(?:/([0-9]{1,2}))?\s*")
+
+
+def _parse_rtpmap(value: str) -> Codec | None:
+    match = _RTPMAP.fullmatch(value)
+    if not match or int(match.group(1)) > 127:
+        return None
+    channels = int(match.group(4)) if match.group(4) else 1
+    return Codec(int(match.group(1)), match.group(2), int(match.group(3)), channels)
+
+
+def _parse_connection(value: str) -> Connection:
+    parts = value.split()
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+        raise SdpError(f"malformed c= line {value[:60]!r}")
+    address, slash, suffix = parts[2].partition("/")
+    if not address:
+        raise SdpError("empty connection address")
+    return Connection(address, parts[0], parts[1], slash + suffix)
+
+
+def _parse_origin(value: str) -> Origin:
+    parts = value.split()
+    if len(parts) != 6 or not parts[2].isdigit() or len(parts[2]) > 20:
+        raise SdpError(f"malformed o= line {value[:60]!r}")
+    return Origin(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
+
+
+def _parse_media(value: str) -> Media:
+    parts = value.split()
+    if len(parts) < 3:
+        raise SdpError(f"malformed m= line {value[:60]!r}")
+    port_text, slash, count_text = parts[1].partition("/")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise SdpError(f"malformed media port {parts[1][:20]!r}")
+    if slash and not (count_text.isdigit() and len(count_text) <= 5):
+        raise SdpError(f"malformed port count {parts[1][:20]!r}")
+    return Media(
+        parts[0],
+        int(port_text),
+        parts[2],
+        parts[3:],
+        int(count_text) if slash else None,
+    )
+
+
+def _parse_attribute(value: str) -> tuple[str, str | None]:
+    name, colon, rest = value.partition(":")
+    if not name:
+        raise SdpError(f"malformed attribute {value[:60]!r}")
+    return name, rest if colon else None
+
+
+def parse(data: bytes) -> SessionDescription:
+    """Parse an SDP body. Line ends may be CRLF or LF. Raises `SdpError` for garbage."""
+    if len(data) > _MAX_SDP_BYTES:
+        raise SdpError("session description too large")
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        text = bytes(data).decode("latin-1")
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines or not lines[0].startswith("v="):
+        raise SdpError("session description does not start with v=")
+    if lines[0][2:].strip() != "0":
+        raise SdpError(f"unsupported SDP version {lines[0][2:40]!r}")
+
+    origin: Origin | None = None
+    session_name = "-"
+    connection: Connection | None = None
+    bandwidths: list[str] = []
+    times: list[str] = []
+    attributes: list[tuple[str, str | None]] = []
+    extra: list[tuple[str, str]] = []
+    media: list[Media] = []
+    for line in lines[1:]:
+        if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
+            raise SdpError(f"malformed SDP line {line[:60]!r}")
+        kind, value = line[0], line[2:]
+        if kind == "m":
+            media.append(_parse_media(value))
+        elif media:
+            current = media[-1]
+            if kind == "c":
+                current.connection = _parse_connection(value)
+            elif kind == "b":
+                current.bandwidths.append(value)
+            elif kind == "a":
+                current.attributes.append(_parse_attribute(value))
+            else:
+                current.extra.append((kind, value))
+        elif kind == "o":
+            origin = _parse_origin(value)
+        elif kind == "s":
+            session_name = value
+        elif kind == "c":
+            connection = _parse_connection(value)
+        elif kind == "b":
+            bandwidths.append(value)
+        elif kind == "t":
+            times.append(value)
+        elif kind == "a":
+            attributes.append(_parse_attribute(value))
+        else:
+            extra.append((kind, value))
+    if origin is None:
+        raise SdpError("session description has no o= line")
+    return SessionDescription(
+        origin, session_name, connection, bandwidths, times or ["0 0"], attributes, media, extra
+    )
+
+
+# --------------------------------------------------------------------------- serialising
+
+
+def _attribute_line(name: str, value: str | None) -> str:
+    return f"a={name}" if value is None else f"a={name}:{value}"
+
+
+def serialize(desc: SessionDescription) -> bytes:
+    """Render SDP with CRLF line ends in RFC 4566 order."""
+    out = [f"v={desc.version}", f"o={desc.origin}", f"s={desc.session_name}"]
+    out += [f"{k}={v}" for k, v in desc.extra if k in "iuep"]
+    if desc.connection is not None:
+        out.append(f"c={desc.connection}")
+    out += [f"b={b}" for b in desc.bandwidths]
+    out += [f"t={t}" for t in desc.times]
+    out += [f"{k}={v}" for k, v in desc.extra if k not in "iuep"]
+    out += [_attribute_line(k, v) for k, v in desc.attributes]
+    for m in desc.media:
+        port = f"{m.port}/{m.port_count}" if m.port_count is not None else str(m.port)
+        out.append(" ".join(["m=" + m.media, port, m.proto, *m.formats]))
+        out += [f"{k}={v}" for k, v in m.extra if k == "i"]
+        if m.connection is not None:
+            out.append(f"c={m.connection}")
+        out += [f"b={b}" for b in m.bandwidths]
+        out += [f"{k}={v}" for k, v in m.extra if k != "i"]
+        out += [_attribute_line(k, v) for k, v in m.attributes]
+    for line in out:
+        if "\r" in line or "\n" in line:
+            raise ValueError(f"line break inside an SDP line: {line[:60]!r}")
+    return ("\r\n".join(out) + "\r\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def audio_media(desc: SessionDescription) -> Media | None:
+    """The first audio section with a non-zero port, if any."""
+    return next((m for m in desc.media if m.media == "audio" and m.port != 0), None)
+
+
+def direction_of(desc: SessionDescription, media: Media | None = None) -> str:
+    """Effective direction of a section (its own attribute, else the session's, else
+    sendrecv)."""
+    section = media if media is not None else audio_media(desc)
+    if section is not None and section.direction is not None:
+        return section.direction
+    return desc.direction or "sendrecv"
+
+
+def _connection_of(desc: SessionDescription, media: Media | None) -> Connection | None:
+    if media is not None and media.connection is not None:
+        return media.connection
+    return desc.connection
+
+
+def connection_address(desc: SessionDescription) -> str | None:
+    """The connection address of the first audio section (or of the session)."""
+    conn = _connection_of(desc, audio_media(desc))
+    return conn.address if conn is not None else None
+
+
+def is_hold(desc: SessionDescription) -> bool:
+    """Whether the description puts the audio on hold: sendonly/inactive, or the RFC 2543
+    style connection address 0.0.0.0."""
+    media = audio_media(desc)
+    if media is None:
+        return False
+    conn = _connection_of(desc, media)
+    return direction_of(desc, media) in ("sendonly", "inactive") or (
+        conn is not None and conn.is_hold
+    )
+
+
+def answer_direction(offered: str) -> str:
+    """Our direction answering an offered one (RFC 3264 §6.1)."""
+    return _ANSWER_DIRECTION.get(offered, "sendrecv")
+
+
+def _remote_of(desc: SessionDescription, media: Media) -> tuple[str, int] | None:
+    conn = _connection_of(desc, media)
+    if conn is None or conn.is_hold or media.port == 0:
+        return None
+    return conn.address, media.port
+
+
+# --------------------------------------------------------------------------- offer/answer
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The outcome of a negotiation step.
+
+    `description` is our SDP (the answer, or our offer); `codec` the audio codec to send;
+    `dtmf_payload_type` the telephone-event payload type (None if not agreed); `remote` the
+    peer's RTP address (None while unknown or on RFC 2543 hold); `direction` our direction.
+    """
+
+    description: SessionDescription
+    codec: Codec
+    dtmf_payload_type: int | None
+    remote: tuple[str, int] | None
+    direction: str
+
+
+def _new_session_id() -> str:
+    return str(secrets.randbelow(10**12) + 1)
+
+
+def _origin(local_ip: str, previous: SessionDescription | None, changed: bool) -> Origin:
+    address_type = "IP6" if ":" in local_ip else "IP4"
+    if previous is None:
+        return Origin("tongdai", _new_session_id(), 1, "IN", address_type, local_ip)
+    version = previous.origin.session_version + (1 if changed else 0)
+    return replace(
+        previous.origin, session_version=version, address_type=address_type, address=local_ip
+    )
+
+
+def _our_codecs(codecs: tuple[str, ...] | list[str]) -> list[str]:
+    names = [c.upper() for c in codecs]
+    unknown = [n for n in names if n not in ("PCMA", "PCMU")]
+    if unknown or not names:
+        raise ValueError(f"only PCMA and PCMU can be offered, not {unknown or codecs}")
+    return names
+
+
+def _audio_section(
+    port: int,
+    proto: str,
+    codecs: list[Codec],
+    event_pt: int | None,
+    ptime: int,
+    direction: str,
+) -> Media:
+    formats = [str(c.payload_type) for c in codecs]
+    attributes: list[tuple[str, str | None]] = [
+        ("rtpmap", f"{c.payload_type} {c.name}/{c.clock_rate}") for c in codecs
+    ]
+    if event_pt is not None:
+        formats.append(str(event_pt))
+        attributes.append(("rtpmap", f"{event_pt} {_TELEPHONE_EVENT}/8000"))
+        attributes.append(("fmtp", f"{event_pt} 0-15"))
+    attributes += [("ptime", str(ptime)), (direction, None)]
+    return Media("audio", port, proto, formats, attributes=attributes)
+
+
+def _same_media(a: SessionDescription | None, b: SessionDescription) -> bool:
+    if a is None:
+        return False
+    strip = replace(b, origin=a.origin)
+    return serialize(strip) == serialize(a)
+
+
+def _telephone_event(media: Media) -> int | None:
+    for pt, codec in media.rtpmaps().items():
+        is_event = codec.name.lower() == _TELEPHONE_EVENT and codec.clock_rate == 8000
+        if is_event and str(pt) in media.formats:
+            return pt
+    return None
+
+
+def negotiate(
+    offer: SessionDescription,
+    *,
+    local_ip: str,
+    local_port: int,
+    codecs: tuple[str, ...] | list[str] = ("PCMA", "PCMU"),
+    ptime: int = 20,
+    previous: SessionDescription | None = None,
+) -> Answer:
+    """Answer an offer (RFC 3264 §6): the caller's first codec among ours, telephone-event
+    with the caller's payload type if offered, our direction mirroring theirs.
+
+    Every offered section gets an answering section; all but the first usable audio section
+    are rejected with port 0. `previous` is our last SDP in this dialog (re-INVITE): the
+    origin is kept and its version incremented when the answer changes. Raises
+    `NoCommonCodec` when no audio codec matches.
+    """
+    ours = _our_codecs(codecs)
+    chosen: tuple[Media, Codec] | None = None
+    for media in offer.media:
+        if media.media != "audio" or media.port == 0 or media.proto.upper() not in _RTP_PROTOS:
+            continue
+        for codec in media.codecs():
+            if codec.name.upper() in ours and codec.clock_rate == 8000 and codec.channels == 1:
+                chosen = (media, codec)
+                break
+        if chosen:
+            break
+    if chosen is None:
+        raise NoCommonCodec("no offered audio codec among " + ", ".join(ours))
+    offered_media, codec = chosen
+    event_pt = _telephone_event(offered_media)
+    offered_direction = direction_of(offer, offered_media)
+    conn = _connection_of(offer, offered_media)
+    if conn is not None and conn.is_hold and offered_direction == "sendrecv":
+        offered_direction = "sendonly"  # RFC 2543 hold: they will not receive
+    direction = answer_direction(offered_direction)
+
+    sections: list[Media] = []
+    for media in offer.media:
+        if media is offered_media:
+            sections.append(
+                _audio_section(local_port, media.proto, [codec], event_pt, ptime, direction)
+            )
+        else:
+            sections.append(Media(media.media, 0, media.proto, media.formats[:1] or ["0"]))
+    address_type = "IP6" if ":" in local_ip else "IP4"
+    answer = SessionDescription(
+        _origin(local_ip, previous, changed=False),
+        "tongdai",
+        Connection(local_ip, "IN", address_type),
+        media=sections,
+    )
+    if previous is not None and not _same_media(previous, answer):
+        answer.origin = _origin(local_ip, previous, changed=True)
+    return Answer(answer, codec, event_pt, _remote_of(offer, offered_media), direction)
+
+
+def make_offer(
+    *,
+    local_ip: str,
+    local_port: int,
+    codecs: tuple[str, ...] | list[str] = ("PCMA", "PCMU"),
+    ptime: int = 20,
+    previous: SessionDescription | None = None,
+    direction: str = "sendrecv",
+    event_payload_type: int = _DEFAULT_EVENT_PT,
+) -> Answer:
+    """Our offer, for an INVITE without SDP (offer in our 200, answer in the ACK) or a
+    re-INVITE without SDP. With `previous`, the same session id and version + 1.
+
+    The returned `codec` is our preferred one until the peer's answer is applied with
+    `accept_answer`; `remote` is None.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}")
+    names = _our_codecs(codecs)
+    offered = [c for n in names for c in STATIC_PAYLOAD_TYPES.values() if c.name == n]
+    address_type = "IP6" if ":" in local_ip else "IP4"
+    desc = SessionDescription(
+        _origin(local_ip, previous, changed=True),
+        "tongdai",
+        Connection(local_ip, "IN", address_type),
+        media=[
+            _audio_section(local_port, "RTP/AVP", offered, event_payload_type, ptime, direction)
+        ],
+    )
+    return Answer(desc, offered[0], event_payload_type, None, direction)
+
+
+def accept_answer(
+    local: SessionDescription,
+    remote: SessionDescription,
+    *,
+    codecs: tuple[str, ...] | list[str] = ("PCMA", "PCMU"),
+) -> Answer:
+    """Apply the peer's answer to our offer `local`: the codec is the first format of their
+    audio answer that we offered; our direction follows theirs. Raises `NoCommonCodec` if
+    they rejected the audio stream or answered with something we did not offer.
+    """
+    ours = audio_media(local)
+    if ours is None:
+        raise SdpError("our offer has no audio section")
+    index = local.media.index(ours)
+    if index >= len(remote.media):
+        raise SdpError("answer has fewer media sections than the offer")
+    theirs = remote.media[index]
+    if theirs.media != "audio" or theirs.port == 0:
+        raise NoCommonCodec("the audio stream was rejected")
+    allowed = {c.upper() for c in codecs}
+    offered = {c.payload_type: c for c in ours.codecs()}
+    codec = next(
+        (
+            c
+            for c in theirs.codecs()
+            if c.name.upper() in allowed
+            and c.payload_type in offered
+            and offered[c.payload_type].name.upper() == c.name.upper()
+        ),
+        None,
+    )
+    if codec is None:
+        raise NoCommonCodec("the answer holds no codec we offered")
+    their_direction = direction_of(remote, theirs)
+    conn = _connection_of(remote, theirs)
+    if conn is not None and conn.is_hold and their_direction == "sendrecv":
+        their_direction = "sendonly"
+    ours_direction = direction_of(local, ours)
+    mirrored = answer_direction(their_direction)
+    direction = _intersect(ours_direction, mirrored)
+    event_pt = _telephone_event(theirs)
+    return Answer(local, codec, event_pt, _remote_of(remote, theirs), direction)
+
+
+def _intersect(a: str, b: str) -> str:
+    send = a in ("sendrecv", "sendonly") and b in ("sendrecv", "sendonly")
+    recv = a in ("sendrecv", "recvonly") and b in ("sendrecv", "recvonly")
+    if send and recv:
+        return "sendrecv"
+    if send:
+        return "sendonly"
+    return "recvonly" if recv else "inactive"

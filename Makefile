@@ -3,7 +3,7 @@ PY       ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 DEB_RUN  := espeak-ng sox libsox-fmt-all ffmpeg
-DEB_TEST := $(DEB_RUN) sip-tester baresip
+DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump
 TESTDATA ?= $(abspath ../shared/testdata)
 export TONGDAI_TESTDATA ?= $(TESTDATA)
 

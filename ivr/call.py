@@ -1,0 +1,187 @@
+"""One call: a SIP dialog and its media stream, implementing :class:`ivr.channel.CallChannel`.
+
+The endpoint owns the signalling; this object owns what the dialog runtime sees: playing audio
+with barge-in, the digit queue (RFC 4733, SIP INFO and in-band tones all land here), the caller's
+audio frames, transfer and hang-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from ivr.channel import (
+    Audio,
+    CallerHungUp,
+    CallInfo,
+    PlayOutcome,
+    TransferOutcome,
+)
+from ivr.events import CallAnswered, CallEnded, DigitReceived, EventSink, HoldChanged
+from speech.audio import resample
+
+if TYPE_CHECKING:
+    from ivr.media.stream import MediaStream
+
+log = logging.getLogger(__name__)
+
+
+class Signalling(Protocol):
+    """What a call asks of the endpoint that owns its dialog."""
+
+    def send_bye(self, call: Call) -> Awaitable[None]: ...
+
+    def send_refer(self, call: Call, target: str) -> Awaitable[TransferOutcome]: ...
+
+
+class Call:
+    """A live call as the dialog runtime sees it."""
+
+    def __init__(
+        self,
+        *,
+        info: CallInfo,
+        stream: MediaStream,
+        signalling: Signalling,
+        sink: EventSink,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._info = info
+        self.stream = stream
+        self._signalling = signalling
+        self._sink = sink
+        self._now = now
+        self._digits: asyncio.Queue[str] = asyncio.Queue()
+        self._digit_arrived = asyncio.Event()
+        self._ended = asyncio.Event()
+        self.end_reason = ""
+        self.started_at = now()
+        self.on_hold = False
+        self.handler: asyncio.Task[None] | None = None
+
+    # -- CallChannel -------------------------------------------------------------------------
+    @property
+    def info(self) -> CallInfo:
+        return self._info
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def play(
+        self,
+        audio: Audio,
+        *,
+        barge_in_digits: bool = True,
+        barge_in: asyncio.Event | None = None,
+    ) -> PlayOutcome:
+        self._check_alive()
+        if barge_in_digits and not self._digits.empty():
+            return PlayOutcome(completed=False, digit=self._peek_digit())
+        pcm = audio.pcm if audio.rate == 8000 else resample(audio.pcm, audio.rate, 8000)
+        started = self._now()
+        done = asyncio.ensure_future(self.stream.play(pcm))
+        waiters: list[asyncio.Future[object]] = [done, asyncio.ensure_future(self._ended.wait())]
+        digit_wait = barge_wait = None
+        if barge_in_digits:
+            self._digit_arrived.clear()
+            digit_wait = asyncio.ensure_future(self._digit_arrived.wait())
+            waiters.append(digit_wait)
+        if barge_in is not None:
+            barge_wait = asyncio.ensure_future(barge_in.wait())
+            waiters.append(barge_wait)
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters[1:]:
+                w.cancel()
+        played = self._now() - started
+        if done.done() and not done.cancelled() and done.result():
+            return PlayOutcome(completed=True, played_s=played)
+        self.stream.stop_playback()
+        self._check_alive()
+        if digit_wait is not None and not self._digits.empty():
+            return PlayOutcome(completed=False, digit=self._peek_digit(), played_s=played)
+        if barge_wait is not None and barge_in is not None and barge_in.is_set():
+            return PlayOutcome(completed=False, speech=True, played_s=played)
+        return PlayOutcome(completed=False, played_s=played)
+
+    async def next_digit(self, timeout_s: float) -> str | None:
+        self._check_alive()
+        if not self._digits.empty():
+            return self._digits.get_nowait()
+        get = asyncio.ensure_future(self._digits.get())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait([get, ended], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not get.done():
+                get.cancel()
+        if get.done() and not get.cancelled():
+            return get.result()
+        self._check_alive()
+        return None
+
+    def flush_digits(self) -> None:
+        while not self._digits.empty():
+            self._digits.get_nowait()
+
+    def audio_frames(self) -> AsyncIterator[bytes]:
+        return self.stream.frames()
+
+    async def transfer(self, target: str) -> TransferOutcome:
+        self._check_alive()
+        return await self._signalling.send_refer(self, target)
+
+    async def hangup(self) -> None:
+        if self.ended:
+            return
+        await self._signalling.send_bye(self)
+
+    # -- from the endpoint and the media stream ------------------------------------------------
+    def answered(self) -> None:
+        self._sink.emit(CallAnswered(call_id=self._info.call_id))
+
+    def digit(self, digit: str, source: str) -> None:
+        """A digit arrived (RFC 4733, SIP INFO or in-band)."""
+        if self.ended:
+            return
+        self._sink.emit(DigitReceived(call_id=self._info.call_id, digit=digit, source=source))
+        self._digits.put_nowait(digit)
+        self._digit_arrived.set()
+
+    def set_hold(self, on_hold: bool) -> None:
+        if on_hold != self.on_hold:
+            self.on_hold = on_hold
+            self._sink.emit(HoldChanged(call_id=self._info.call_id, on_hold=on_hold))
+
+    def end(self, reason: str) -> None:
+        """The call is over (BYE either way, CANCEL, timeout): release media, wake waiters."""
+        if self.ended:
+            return
+        self.end_reason = reason
+        self._ended.set()
+        self.stream.close()
+        self._sink.emit(
+            CallEnded(
+                call_id=self._info.call_id, reason=reason, duration_s=self._now() - self.started_at
+            )
+        )
+        if self.handler is not None and not self.handler.done():
+            task = self.handler
+            # Give the runtime a moment to notice CallerHungUp, then cancel what is left.
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_later(2.0, task.cancel)
+
+    def _peek_digit(self) -> str | None:
+        # asyncio.Queue has no peek; the digit stays queued for next_digit.
+        return self._digits._queue[0] if self._digits.qsize() else None  # type: ignore[attr-defined]
+
+    def _check_alive(self) -> None:
+        if self.ended:
+            raise CallerHungUp(self.end_reason)

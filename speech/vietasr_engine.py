@@ -1,0 +1,168 @@
+"""The viet-asr engine: an offline Vietnamese streaming recogniser whose ONNX model ships inside
+the PyPI wheel ``viet-asr`` (module ``vietasr``), so it works with no download.
+
+The pipeline (about 70 MB of model, 1.5 s to load) is loaded once per process, at first use,
+from whichever pool thread needs it first; each session is one native streaming decoder on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from speech.asr import ENGINE_VIETASR, Capabilities, Partial, RecognizerBusy, RecognizerMissing
+from speech.recognition_pool import PooledSession, RecognitionPool, StreamSlot
+
+MODEL_RATE = 16000
+DEFAULT_PRESET = "transcribe"
+_QUIET_LOG_LEVEL = 3  # the native library's INFO/DEBUG lines would flood the worker's stderr
+_INSTALL_HINT = "install it with `pip install viet-asr==0.1.0.dev11`"
+
+
+class VietAsrModel:
+    """One viet-asr pipeline preset, loaded lazily and at most once, from any thread."""
+
+    def __init__(self, preset: str = DEFAULT_PRESET) -> None:
+        self.preset = preset
+        self.loads = 0  # how many times the native pipeline was built (1 once loaded)
+        self._lock = threading.Lock()
+        self._pipeline: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the pipeline is in memory."""
+        return self._pipeline is not None
+
+    def pipeline(self) -> Any:
+        """The loaded ``vietasr.Pipeline``; blocks while it loads. Raises RecognizerMissing."""
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = self._load()
+                self.loads += 1
+            return self._pipeline
+
+    def _load(self) -> Any:
+        try:
+            import vietasr
+            from vietasr.ffi import native
+        except (ImportError, OSError) as exc:
+            # OSError: the package is there but its native library cannot be opened.
+            raise RecognizerMissing(
+                ENGINE_VIETASR, f"package viet-asr ({exc})", _INSTALL_HINT
+            ) from exc
+        native.lib.vietasr_set_log_level(_QUIET_LOG_LEVEL)
+        try:
+            return vietasr.Pipeline.preset(self.preset)
+        except Exception as exc:  # vietasr raises a bare RuntimeError subclass
+            raise RecognizerMissing(
+                ENGINE_VIETASR, f"model preset {self.preset!r} ({exc})", _INSTALL_HINT
+            ) from exc
+
+
+_shared_lock = threading.Lock()
+_shared_models: dict[str, VietAsrModel] = {}
+
+
+def shared_model(preset: str = DEFAULT_PRESET) -> VietAsrModel:
+    """The process-wide model of ``preset`` (created on first call, loaded on first use), so
+    every recogniser of a worker process shares one copy of the weights."""
+    with _shared_lock:
+        model = _shared_models.get(preset)
+        if model is None:
+            model = _shared_models[preset] = VietAsrModel(preset)
+        return model
+
+
+class VietAsrSession(PooledSession):
+    """One streaming decoder of the shared pipeline."""
+
+    def __init__(
+        self, *, model: VietAsrModel, pool: RecognitionPool, slot: StreamSlot, chunk_ms: int
+    ) -> None:
+        super().__init__(
+            pool=pool, slot=slot, engine=ENGINE_VIETASR, model_rate=MODEL_RATE, chunk_ms=chunk_ms
+        )
+        self._model = model
+        self._decoder: Any = None  # created on a pool thread: it may have to load the model
+
+    def _stream(self) -> Any:
+        if self._decoder is None:
+            self._decoder = self._model.pipeline().stream(sample_rate=float(MODEL_RATE))
+        return self._decoder
+
+    def _accept(self, chunk: bytes) -> Partial | None:
+        decoder = self._stream()
+        if chunk:
+            decoder.accept(np.frombuffer(chunk, dtype="<i2"))
+        return Partial(text=str(decoder.partial().text))
+
+    def _final(self, chunk: bytes) -> tuple[str, float | None]:
+        decoder = self._stream()
+        if chunk:
+            decoder.accept(np.frombuffer(chunk, dtype="<i2"))
+        # The model gives no score, so confidence is None rather than an invented number.
+        return str(decoder.final().text).strip(), None
+
+    def _free(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
+
+
+class VietAsrRecognizer:
+    """The viet-asr :class:`~speech.asr.Recognizer`."""
+
+    def __init__(
+        self,
+        *,
+        pool: RecognitionPool,
+        model: VietAsrModel | None = None,
+        chunk_ms: int = 100,
+    ) -> None:
+        self._pool = pool
+        self._model = model if model is not None else shared_model()
+        self._chunk_ms = chunk_ms
+        self._capabilities = Capabilities(
+            streaming=True,
+            grammar=False,
+            sample_rate=MODEL_RATE,
+            languages=("vi",),
+            partials=True,
+        )
+
+    @property
+    def name(self) -> str:
+        """Engine name, as in settings."""
+        return ENGINE_VIETASR
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Streaming with partials, no grammar mode, 16 kHz, Vietnamese."""
+        return self._capabilities
+
+    @property
+    def model(self) -> VietAsrModel:
+        """The (possibly shared) model this recogniser decodes with."""
+        return self._model
+
+    def open_session(self, *, grammar: Sequence[str] | None = None) -> VietAsrSession:
+        """A new session; ``grammar`` is ignored (keywords are matched on the transcript)."""
+        slot = self._pool.try_acquire()
+        if slot is None:
+            raise RecognizerBusy(
+                f"{ENGINE_VIETASR}: all {self._pool.max_streams} recognition slots are busy"
+            )
+        return VietAsrSession(
+            model=self._model, pool=self._pool, slot=slot, chunk_ms=self._chunk_ms
+        )
+
+    async def load(self) -> None:
+        """Load the model on a pool thread. Raises RecognizerMissing."""
+        await self._pool.run(self._model.pipeline)
+
+    def close(self) -> None:
+        """Stop the worker pool (the shared model stays loaded for the process)."""
+        self._pool.shutdown()

@@ -89,6 +89,16 @@ class ReorderBuffer(Generic[T]):
             self._release_run(out)
         return out
 
+    def restart(self) -> list[T]:
+        """Release what is held and forget the sequence (the sender changed SSRC): the next
+        packet starts a new sequence. Counted in ``stats.resets``."""
+        out = self.flush()
+        self.stats.resets += 1
+        self._next = None
+        self._released.clear()
+        self._released_set.clear()
+        return out
+
     def _restart(self, ext: int) -> list[T]:
         out = self.flush()
         self.stats.resets += 1

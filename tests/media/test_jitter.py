@@ -76,3 +76,13 @@ def test_depth_zero_never_waits() -> None:
     assert buffer.stats.late == 1
     with pytest.raises(ValueError):
         ReorderBuffer(depth=-1)
+
+
+def test_restart_for_a_new_sender() -> None:
+    buffer: ReorderBuffer[int] = ReorderBuffer(depth=3)
+    assert run(buffer, [500, 502]) == [500]
+    assert buffer.restart() == [502]
+    # A new SSRC may start just below the old sequence: not late, a fresh start.
+    assert run(buffer, [498, 499]) == [498, 499]
+    assert buffer.stats.late == 0
+    assert buffer.stats.resets == 1

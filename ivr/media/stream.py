@@ -1,0 +1,512 @@
+"""One call's RTP media: a UDP socket, the send queue, inbound reordering, digits and frames.
+
+Sending is driven by the shared :class:`~ivr.media.clock.MediaClock`: every 20 ms ``tick()``
+sends one packet. While nothing is queued the stream sends encoded silence rather than nothing,
+because most phones and gateways expect continuous RTP during a call (some take a pause for a
+dead call, and NAT bindings need the traffic); the marker bit is set on the first packet of the
+stream and on the first packet of every played item that follows silence (a talk-spurt).
+
+Receiving: packets are parsed (malformed ones counted and dropped, never fatal), RFC 4733
+events become digits, audio packets go through a small reorder buffer, are decoded by their
+payload type and handed out as 20 ms frames of 16-bit 8 kHz PCM. Gaps in the timestamps (lost
+packets, silence suppression) are filled with silence, up to one second, so downstream timing
+stays true. In-band DTMF is detected on those frames until the peer has sent an RFC 4733 event,
+after which tones in the audio are assumed to duplicate the events and are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ivr.media import g711, rtp
+from ivr.media.clock import MediaClock
+from ivr.media.dtmf import EventTracker, GoertzelDetector
+from ivr.media.jitter import ReorderBuffer
+from ivr.media.rtp import RtpError, RtpPacket, TelephoneEvent
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 20
+LINE_RATE = 8000
+FRAME_SAMPLES = LINE_RATE * FRAME_MS // 1000
+FRAME_BYTES = 2 * FRAME_SAMPLES
+REORDER_DEPTH = 3  # packets (60 ms) waited for a missing one
+REORDER_WAIT_S = 0.06  # after this long without packets, held ones are released anyway
+MAX_GAP_FILL_SAMPLES = LINE_RATE  # silence inserted for a timestamp gap, at most 1 s
+FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
+
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    "PCMU": g711.ulaw_encode,
+    "PCMA": g711.alaw_encode,
+}
+_DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "PCMU": g711.ulaw_decode,
+    "PCMA": g711.alaw_decode,
+}
+_STATIC_PT = {0: "PCMU", 8: "PCMA"}
+
+
+class MediaError(Exception):
+    """Misuse of a media stream or an unsupported media description."""
+
+
+@dataclass(frozen=True)
+class Codec:
+    """An audio codec as negotiated in SDP: ``name`` is PCMU or PCMA."""
+
+    name: str
+    payload_type: int
+    rate: int = LINE_RATE
+
+    def __post_init__(self) -> None:
+        if self.name not in _ENCODERS:
+            raise MediaError(f"unsupported codec {self.name!r}; expected PCMU or PCMA")
+        if not 0 <= self.payload_type < 128:
+            raise MediaError(f"payload type {self.payload_type} out of range 0-127")
+        if self.rate != LINE_RATE:
+            raise MediaError(f"{self.name} runs at {LINE_RATE} Hz, not {self.rate}")
+
+    def encode(self, pcm: bytes) -> bytes:
+        """16-bit PCM to this codec's bytes."""
+        return _ENCODERS[self.name](pcm)
+
+    def decode(self, data: bytes) -> bytes:
+        """This codec's bytes to 16-bit PCM."""
+        return _DECODERS[self.name](data)
+
+
+PCMU = Codec("PCMU", 0)
+PCMA = Codec("PCMA", 8)
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """Counters of one stream. Gaps are in seconds between packets actually sent."""
+
+    packets_in: int
+    packets_out: int
+    bytes_in: int
+    bytes_out: int
+    malformed: int
+    unknown_payload: int
+    foreign: int
+    lost: int
+    late: int
+    duplicate: int
+    digits: int
+    frames_dropped: int
+    max_send_gap_s: float
+
+
+class _Play:
+    __slots__ = ("codec", "encoded", "future", "offset", "pcm")
+
+    def __init__(self, pcm: bytes, future: asyncio.Future[bool]) -> None:
+        self.pcm = pcm
+        self.future = future
+        self.offset = 0  # in samples == encoded bytes
+        self.codec = ""
+        self.encoded = b""
+
+
+class FrameReader:
+    """An async iterator over the caller's audio frames from the moment it was created.
+
+    Ends when the stream closes. Call :meth:`aclose` to stop early (or leave the reader: it
+    keeps at most five seconds of frames, dropping the oldest).
+    """
+
+    def __init__(self, stream: MediaStream) -> None:
+        self._stream = stream
+        self._queue: deque[bytes | None] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._done = False
+
+    def __aiter__(self) -> FrameReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._queue:
+            if self._done:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        frame = self._queue.popleft()
+        if frame is None:
+            self._done = True
+            raise StopAsyncIteration
+        return frame
+
+    async def aclose(self) -> None:
+        """Stop receiving frames; iteration ends."""
+        self._stream._readers.discard(self)
+        self._finish()
+
+    def _push(self, frame: bytes) -> bool:
+        dropped = len(self._queue) >= FRAME_QUEUE_LIMIT
+        if dropped:
+            self._queue.popleft()
+        self._queue.append(frame)
+        self._wake()
+        return dropped
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._queue.append(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class MediaStream(asyncio.DatagramProtocol):
+    """One call's RTP session on its own UDP socket, ticked by a shared MediaClock.
+
+    ``on_digit(digit, source)`` is called with source ``"rfc4733"`` or ``"inband"``;
+    ``on_inactive()`` once when no valid packet arrived for ``inactivity_timeout_s`` while the
+    call is not on hold. Set :attr:`sending` to False on hold: nothing is sent and playback
+    pauses (timestamps keep advancing), and the inactivity timer is suspended.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: MediaClock,
+        codec: Codec,
+        dtmf_payload_type: int | None,
+        remote: tuple[str, int] | None,
+        on_digit: Callable[[str, str], None],
+        inband_dtmf: bool = True,
+        inactivity_timeout_s: float = 30.0,
+        on_inactive: Callable[[], None] | None = None,
+        ssrc: int | None = None,
+        first_sequence: int | None = None,
+        first_timestamp: int | None = None,
+    ) -> None:
+        self._clock = clock
+        self._codec = codec
+        self._dtmf_pt = dtmf_payload_type
+        self._remote = remote
+        self._latched = False
+        self._on_digit = on_digit
+        self._inband = GoertzelDetector() if inband_dtmf else None
+        self._inactivity_timeout_s = inactivity_timeout_s
+        self._on_inactive = on_inactive
+        self.ssrc = secrets.randbits(32) if ssrc is None else ssrc & 0xFFFFFFFF
+        self._seq = secrets.randbits(16) if first_sequence is None else first_sequence & 0xFFFF
+        self._ts = secrets.randbits(32) if first_timestamp is None else first_timestamp
+        self._ts &= 0xFFFFFFFF
+        self.local_port = 0
+        self._transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._sending = True
+        self._marker = True  # first packet of the stream starts a talk-spurt
+        self._talking = False
+        self._plays: deque[_Play] = deque()
+        self._silence = codec.encode(bytes(FRAME_BYTES))
+        self._readers: set[FrameReader] = set()
+        # receive state
+        self._jitter: ReorderBuffer[RtpPacket] = ReorderBuffer(depth=REORDER_DEPTH)
+        self._lost_before = self._late_before = self._dup_before = 0
+        self._events = EventTracker()
+        self._rfc4733_seen = False
+        self._peer_ssrc: int | None = None
+        self._next_rx_ts: int | None = None
+        self._rx_pcm = b""
+        self._last_rx = 0.0
+        self._inactive_fired = False
+        # counters
+        self._packets_in = self._packets_out = self._bytes_in = self._bytes_out = 0
+        self._malformed = self._unknown = self._foreign = self._digits = self._dropped = 0
+        self._last_send: float | None = None
+        self._max_gap = 0.0
+
+    # ------------------------------------------------------------------ set-up and control
+    async def open(self, host: str, port: int) -> None:
+        """Bind the UDP socket (``port`` from a PortAllocator; 0 lets the OS choose) and start
+        ticking. Raises OSError when the port cannot be bound."""
+        if self._transport is not None or self._closed:
+            raise MediaError("stream already opened")
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+        self._loop = loop
+        self._transport = transport
+        self.local_port = transport.get_extra_info("sockname")[1]
+        self._last_rx = loop.time()
+        self._clock.register(self)
+
+    @property
+    def codec(self) -> Codec:
+        """The codec we send with."""
+        return self._codec
+
+    @property
+    def remote(self) -> tuple[str, int] | None:
+        """Where packets are sent: from SDP, or the latched source of the peer's packets."""
+        return self._remote
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._closed
+
+    def set_remote(self, addr: tuple[str, int]) -> None:
+        """The peer's media address from SDP. The next valid packet from elsewhere moves the
+        destination there again (symmetric RTP through NAT)."""
+        self._remote = addr
+        self._latched = False
+
+    def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
+        """Switch codec (re-INVITE). Audio being played continues in the new codec."""
+        if codec != self._codec:
+            self._codec = codec
+            self._silence = codec.encode(bytes(FRAME_BYTES))
+        self._dtmf_pt = dtmf_payload_type
+
+    @property
+    def sending(self) -> bool:
+        """False while the call is on hold."""
+        return self._sending
+
+    @sending.setter
+    def sending(self, value: bool) -> None:
+        if value and not self._sending:
+            self._marker = True
+            self._last_send = None  # the hold is not a send gap
+            if self._loop is not None:
+                self._last_rx = self._loop.time()  # the peer may have been silent on hold
+        self._sending = value
+
+    # ------------------------------------------------------------------ playback
+    def play(self, pcm: bytes) -> asyncio.Future[bool]:
+        """Queue 16-bit 8 kHz PCM behind what is playing. The future becomes True when the last
+        packet was sent, False when playback was stopped or the stream closed first."""
+        if len(pcm) % 2:
+            raise g711.G711Error(f"PCM must be whole 16-bit samples, got {len(pcm)} bytes")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self._closed:
+            future.set_result(False)
+        elif not pcm:
+            future.set_result(True)
+        else:
+            self._plays.append(_Play(pcm, future))
+        return future
+
+    def stop_playback(self) -> None:
+        """Drop everything queued or playing; their futures become False."""
+        plays, self._plays = self._plays, deque()
+        for item in plays:
+            if not item.future.done():
+                item.future.set_result(False)
+
+    @property
+    def playing(self) -> bool:
+        """True while audio is queued or playing."""
+        return bool(self._plays)
+
+    # ------------------------------------------------------------------ frames
+    def frames(self) -> FrameReader:
+        """The caller's decoded audio as 20 ms frames of 16-bit 8 kHz PCM, in order, from now
+        on. Several readers may exist; each gets every frame. Ends when the stream closes."""
+        reader = FrameReader(self)
+        if self._closed:
+            reader._finish()
+        else:
+            self._readers.add(reader)
+        return reader
+
+    # ------------------------------------------------------------------ stats and close
+    @property
+    def stats(self) -> StreamStats:
+        """A snapshot of the counters."""
+        jitter = self._jitter.stats
+        return StreamStats(
+            packets_in=self._packets_in,
+            packets_out=self._packets_out,
+            bytes_in=self._bytes_in,
+            bytes_out=self._bytes_out,
+            malformed=self._malformed,
+            unknown_payload=self._unknown,
+            foreign=self._foreign,
+            lost=jitter.lost,
+            late=jitter.late,
+            duplicate=jitter.duplicate,
+            digits=self._digits,
+            frames_dropped=self._dropped,
+            max_send_gap_s=self._max_gap,
+        )
+
+    def close(self) -> None:
+        """Stop ticking, close the socket, fail pending plays, end frame readers. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._clock.unregister(self)
+        self.stop_playback()
+        if self._transport is not None:
+            self._transport.close()
+        readers, self._readers = self._readers, set()
+        for reader in readers:
+            reader._finish()
+
+    # ------------------------------------------------------------------ sending (clock)
+    def tick(self) -> None:
+        """Called by the clock every 20 ms: send one packet, check timers."""
+        if self._closed or self._loop is None:
+            return
+        now = self._loop.time()
+        transport, remote = self._transport, self._remote
+        if self._sending and transport is not None and remote is not None:
+            payload = self._next_payload()
+            marker = self._marker
+            self._marker = False
+            packet = rtp.build(
+                self._codec.payload_type, self._seq, self._ts, self.ssrc, payload, marker
+            )
+            transport.sendto(packet, remote)
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._packets_out += 1
+            self._bytes_out += len(packet)
+            if self._last_send is not None:
+                self._max_gap = max(self._max_gap, now - self._last_send)
+            self._last_send = now
+        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        if self._jitter.pending and now - self._last_rx > REORDER_WAIT_S:
+            for held in self._jitter.flush():
+                self._deliver(held)
+        if (
+            self._sending
+            and not self._inactive_fired
+            and now - self._last_rx > self._inactivity_timeout_s
+        ):
+            self._inactive_fired = True
+            log.info("no RTP for %.1f s on port %d", self._inactivity_timeout_s, self.local_port)
+            if self._on_inactive is not None:
+                self._on_inactive()
+
+    def _next_payload(self) -> bytes:
+        while self._plays:
+            item = self._plays[0]
+            if item.future.done():  # cancelled by its owner
+                self._plays.popleft()
+                continue
+            if item.codec != self._codec.name:
+                item.encoded = self._codec.encode(item.pcm)
+                item.codec = self._codec.name
+            start = item.offset
+            chunk = item.encoded[start : start + FRAME_SAMPLES]
+            item.offset = start + FRAME_SAMPLES
+            if len(chunk) < FRAME_SAMPLES:
+                chunk += self._silence[: FRAME_SAMPLES - len(chunk)]
+            if item.offset >= len(item.encoded):
+                self._plays.popleft()
+                item.future.set_result(True)
+            if not self._talking:
+                self._talking = True
+                self._marker = True
+            return chunk
+        self._talking = False
+        return self._silence
+
+    # ------------------------------------------------------------------ receiving (socket)
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        """A datagram arrived on our port: never raises, whatever it holds."""
+        if self._closed:
+            return
+        try:
+            packet = rtp.parse(data)
+        except RtpError:
+            self._malformed += 1
+            return
+        source = (str(addr[0]), int(addr[1]))
+        if self._latched:
+            if source != self._remote:
+                self._foreign += 1
+                return
+        else:
+            if source != self._remote:
+                log.info(
+                    "RTP on port %d comes from %s:%d, not %s: sending there (symmetric RTP)",
+                    self.local_port,
+                    source[0],
+                    source[1],
+                    self._remote,
+                )
+                self._remote = source
+            self._latched = True
+        self._packets_in += 1
+        self._bytes_in += len(data)
+        assert self._loop is not None
+        self._last_rx = self._loop.time()
+        payload_type = packet.payload_type
+        if payload_type == self._dtmf_pt:
+            self._receive_event(packet)
+            return
+        if payload_type != self._codec.payload_type and payload_type not in _STATIC_PT:
+            self._unknown += 1
+            return
+        if packet.ssrc != self._peer_ssrc:
+            if self._peer_ssrc is not None:  # re-INVITE or a new source: a fresh sequence
+                for held in self._jitter.restart():
+                    self._deliver(held)
+                self._next_rx_ts = None
+            self._peer_ssrc = packet.ssrc
+        for ready in self._jitter.push(packet.sequence, packet):
+            self._deliver(ready)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (e.g. port unreachable while the peer sets up) are not fatal."""
+        log.debug("RTP socket error on port %d: %s", self.local_port, exc)
+
+    def _receive_event(self, packet: RtpPacket) -> None:
+        try:
+            event = TelephoneEvent.parse(packet.payload)
+        except RtpError:
+            self._malformed += 1
+            return
+        digit = self._events.feed(packet.timestamp, event)
+        if digit is not None:
+            self._rfc4733_seen = True
+            self._emit_digit(digit, "rfc4733")
+
+    def _emit_digit(self, digit: str, source: str) -> None:
+        self._digits += 1
+        try:
+            self._on_digit(digit, source)
+        except Exception:  # the receiver's bug must not stop the media
+            log.exception("on_digit callback failed")
+
+    def _deliver(self, packet: RtpPacket) -> None:
+        if packet.payload_type == self._codec.payload_type:
+            pcm = self._codec.decode(packet.payload)
+        else:
+            pcm = _DECODERS[_STATIC_PT[packet.payload_type]](packet.payload)
+        expected = self._next_rx_ts
+        if expected is not None:
+            gap = rtp.ts_delta(packet.timestamp, expected)
+            if 0 < gap <= MAX_GAP_FILL_SAMPLES:
+                pcm = bytes(2 * gap) + pcm
+        self._next_rx_ts = (packet.timestamp + len(packet.payload)) & 0xFFFFFFFF
+        data = self._rx_pcm + pcm if self._rx_pcm else pcm
+        whole = len(data) - len(data) % FRAME_BYTES
+        self._rx_pcm = data[whole:]
+        for start in range(0, whole, FRAME_BYTES):
+            self._frame(data[start : start + FRAME_BYTES])
+
+    def _frame(self, frame: bytes) -> None:
+        if self._inband is not None and not self._rfc4733_seen:
+            for digit in self._inband.feed(frame):
+                self._emit_digit(digit, "inband")
+        for reader in self._readers:
+            if reader._push(frame):
+                self._dropped += 1

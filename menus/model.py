@@ -327,7 +327,9 @@ class HoursNode(BaseNode):
 
 @dataclass(frozen=True, kw_only=True)
 class SurveyNode(BaseNode):
-    """Ask for a satisfaction score from 1 to 5 (key or word), store it in ``variable``."""
+    """Ask for a satisfaction score from 1 to 5 (key or word), store it in ``variable``, then
+    ``next``. A survey is never forced: a caller who gives no score within the retries also goes
+    on to ``next`` (``on_fail`` does not apply)."""
 
     kind: ClassVar[NodeKind] = NodeKind.SURVEY
     next: str

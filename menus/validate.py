@@ -1,0 +1,554 @@
+"""Checks a menu tree makes sense as a hotline before it may be published.
+
+:func:`validate` returns every :class:`Problem` (node id, field path, stable code, message); an
+empty list means the tree may be published. The checks:
+
+- references: dangling node references, ``start``/``officer_node`` that do not exist, variables
+  read by lookups and callbacks that no input node sets;
+- reachability: nodes no caller can reach from ``start`` (or ``officer_node``);
+- menus: empty menus, keys that are not DTMF keys, duplicate keys, spoken keywords that collide
+  within one menu (or with a global keyword) once case and Vietnamese diacritics are folded;
+- prompts: missing or blank prompts where the caller must hear something;
+- loops: cycles from which neither an officer nor a hang-up can be reached, and cycles in which no
+  node waits for the caller (they would spin or talk forever);
+- depth: more menu levels than callers can bear;
+- data: unknown departments and procedures (the known ids are injected), timeouts and retries
+  outside sane bounds, input rules that cannot work.
+
+Edges the runtime adds implicitly are part of the graph: ``main_menu`` goes to ``start``; ``back``
+to ``start`` or any menu before it; ``repeat`` to the node before it; a listening node whose
+retries run out goes to the officer (``officer_node`` when set) or to ``start``; a transfer that
+fails without ``failed`` goes to ``start``; the officer global key reaches an officer from any
+listening node.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import re
+import unicodedata
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from menus.model import (
+    DTMF_KEYS,
+    LISTENING_KINDS,
+    BackNode,
+    CallbackNode,
+    CallbackNumber,
+    DossierLookupNode,
+    GlobalAction,
+    HangupNode,
+    HoursNode,
+    InputNode,
+    MainMenuNode,
+    MenuNode,
+    MenuTree,
+    Node,
+    NodeKind,
+    OnFail,
+    ProcedureNode,
+    Prompt,
+    RepeatNode,
+    RuleKind,
+    SayNode,
+    SurveyNode,
+    TransferNode,
+)
+
+
+class ProblemCode(enum.StrEnum):
+    """Stable codes of validation problems."""
+
+    DANGLING_REFERENCE = "dangling-reference"
+    UNREACHABLE = "unreachable"
+    EMPTY_MENU = "empty-menu"
+    BAD_KEY = "bad-key"
+    DUPLICATE_KEY = "duplicate-key"
+    KEYWORD_COLLISION = "keyword-collision"
+    MISSING_PROMPT = "missing-prompt"
+    LOOP_WITHOUT_EXIT = "loop-without-exit"
+    LOOP_WITHOUT_INPUT = "loop-without-input"
+    DEPTH_EXCEEDED = "depth-exceeded"
+    UNKNOWN_DEPARTMENT = "unknown-department"
+    UNKNOWN_PROCEDURE = "unknown-procedure"
+    UNKNOWN_VARIABLE = "unknown-variable"
+    BAD_TIMEOUT = "bad-timeout"
+    BAD_RETRIES = "bad-retries"
+    BAD_RULE = "bad-rule"
+    BAD_ID = "bad-id"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a tree cannot be published. ``node_id`` is None for tree-level fields."""
+
+    node_id: str | None
+    field: str
+    code: ProblemCode
+    message: str
+
+    def __str__(self) -> str:
+        where = self.node_id if self.node_id is not None else "(tree)"
+        return f"{where}: {self.field or '-'}: {self.message} [{self.code.value}]"
+
+
+@dataclass(frozen=True)
+class ValidationLimits:
+    """Bounds a publishable tree must respect."""
+
+    max_menu_depth: int = 5  # menu levels a caller passes through, the start menu included
+    min_timeout_s: float = 1.0
+    max_timeout_s: float = 30.0
+    max_retries: int = 5
+
+
+DEFAULT_LIMITS = ValidationLimits()
+
+EXIT_KINDS = frozenset({NodeKind.TRANSFER, NodeKind.HANGUP})
+_OFFICER = "\x00officer"  # pseudo node: the default officer transfer (always an exit)
+
+_NEEDS_PROMPT = (
+    MenuNode,
+    SayNode,
+    InputNode,
+    SurveyNode,
+    HangupNode,
+    CallbackNode,
+    ProcedureNode,
+)
+
+
+def fold(text: str) -> str:
+    """Case-, diacritic- and spacing-insensitive form of a keyword (``Hồ  Sơ`` -> ``ho so``)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    bare = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    words = re.findall(r"\w+", bare.casefold())
+    return " ".join(words)
+
+
+def validate(
+    tree: MenuTree,
+    *,
+    departments: Collection[str],
+    procedures: Collection[str],
+    limits: ValidationLimits = DEFAULT_LIMITS,
+) -> list[Problem]:
+    """Every problem of ``tree``, in node order. ``departments`` and ``procedures`` are the ids
+    that exist (from the officer directory and the procedure catalogue)."""
+    checker = _Checker(tree, set(departments), set(procedures), limits)
+    return checker.run()
+
+
+class _Checker:
+    def __init__(
+        self,
+        tree: MenuTree,
+        departments: set[str],
+        procedures: set[str],
+        limits: ValidationLimits,
+    ) -> None:
+        self.tree = tree
+        self.departments = departments
+        self.procedures = procedures
+        self.limits = limits
+        self.problems: list[Problem] = []
+
+    def add(self, node_id: str | None, field: str, code: ProblemCode, message: str) -> None:
+        self.problems.append(Problem(node_id, field, code, message))
+
+    def run(self) -> list[Problem]:
+        self.check_tree_fields()
+        for node_id, node in self.tree.nodes.items():
+            if node.id != node_id:
+                self.add(node_id, "id", ProblemCode.BAD_ID, f"node says its id is {node.id!r}")
+            self.check_references(node_id, node)
+            self.check_prompts(node_id, node)
+            self.check_timing(node_id, node)
+            self.check_departments(node_id, node)
+            if isinstance(node, MenuNode):
+                self.check_menu(node_id, node)
+            if isinstance(node, InputNode):
+                self.check_rule(node_id, node)
+        self.check_variables()
+        graph = _Graph(self.tree)
+        self.check_reachable(graph)
+        self.check_loops(graph)
+        self.check_depth(graph)
+        order = {node_id: i for i, node_id in enumerate(self.tree.nodes)}
+        return sorted(
+            self.problems,
+            key=lambda p: (-1 if p.node_id is None else order.get(p.node_id, len(order)), p.field),
+        )
+
+    # ------------------------------------------------------------------ tree and references
+
+    def check_tree_fields(self) -> None:
+        tree = self.tree
+        if tree.start not in tree.nodes:
+            self.add(None, "start", ProblemCode.DANGLING_REFERENCE, f"no node {tree.start!r}")
+        if tree.officer_node is not None and tree.officer_node not in tree.nodes:
+            msg = f"no node {tree.officer_node!r}"
+            self.add(None, "officer_node", ProblemCode.DANGLING_REFERENCE, msg)
+        if tree.officer_department not in self.departments:
+            msg = f"unknown department {tree.officer_department!r}"
+            self.add(None, "officer_department", ProblemCode.UNKNOWN_DEPARTMENT, msg)
+        for key in tree.global_keys:
+            if key not in DTMF_KEYS:
+                self.add(None, f"global_keys.{key}", ProblemCode.BAD_KEY, f"{key!r} is no key")
+        defaults = tree.defaults
+        for name, prompt in (("no_input", defaults.no_input), ("no_match", defaults.no_match)):
+            if not prompt.text.strip():
+                self.add(None, f"defaults.{name}", ProblemCode.MISSING_PROMPT, "blank prompt")
+        self.check_seconds(None, "defaults.timeout_s", defaults.timeout_s)
+        self.check_seconds(None, "defaults.inter_digit_timeout_s", defaults.inter_digit_timeout_s)
+        self.check_retries(None, "defaults.retries", defaults.retries)
+
+    def check_references(self, node_id: str, node: Node) -> None:
+        for field, target in node.targets():
+            if target not in self.tree.nodes:
+                self.add(node_id, field, ProblemCode.DANGLING_REFERENCE, f"no node {target!r}")
+
+    def check_variables(self) -> None:
+        known = {n.variable for n in self.tree.nodes.values() if isinstance(n, InputNode)}
+        for node_id, node in self.tree.nodes.items():
+            if isinstance(node, DossierLookupNode) and node.variable not in known:
+                msg = f"no input node sets {node.variable!r}"
+                self.add(node_id, "variable", ProblemCode.UNKNOWN_VARIABLE, msg)
+            if isinstance(node, CallbackNode) and node.number is CallbackNumber.INPUT:
+                if node.variable is None:
+                    msg = "number: input needs the variable holding the number"
+                    self.add(node_id, "variable", ProblemCode.UNKNOWN_VARIABLE, msg)
+                elif node.variable not in known:
+                    msg = f"no input node sets {node.variable!r}"
+                    self.add(node_id, "variable", ProblemCode.UNKNOWN_VARIABLE, msg)
+
+    def check_departments(self, node_id: str, node: Node) -> None:
+        department: str | None = None
+        if isinstance(node, TransferNode | CallbackNode | HoursNode | ProcedureNode):
+            department = node.department
+        if department is not None and department not in self.departments:
+            msg = f"unknown department {department!r}"
+            self.add(node_id, "department", ProblemCode.UNKNOWN_DEPARTMENT, msg)
+        procedure = node.procedure if isinstance(node, ProcedureNode) else None
+        if procedure is not None and procedure not in self.procedures:
+            msg = f"unknown procedure {procedure!r}"
+            self.add(node_id, "procedure", ProblemCode.UNKNOWN_PROCEDURE, msg)
+
+    # ------------------------------------------------------------------ prompts and timing
+
+    def check_prompts(self, node_id: str, node: Node) -> None:
+        if isinstance(node, _NEEDS_PROMPT) and _blank(node.prompt):
+            what = "goodbye prompt" if isinstance(node, HangupNode) else "prompt"
+            self.add(node_id, "prompt", ProblemCode.MISSING_PROMPT, f"{node.kind} needs a {what}")
+        for name in ("no_input", "no_match"):
+            prompt = getattr(node, name)
+            if prompt is not None and not prompt.text.strip():
+                self.add(node_id, name, ProblemCode.MISSING_PROMPT, "blank prompt")
+        if isinstance(node, InputNode) and node.confirm and _blank(node.confirm_prompt):
+            msg = "confirm needs a confirm_prompt that reads the value back ({value})"
+            self.add(node_id, "confirm_prompt", ProblemCode.MISSING_PROMPT, msg)
+        lookup = node if isinstance(node, DossierLookupNode) else None
+        if lookup is not None and lookup.personal_details and _blank(lookup.verify_prompt):
+            msg = "personal details need a verify_prompt for the caller's check"
+            self.add(node_id, "verify_prompt", ProblemCode.MISSING_PROMPT, msg)
+
+    def check_timing(self, node_id: str, node: Node) -> None:
+        if node.timeout_s is not None:
+            self.check_seconds(node_id, "timeout_s", node.timeout_s)
+        if isinstance(node, InputNode) and node.inter_digit_timeout_s is not None:
+            self.check_seconds(node_id, "inter_digit_timeout_s", node.inter_digit_timeout_s)
+        if node.retries is not None:
+            self.check_retries(node_id, "retries", node.retries)
+
+    def check_seconds(self, node_id: str | None, field: str, value: float) -> None:
+        low, high = self.limits.min_timeout_s, self.limits.max_timeout_s
+        if not low <= value <= high:
+            msg = f"{value:g} s is outside {low:g}–{high:g} s"
+            self.add(node_id, field, ProblemCode.BAD_TIMEOUT, msg)
+
+    def check_retries(self, node_id: str | None, field: str, value: int) -> None:
+        if not 0 <= value <= self.limits.max_retries:
+            msg = f"{value} retries is outside 0–{self.limits.max_retries}"
+            self.add(node_id, field, ProblemCode.BAD_RETRIES, msg)
+
+    # ------------------------------------------------------------------ menus and inputs
+
+    def check_menu(self, node_id: str, node: MenuNode) -> None:
+        if not node.choices:
+            self.add(node_id, "choices", ProblemCode.EMPTY_MENU, "a menu needs choices")
+        keys: dict[str, int] = {}
+        words: dict[str, tuple[int, str]] = {}
+        global_words = {
+            fold(w): action for action, ws in self.tree.global_keywords.items() for w in ws
+        }
+        for i, choice in enumerate(node.choices):
+            if choice.key is None and not choice.keywords:
+                msg = "a choice needs a key or keywords"
+                self.add(node_id, f"choices[{i}]", ProblemCode.EMPTY_MENU, msg)
+            if choice.key is not None:
+                if choice.key not in DTMF_KEYS:
+                    msg = f"{choice.key!r} is not a phone key"
+                    self.add(node_id, f"choices[{i}].key", ProblemCode.BAD_KEY, msg)
+                elif choice.key in keys:
+                    msg = f"key {choice.key} is also choice {keys[choice.key]}"
+                    self.add(node_id, f"choices[{i}].key", ProblemCode.DUPLICATE_KEY, msg)
+                else:
+                    keys[choice.key] = i
+            for k, word in enumerate(choice.keywords):
+                folded = fold(word)
+                field = f"choices[{i}].keywords[{k}]"
+                if not folded:
+                    self.add(node_id, field, ProblemCode.KEYWORD_COLLISION, "empty keyword")
+                    continue
+                if folded in global_words:
+                    action = global_words[folded].value
+                    msg = f"{word!r} is also a global keyword ({action})"
+                    self.add(node_id, field, ProblemCode.KEYWORD_COLLISION, msg)
+                other = words.get(folded)
+                if other is not None and other[0] != i:
+                    msg = f"{word!r} sounds like {other[1]!r} of choice {other[0]}"
+                    self.add(node_id, field, ProblemCode.KEYWORD_COLLISION, msg)
+                elif other is None:
+                    words[folded] = (i, word)
+
+    def check_rule(self, node_id: str, node: InputNode) -> None:
+        rule = node.rule
+        if rule.kind is RuleKind.DIGITS:
+            low, high = rule.min_digits, rule.max_digits
+            if low is None or high is None or not 1 <= low <= high:
+                msg = f"digits need 1 <= min <= max (got {low}, {high})"
+                self.add(node_id, "rule", ProblemCode.BAD_RULE, msg)
+        elif rule.kind is RuleKind.REGEX:
+            try:
+                re.compile(rule.pattern or "")
+            except re.error as exc:
+                self.add(node_id, "rule.pattern", ProblemCode.BAD_RULE, f"bad regex: {exc}")
+            if not rule.pattern:
+                self.add(node_id, "rule.pattern", ProblemCode.BAD_RULE, "empty regex")
+
+    # ------------------------------------------------------------------ graph checks
+
+    def check_reachable(self, graph: _Graph) -> None:
+        roots = [r for r in (self.tree.start, self.tree.officer_node) if r is not None]
+        roots = [r for r in roots if r in self.tree.nodes]
+        seen = graph.reach(roots)
+        for node_id in self.tree.nodes:
+            if node_id not in seen:
+                msg = "no caller can reach this node"
+                self.add(node_id, "", ProblemCode.UNREACHABLE, msg)
+
+    def check_loops(self, graph: _Graph) -> None:
+        can_exit = graph.reverse_reach(graph.exits)
+        trapped: set[str] = set()
+        for component in graph.cycles():
+            if any(n in can_exit for n in component):
+                continue
+            trapped |= component
+            first = min(component, key=graph.order.__getitem__)
+            field = graph.field_into(first, component)
+            msg = f"loop through {_names(component, graph)} never reaches an officer or hang-up"
+            self.add(first, field, ProblemCode.LOOP_WITHOUT_EXIT, msg)
+        # Loops among nodes that never wait for the caller spin or talk forever, even when a
+        # branch elsewhere in the loop could lead out (e.g. an hours node while closed).
+        silent = {
+            n for n, node in self.tree.nodes.items() if node.kind not in LISTENING_KINDS
+        } - trapped
+        for component in graph.cycles(within=silent):
+            first = min(component, key=graph.order.__getitem__)
+            field = graph.field_into(first, component)
+            msg = f"loop through {_names(component, graph)} never waits for the caller"
+            self.add(first, field, ProblemCode.LOOP_WITHOUT_INPUT, msg)
+
+    def check_depth(self, graph: _Graph) -> None:
+        if self.tree.start not in self.tree.nodes:
+            return
+        depth = graph.menu_depths(self.tree.start)
+        for node_id, levels in depth.items():
+            if levels > self.limits.max_menu_depth and self.tree.nodes[node_id].kind in (
+                NodeKind.MENU,
+                NodeKind.PROCEDURE,
+            ):
+                msg = f"{levels} menu levels deep (limit {self.limits.max_menu_depth})"
+                self.add(node_id, "", ProblemCode.DEPTH_EXCEEDED, msg)
+
+
+def _blank(prompt: Prompt | None) -> bool:
+    return prompt is None or not prompt.text.strip()
+
+
+def _names(component: Iterable[str], graph: _Graph) -> str:
+    return " -> ".join(sorted(component, key=graph.order.__getitem__))
+
+
+class _Graph:
+    """The tree as a directed graph, with the edges the runtime adds implicitly."""
+
+    def __init__(self, tree: MenuTree) -> None:
+        self.tree = tree
+        self.order = {node_id: i for i, node_id in enumerate(tree.nodes)}
+        self.order[_OFFICER] = len(self.order)
+        # explicit edges: node -> [(field, target)]
+        self.edges: dict[str, list[tuple[str, str]]] = {n: [] for n in tree.nodes}
+        self.edges[_OFFICER] = []
+        for node_id, node in tree.nodes.items():
+            for field, target in node.targets():
+                if target in tree.nodes:
+                    self.edges[node_id].append((field, target))
+        explicit_preds = self._predecessors()
+        officer = _OFFICER
+        if tree.officer_node is not None and tree.officer_node in tree.nodes:
+            officer = tree.officer_node
+        start = tree.start if tree.start in tree.nodes else None
+        officer_key = GlobalAction.OFFICER in tree.global_keys.values()
+        for node_id, node in tree.nodes.items():
+            out = self.edges[node_id]
+            if isinstance(node, MainMenuNode) and start is not None:
+                out.append(("", start))
+            if isinstance(node, BackNode):
+                if start is not None:
+                    out.append(("", start))
+                for ancestor in self._ancestors(node_id, explicit_preds):
+                    if tree.nodes[ancestor].kind is NodeKind.MENU:
+                        out.append(("", ancestor))
+            if isinstance(node, RepeatNode):
+                out.extend(("", p) for p in explicit_preds[node_id])
+            if isinstance(node, TransferNode) and node.failed is None and start is not None:
+                out.append(("", start))
+            if officer_key and node.kind in LISTENING_KINDS:
+                out.append(("", officer))
+            if node.kind in LISTENING_KINDS and not isinstance(node, SurveyNode):
+                # a survey moves on to next after its retries; other nodes follow on_fail
+                fail = tree.on_fail_for(node)
+                if fail is OnFail.OFFICER:
+                    out.append(("on_fail", officer))
+                if fail is OnFail.MAIN_MENU and start is not None:
+                    out.append(("on_fail", start))
+        self.exits = {n for n, node in tree.nodes.items() if node.kind in EXIT_KINDS}
+        self.exits.add(_OFFICER)
+
+    def _predecessors(self) -> dict[str, list[str]]:
+        preds: dict[str, list[str]] = {n: [] for n in self.edges}
+        for source, out in self.edges.items():
+            for _field, target in out:
+                preds[target].append(source)
+        return preds
+
+    @staticmethod
+    def _ancestors(node_id: str, preds: dict[str, list[str]]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(preds[node_id])
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(preds[current])
+        return seen
+
+    def reach(self, roots: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(roots)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(t for _f, t in self.edges[current])
+        return seen
+
+    def reverse_reach(self, targets: Iterable[str]) -> set[str]:
+        preds = self._predecessors()
+        seen: set[str] = set()
+        stack = list(targets)
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(preds[current])
+        return seen
+
+    def cycles(self, within: set[str] | None = None) -> list[set[str]]:
+        """Strongly connected components that contain a cycle (Tarjan, iterative), optionally
+        of the subgraph of the nodes ``within``."""
+        nodes = list(self.edges) if within is None else [n for n in self.edges if n in within]
+        allowed = set(nodes)
+
+        def successors(node: str) -> list[str]:
+            return [t for _f, t in self.edges[node] if t in allowed]
+
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        on_stack: set[str] = set()
+        stack: list[str] = []
+        found: list[set[str]] = []
+        counter = 0
+        for root in nodes:
+            if root in index:
+                continue
+            work: list[tuple[str, int]] = [(root, 0)]
+            while work:
+                node, i = work.pop()
+                if i == 0:
+                    index[node] = low[node] = counter
+                    counter += 1
+                    stack.append(node)
+                    on_stack.add(node)
+                targets = successors(node)
+                if i < len(targets):
+                    work.append((node, i + 1))
+                    nxt = targets[i]
+                    if nxt not in index:
+                        work.append((nxt, 0))
+                    elif nxt in on_stack:
+                        low[node] = min(low[node], index[nxt])
+                    continue
+                if low[node] == index[node]:
+                    component: set[str] = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.add(member)
+                        if member == node:
+                            break
+                    self_loop = node in successors(node)
+                    if len(component) > 1 or self_loop:
+                        found.append(component)
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+        return sorted(found, key=lambda c: min(self.order[n] for n in c))
+
+    def field_into(self, node_id: str, component: set[str]) -> str:
+        """The first field of ``node_id`` that leads back into ``component``."""
+        for field, target in self.edges[node_id]:
+            if target in component:
+                return field
+        return ""
+
+    def menu_depths(self, start: str) -> dict[str, int]:
+        """Fewest menu levels on a path from ``start`` to each node (explicit edges only)."""
+
+        def weight(node_id: str) -> int:
+            kind = self.tree.nodes[node_id].kind
+            return 1 if kind in (NodeKind.MENU, NodeKind.PROCEDURE) else 0
+
+        best = {start: weight(start)}
+        heap = [(best[start], start)]
+        while heap:
+            levels, node_id = heapq.heappop(heap)
+            if levels > best.get(node_id, levels):
+                continue
+            node = self.tree.nodes[node_id]
+            for _field, target in node.targets():
+                if target not in self.tree.nodes:
+                    continue
+                candidate = levels + weight(target)
+                if candidate < best.get(target, candidate + 1):
+                    best[target] = candidate
+                    heapq.heappush(heap, (candidate, target))
+        return best
+
+
+def is_publishable(problems: Iterable[Problem]) -> bool:
+    """True when there is nothing to fix."""
+    return not any(True for _ in problems)

@@ -147,3 +147,53 @@ class StreamResampler:
         self._buf = self._buf[keep_from:]
         self._base += keep_from
         return bytes(np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes())
+
+
+def decode_wav_bytes(data: bytes, rate: int | None = None) -> tuple[bytes, int]:
+    """Decode a PCM WAV held in memory (e.g. a synthesiser's stdout) as mono 16-bit PCM.
+
+    Streaming writers put a placeholder length in the header; the frames actually present are
+    read. Resampled to ``rate`` when given.
+    """
+    try:
+        with wave.open(io.BytesIO(data), "rb") as w:
+            raw = w.readframes(w.getnframes())
+            pcm = to_mono16(raw, w.getnchannels(), w.getsampwidth())
+            file_rate = w.getframerate()
+    except (wave.Error, EOFError) as exc:
+        raise AudioFormatError(f"not a PCM WAV stream ({exc})") from exc
+    if rate is not None and rate != file_rate:
+        return resample(pcm, file_rate, rate), rate
+    return pcm, file_rate
+
+
+def decode_audio(
+    source: bytes | str | Path, *, fmt: str | None = None, rate: int | None = None
+) -> tuple[bytes, int]:
+    """Decode any file ffmpeg reads (MP3, WAV, OGG ...) as mono 16-bit PCM, via pydub.
+
+    ``source`` is the file's bytes or its path; ``fmt`` names the container when it cannot be
+    guessed ("mp3"). Resampled to ``rate`` when given. Raises :class:`AudioFormatError`.
+    """
+    from pydub import AudioSegment  # imported here: pydub looks for ffmpeg when imported
+    from pydub.exceptions import CouldntDecodeError
+
+    try:
+        if isinstance(source, bytes):
+            segment = AudioSegment.from_file(io.BytesIO(source), format=fmt)
+        else:
+            segment = AudioSegment.from_file(str(source), format=fmt)
+    except (CouldntDecodeError, OSError, IndexError) as exc:
+        # ffmpeg's whole log is in the message; its last line says what went wrong.
+        last = (str(exc).strip().splitlines() or ["unknown error"])[-1]
+        raise AudioFormatError(f"cannot decode audio: {last}") from exc
+    pcm = to_mono16(bytes(segment.raw_data), int(segment.channels), int(segment.sample_width))
+    file_rate = int(segment.frame_rate)
+    if rate is not None and rate != file_rate:
+        return resample(pcm, file_rate, rate), rate
+    return pcm, file_rate
+
+
+def silence(duration_s: float, rate: int) -> bytes:
+    """``duration_s`` seconds of 16-bit silence at ``rate``."""
+    return b"\x00\x00" * max(0, round(duration_s * rate))

@@ -6,7 +6,9 @@ module (URIs, messages, SDP's SIP side) builds on this one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 
@@ -25,12 +27,12 @@ class SipParseError(ValueError):
         self.partial = partial
 
 
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 
 
 def is_token(text: str) -> bool:
     """Whether `text` is a non-empty RFC 3261 token."""
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+    return _TOKEN.fullmatch(text) is not None
 
 
 COMPACT_FORMS: dict[str, str] = {
@@ -163,6 +165,7 @@ LIST_HEADERS = frozenset(
 challenges are not: their parameters contain commas of their own."""
 
 
+@lru_cache(maxsize=512)
 def canonical_name(name: str) -> str:
     """The long, conventionally capitalised form of a header name (`v`, `VIA` -> `Via`).
 
@@ -175,37 +178,24 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(lowered, stripped)
 
 
+_LIST_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|<[^>]*>?|[^,"<]+|,', re.DOTALL)
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma list at commas outside quoted strings and `<...>`; empty items dropped.
 
     An unterminated quote or bracket swallows the rest of the value (never an error here; the
     element parsers reject it).
     """
+    if '"' not in value and "<" not in value:
+        return [item.strip() for item in value.split(",") if item.strip()]
     items: list[str] = []
-    current: list[str] = []
-    in_quotes = False
-    escaped = False
-    depth = 0
-    for char in value:
-        if in_quotes:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_quotes = False
-        elif char == '"':
-            in_quotes = True
-        elif char == "<":
-            depth += 1
-        elif char == ">" and depth:
-            depth -= 1
-        elif char == "," and not depth:
-            items.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    items.append("".join(current).strip())
+    start = 0
+    for match in _LIST_TOKEN.finditer(value):
+        if match.group() == ",":
+            items.append(value[start : match.start()].strip())
+            start = match.end()
+    items.append(value[start:].strip())
     return [item for item in items if item]
 
 
@@ -216,10 +206,14 @@ class Headers:
     with folding undone and outer whitespace stripped), so serialising keeps the order.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+        self._keys: list[str] = [n.lower() for n, _ in self._items]  # parallel lookup keys
+
+    def _reindex(self) -> None:
+        self._keys = [n.lower() for n, _ in self._items]
 
     @staticmethod
     def _key(name: str) -> str:
@@ -228,7 +222,7 @@ class Headers:
     def lines(self, name: str) -> list[str]:
         """The values of every line of this header, without splitting comma lists."""
         key = self._key(name)
-        return [value for item, value in self._items if item.lower() == key]
+        return [item[1] for item, k in zip(self._items, self._keys, strict=True) if k == key]
 
     def get_all(self, name: str) -> list[str]:
         """All values of a header; comma lists are split for headers that allow them."""
@@ -258,22 +252,26 @@ class Headers:
         if not placed:
             out.append((canonical, value))
         self._items = out
+        self._reindex()
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a line; with `first`, insert it before the existing lines of that name
         (or at the very top when there are none), as a proxy prepends Via."""
         canonical = canonical_name(name)
+        key = canonical.lower()
         if not first:
             self._items.append((canonical, value))
+            self._keys.append(key)
             return
-        key = canonical.lower()
-        index = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), 0)
+        index = next((i for i, k in enumerate(self._keys) if k == key), 0)
         self._items.insert(index, (canonical, value))
+        self._keys.insert(index, key)
 
     def remove(self, name: str) -> None:
         """Remove every line of `name` (no error when absent)."""
         key = self._key(name)
-        self._items = [item for item in self._items if item[0].lower() != key]
+        self._items = [item for item, k in zip(self._items, self._keys, strict=True) if k != key]
+        self._reindex()
 
     def items(self) -> list[tuple[str, str]]:
         """All (name, value) lines in order."""

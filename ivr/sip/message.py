@@ -323,6 +323,9 @@ def parse(data: bytes) -> SipMessage:
     start_line = lines[0]
     if "\x00" in start_line:
         raise SipParseError("NUL octet in the start line", status)
+    if any("\r" in line for line in lines):
+        # A bare CR would end a line for some peers and not others: never relay one.
+        raise SipParseError("bare CR inside the header section", status)
     headers = _header_lines(lines[1:], status)
 
     message: SipMessage

@@ -7,6 +7,7 @@ transaction (a broken response is dropped, never answered).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable
 
@@ -39,6 +40,7 @@ SDP = "application/sdp"
 _SINGLE_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Type")
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 _REASON_MAX = 100
+_WHITESPACE = re.compile(r"\s")
 
 
 def _random_tag() -> str:
@@ -80,7 +82,7 @@ def request_problem(req: Request) -> str | None:
     except SipParseError as error:
         return str(error)
     call_id = (req.headers.get("Call-ID") or "").strip()
-    if not call_id or any(c.isspace() for c in call_id):
+    if not call_id or _WHITESPACE.search(call_id):
         return "Malformed Call-ID"
     if cseq_method != req.method:
         return "CSeq method does not match the request method"

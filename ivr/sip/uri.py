@@ -84,6 +84,8 @@ def _param(params: dict[str, str | None], name: str) -> str | None:
 
 
 def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    if '"' not in text:
+        return text.split(sep)
     parts: list[str] = []
     current: list[str] = []
     in_quotes = escaped = False

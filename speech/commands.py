@@ -9,3 +9,87 @@ from typing import Any
 def register(sub: Any) -> None:
     """Add this package's subcommands to the top-level parser."""
     _ = (sub, argparse)
+    _register_recognition(sub)
+
+
+def _register_recognition(sub: Any) -> None:
+    """``transcribe`` and ``models download-vosk``."""
+    from pathlib import Path
+
+    from speech.asr import ENGINES
+    from speech.vosk_engine import VN_MODEL_NAME, VN_MODEL_URL
+
+    p = sub.add_parser("transcribe", help="print one transcript per WAV file (any rate)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.wav")
+    p.add_argument("--engine", choices=ENGINES, help="default: the speech.recognizer setting")
+    p.add_argument("--model-dir", type=Path, help="vosk model directory")
+    p.set_defaults(func=_transcribe)
+    models = sub.add_parser("models", help="speech recognition models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    d = msub.add_parser("download-vosk", help=f"download and unpack {VN_MODEL_NAME}")
+    d.add_argument("--dest", type=Path, default=Path("var/models"), help="where to unpack")
+    d.add_argument("--url", default=VN_MODEL_URL)
+    d.set_defaults(func=_download_vosk)
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+
+    from config.settings import load_settings
+    from speech.asr import RecognizerError, create_recognizer
+
+    updates: dict[str, Any] = {}
+    if args.engine:
+        updates["recognizer"] = args.engine
+    if args.model_dir:
+        updates["vosk_model_dir"] = args.model_dir
+    settings = load_settings().speech.model_copy(update=updates)
+    try:
+        recognizer = create_recognizer(settings)
+        try:
+            return asyncio.run(_transcribe_files(recognizer, args.files))
+        finally:
+            recognizer.close()
+    except RecognizerError as exc:
+        print(f"tongdai transcribe: {exc.code}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _transcribe_files(recognizer: Any, files: list[Any]) -> int:
+    """One line per file, in order; an unreadable file prints an empty line and an error."""
+    import sys
+
+    from speech.audio import AudioFormatError, read_wav
+
+    failed = 0
+    for path in files:
+        try:
+            pcm, rate = read_wav(path)  # at the file's rate: the session resamples
+        except (AudioFormatError, OSError) as exc:
+            print(flush=True)
+            print(f"tongdai transcribe: {path}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        session = recognizer.open_session()
+        try:
+            await session.feed(pcm, rate)
+            result = await session.finish()
+        finally:
+            session.close()
+        print(result.text, flush=True)
+    return 1 if failed else 0
+
+
+def _download_vosk(args: argparse.Namespace) -> int:
+    import sys
+
+    from speech.vosk_engine import ModelDownloadError, download_model
+
+    try:
+        model_dir = download_model(args.dest, url=args.url)
+    except ModelDownloadError as exc:
+        print(f"tongdai models download-vosk: {exc}", file=sys.stderr)
+        return 1
+    print(f"vosk model ready in {model_dir}; set TONGDAI_SPEECH__VOSK_MODEL_DIR={model_dir}")
+    return 0

@@ -7,6 +7,7 @@ from whichever pool thread needs it first; each session is one native streaming 
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +45,13 @@ class VietAsrModel:
                 self.loads += 1
             return self._pipeline
 
+    def close(self) -> None:
+        """Free the native pipeline (sessions on it must be closed first)."""
+        with self._lock:
+            if self._pipeline is not None:
+                self._pipeline.close()
+                self._pipeline = None
+
     def _load(self) -> Any:
         try:
             import vietasr
@@ -54,6 +62,9 @@ class VietAsrModel:
                 ENGINE_VIETASR, f"package viet-asr ({exc})", _INSTALL_HINT
             ) from exc
         native.lib.vietasr_set_log_level(_QUIET_LOG_LEVEL)
+        # Resolve the destructors now: resolving them lazily from __del__ fails during
+        # interpreter shutdown, once cffi's own modules are gone.
+        _ = (native.lib.vietasr_pipeline_free, native.lib.vietasr_session_free)
         try:
             return vietasr.Pipeline.preset(self.preset)
         except Exception as exc:  # vietasr raises a bare RuntimeError subclass
@@ -73,6 +84,7 @@ def shared_model(preset: str = DEFAULT_PRESET) -> VietAsrModel:
         model = _shared_models.get(preset)
         if model is None:
             model = _shared_models[preset] = VietAsrModel(preset)
+            atexit.register(model.close)  # free it while the interpreter is still whole
         return model
 
 

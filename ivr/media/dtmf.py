@@ -98,6 +98,8 @@ class GoertzelDetector:
     ) -> None:
         self.block_samples = rate * block_ms // 1000
         self._bank = _filter_bank(rate, self.block_samples)
+        self._inv_n = 1.0 / self.block_samples
+        self._scale = 2.0 / self.block_samples**2  # |X|^2 to the mean power of a sine
         self._min_blocks = max(1, -(-min_duration_ms // block_ms))
         self._gap_blocks = max(1, -(-min_gap_ms // block_ms))
         # Mean power of a sine of amplitude A is A^2 / 2.
@@ -114,16 +116,16 @@ class GoertzelDetector:
 
     def feed(self, pcm: bytes) -> list[str]:
         """Analyse more audio (any length); returns the digits that completed in it."""
-        data = self._pending + pcm
         block_bytes = 2 * self.block_samples
+        if not self._pending and len(pcm) == block_bytes:  # the stream's case: one frame
+            digit = self._step(self._classify(pcm))
+            return [] if digit is None else [digit]
+        data = self._pending + pcm
         whole = len(data) - len(data) % block_bytes
         self._pending = data[whole:]
-        if not whole:
-            return []
-        samples = np.frombuffer(data[:whole], dtype="<i2").astype(np.float64)
         digits = []
-        for block in samples.reshape(-1, self.block_samples):
-            digit = self._step(self._classify(block))
+        for start in range(0, whole, block_bytes):
+            digit = self._step(self._classify(data[start : start + block_bytes]))
             if digit is not None:
                 digits.append(digit)
         return digits
@@ -136,15 +138,16 @@ class GoertzelDetector:
         self._quiet = self._gap_blocks
         self._armed = True
 
-    def _classify(self, block: npt.NDArray[np.float64]) -> str | None:
-        n = self.block_samples
-        energy = float(block @ block) / n
+    def _classify(self, pcm: bytes) -> str | None:
+        block = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+        energy = float(block @ block) * self._inv_n
         if energy < 2 * self._min_power:  # too quiet to hold two tones: skip the filters
             return None
-        v = self._bank @ block
-        scale = 2.0 / (n * n)
-        p = ((v[:8] ** 2 + v[8:] ** 2) * scale).tolist()
-        rows, cols = p[:4], p[4:]
+        v = (self._bank @ block).tolist()
+        scale = self._scale
+        # Plain floats from here: cheaper than numpy for eight values.
+        rows = [(v[i] * v[i] + v[i + 8] * v[i + 8]) * scale for i in range(4)]
+        cols = [(v[i] * v[i] + v[i + 8] * v[i + 8]) * scale for i in range(4, 8)]
         row, col = max(rows), max(cols)
         if row < self._min_power or col < self._min_power:
             return None

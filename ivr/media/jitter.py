@@ -7,7 +7,6 @@ extended past the 16-bit wrap internally, so a call can last any length of time.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -42,8 +41,9 @@ class ReorderBuffer(Generic[T]):
         self.stats = JitterStats()
         self._next: int | None = None  # extended sequence number expected next
         self._held: dict[int, T] = {}
-        self._released: deque[int] = deque(maxlen=history)
-        self._released_set: set[int] = set()
+        # Ring of recently released sequence numbers, to tell a duplicate from a late packet.
+        self._history = history
+        self._released: list[int] = [-1] * history
 
     @property
     def pending(self) -> int:
@@ -54,11 +54,16 @@ class ReorderBuffer(Generic[T]):
         """Offer one packet by its 16-bit sequence number; returns what is ready, in order."""
         if self._next is None:
             self._next = sequence
-        ext = self._next + seq_delta(sequence, self._next & 0xFFFF)
+        nxt = self._next
+        if not self._held and sequence == nxt & 0xFFFF:  # the usual case: next in line
+            self._released[nxt % self._history] = nxt
+            self._next = nxt + 1
+            return [item]
+        ext = nxt + seq_delta(sequence, nxt & 0xFFFF)
         out: list[T] = []
         if ext < self._next:
             if self._next - ext <= RESET_DISTANCE:
-                if ext in self._released_set:
+                if self._released[ext % self._history] == ext:
                     self.stats.duplicate += 1
                 else:
                     self.stats.late += 1
@@ -95,24 +100,19 @@ class ReorderBuffer(Generic[T]):
         out = self.flush()
         self.stats.resets += 1
         self._next = None
-        self._released.clear()
-        self._released_set.clear()
+        self._released = [-1] * self._history
         return out
 
     def _restart(self, ext: int) -> list[T]:
         out = self.flush()
         self.stats.resets += 1
         self._next = ext
-        self._released.clear()
-        self._released_set.clear()
+        self._released = [-1] * self._history
         return out
 
     def _release_run(self, out: list[T]) -> None:
         assert self._next is not None
         while self._next in self._held:
             out.append(self._held.pop(self._next))
-            if len(self._released) == self._released.maxlen:
-                self._released_set.discard(self._released[0])
-            self._released.append(self._next)
-            self._released_set.add(self._next)
+            self._released[self._next % self._history] = self._next
             self._next += 1

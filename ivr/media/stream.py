@@ -22,6 +22,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ivr.media import g711, rtp
 from ivr.media.clock import MediaClock
@@ -419,7 +420,7 @@ class MediaStream(asyncio.DatagramProtocol):
         return self._silence
 
     # ------------------------------------------------------------------ receiving (socket)
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         """A datagram arrived on our port: never raises, whatever it holds."""
         if self._closed:
             return
@@ -428,7 +429,9 @@ class MediaStream(asyncio.DatagramProtocol):
         except RtpError:
             self._malformed += 1
             return
-        source = (str(addr[0]), int(addr[1]))
+        source: tuple[str, int] = (
+            addr if len(addr) == 2 else (addr[0], addr[1])
+        )  # IPv6 adds flow/scope
         if self._latched:
             if source != self._remote:
                 self._foreign += 1

@@ -1,0 +1,201 @@
+"""RTP media engine benchmark: N streams on one MediaClock, measured by another process.
+
+Each stream plays a real recording on a loop to a receiver process. The receiver takes the
+kernel's arrival timestamp of every packet (SO_TIMESTAMPNS, so its own scheduling delays do not
+count), and by default echoes every packet back, so the streams also run their receive path
+(parse, reorder, decode, in-band DTMF, frames) as in a real call where both sides talk.
+
+Prints, per stream count: the send interval at the receiver (p50/p99/max), packets lost on the
+way, the clock's own lateness and skipped periods, and the CPU used by the sending process.
+
+    .venv/bin/python bench/media.py [--streams 100,400,800] [--seconds 6] [--no-echo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivr.media import g711  # noqa: E402
+from ivr.media.clock import MediaClock  # noqa: E402
+from ivr.media.stream import PCMA, MediaStream  # noqa: E402
+from speech.audio import read_wav  # noqa: E402
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported by Python
+WARM_UP_S = 1.0
+TESTDATA = Path(os.environ.get("TONGDAI_TESTDATA", ROOT.parent / "shared" / "testdata"))
+
+
+# ---------------------------------------------------------------------------- receiver process
+def receive(port_file: str, echo: bool) -> None:
+    """Receiver: record kernel arrival times per SSRC between START and STOP control datagrams,
+    echo RTP back to its sender, then print the intervals' figures as JSON."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.bind(("127.0.0.1", 0))
+    Path(port_file).write_text(str(sock.getsockname()[1]))
+    arrivals: dict[int, list[int]] = {}
+    sequences: dict[int, list[int]] = {}
+    recording = False
+    start_cpu = time.process_time()
+    while True:
+        data, ancillary, _flags, addr = sock.recvmsg(2048, 64)
+        if data == b"START":
+            recording = True
+            start_cpu = time.process_time()
+            continue
+        if data == b"STOP":
+            break
+        if len(data) < 12:
+            continue
+        if echo:
+            sock.sendto(data, addr)
+        if not recording:
+            continue
+        stamp = time.time_ns()
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanos = struct.unpack("qq", value[:16])
+                stamp = seconds * 1_000_000_000 + nanos
+        sequence, ssrc = struct.unpack_from("!H4xI", data, 2)
+        arrivals.setdefault(ssrc, []).append(stamp)
+        sequences.setdefault(ssrc, []).append(sequence)
+    gaps = [np.diff(np.array(times)) for times in arrivals.values() if len(times) > 1]
+    intervals = np.concatenate(gaps) / 1e6 if gaps else np.zeros(1)
+    lost = 0
+    for seqs in sequences.values():
+        span = (seqs[-1] - seqs[0]) % 65536 + 1
+        lost += max(0, span - len(set(seqs)))
+    print(
+        json.dumps(
+            {
+                "streams": len(arrivals),
+                "packets": int(sum(len(t) for t in arrivals.values())),
+                "p50_ms": float(np.percentile(intervals, 50)),
+                "p99_ms": float(np.percentile(intervals, 99)),
+                "max_ms": float(intervals.max()),
+                "over_40ms": int((intervals > 40).sum()),
+                "lost": lost,
+                "receiver_cpu_s": time.process_time() - start_cpu,
+            }
+        ),
+        flush=True,
+    )
+
+
+# ---------------------------------------------------------------------------- sending side
+async def run_streams(count: int, seconds: float, echo: bool, prompt: bytes) -> dict[str, object]:
+    port_file = Path(f"/tmp/tongdai-bench-media-{os.getpid()}.port")
+    port_file.unlink(missing_ok=True)
+    args = [sys.executable, __file__, "--receiver", str(port_file)]
+    if not echo:
+        args.append("--no-echo")
+    receiver = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not port_file.exists() or not port_file.read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError("receiver did not start")
+            await asyncio.sleep(0.02)
+        target = ("127.0.0.1", int(port_file.read_text()))
+        clock = MediaClock()
+        streams = []
+        for _ in range(count):
+            stream = MediaStream(
+                clock=clock,
+                codec=PCMA,
+                dtmf_payload_type=101,
+                remote=target,
+                on_digit=lambda digit, source: None,
+            )
+            await stream.open("127.0.0.1", 0)
+            streams.append(stream)
+
+            def again(_done: object, stream: MediaStream = stream) -> None:
+                if not stream.closed:
+                    stream.play(prompt).add_done_callback(again)
+
+            again(None)
+        clock.start()
+        control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        await asyncio.sleep(WARM_UP_S)
+        control.sendto(b"START", target)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu = time.process_time() - cpu0
+        wall = time.monotonic() - wall0
+        control.sendto(b"STOP", target)
+        clock_stats = clock.stats
+        received = sum(s.stats.packets_in for s in streams)
+        for stream in streams:
+            stream.close()
+        await clock.close()
+        out, _ = await asyncio.to_thread(receiver.communicate, timeout=60)
+        figures: dict[str, object] = json.loads(out)
+        figures.update(
+            sender_cpu_pct=100 * cpu / wall,
+            clock_late_p99_ms=clock_stats.lateness_p99_s * 1000,
+            clock_late_max_ms=clock_stats.lateness_max_s * 1000,
+            clock_skipped=clock_stats.skipped,
+            tick_cost_max_ms=clock_stats.tick_cost_max_s * 1000,
+            echoed_packets_in=received,
+        )
+        return figures
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+        port_file.unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", default="100,400,800")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--no-echo", action="store_true")
+    parser.add_argument("--receiver", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        receive(args.receiver, echo=not args.no_echo)
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    g711.warm_up()
+    wav = TESTDATA / "speech" / "call8k_1.wav"
+    if wav.exists():
+        prompt, _ = read_wav(wav, 8000)
+    else:  # still measure something without the test material: a 440 Hz tone
+        t = np.arange(8000 * 3) / 8000
+        prompt = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+    print(
+        f"{'streams':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>40ms':>6} {'lost':>5} "
+        f"{'cpu %':>6} {'late99':>7} {'skip':>5} {'echo in':>8}"
+    )
+    for count in (int(n) for n in args.streams.split(",")):
+        f = asyncio.run(run_streams(count, args.seconds, not args.no_echo, prompt))
+        print(
+            f"{count:>7} {f['p50_ms']:>7.2f} {f['p99_ms']:>7.2f} {f['max_ms']:>7.2f} "
+            f"{f['over_40ms']:>6} {f['lost']:>5} {f['sender_cpu_pct']:>6.1f} "
+            f"{f['clock_late_p99_ms']:>7.2f} {f['clock_skipped']:>5} {f['echoed_packets_in']:>8}",
+            flush=True,
+        )
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"sender peak RSS {rss_mb:.0f} MB; echo={'on' if not args.no_echo else 'off'}")
+
+
+if __name__ == "__main__":
+    main()

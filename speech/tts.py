@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.channel import Audio
+from speech.settings import SpeechSettings
 
 MAX_TEXT_CHARS = 5000
 """Longest text one synthesis call accepts; a prompt longer than this is an authoring mistake."""
@@ -170,3 +171,48 @@ def voices_of(synthesizer: Synthesizer) -> tuple[VoiceId, ...]:
     if isinstance(synthesizer, FallbackSynthesizer):
         return synthesizer.voices
     return (synthesizer.voice,)
+
+
+class UnknownEngine(ValueError):
+    """The settings name a synthesiser that does not exist."""
+
+
+SYNTHESIZER_NAMES: tuple[str, ...] = ("espeak-ng", "gtts")
+"""Engines :func:`build_synthesizer` can make."""
+
+
+def _engine(name: str, *, voice: str, rate_wpm: int, output_rate: int) -> Synthesizer:
+    # Imported here: the engines import this module for the contract they implement.
+    if name == "espeak-ng":
+        from speech.espeak_engine import EspeakSynthesizer
+
+        return EspeakSynthesizer(voice=voice, rate_wpm=rate_wpm, output_rate=output_rate)
+    if name == "gtts":
+        from speech.gtts_engine import GttsSynthesizer
+
+        lang = voice.split("-")[0] or "vi"
+        return GttsSynthesizer(lang=lang, output_rate=output_rate)
+    raise UnknownEngine(
+        f"unknown synthesiser {name!r}; choose one of {', '.join(SYNTHESIZER_NAMES)}"
+    )
+
+
+def build_synthesizer(
+    speech: SpeechSettings, *, engine: str | None = None, output_rate: int = 8000
+) -> Synthesizer:
+    """The synthesiser the settings ask for, wrapped in a fallback when it needs the network.
+
+    ``engine`` overrides ``speech.synthesizer``. gTTS is always backed by the offline
+    ``speech.fallback_synthesizer`` (espeak-ng) so a caller never hears an error.
+    """
+    name = engine or speech.synthesizer
+    primary = _engine(name, voice=speech.voice, rate_wpm=speech.rate_wpm, output_rate=output_rate)
+    if primary.capabilities.offline or speech.fallback_synthesizer == name:
+        return primary
+    fallback = _engine(
+        speech.fallback_synthesizer,
+        voice=speech.voice,
+        rate_wpm=speech.rate_wpm,
+        output_rate=output_rate,
+    )
+    return FallbackSynthesizer(primary, fallback)

@@ -36,6 +36,8 @@ from menus.model import (
 SCHEMA_ID = "https://tongdai.example/schemas/menu-tree.json"
 
 _ID = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"}
+# No dot in node ids: problem paths such as ``nodes.main.choices[0].next`` split unambiguously.
+_NODE_ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"}
 _REF = {"type": "string", "minLength": 1, "maxLength": 64}
 _TEXT = {"type": "string", "maxLength": 2000}
 _SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": 120}
@@ -234,7 +236,7 @@ def menu_schema() -> dict[str, Any]:
             },
             "nodes": {
                 "type": "object",
-                "propertyNames": _ID,
+                "propertyNames": _NODE_ID,
                 "minProperties": 1,
                 "maxProperties": 1000,
                 "additionalProperties": {"$ref": "#/$defs/node"},

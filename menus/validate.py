@@ -31,6 +31,9 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from integrations.base import OfficerDirectory, ProcedureCatalogue
+from menus.loader import DEFAULT_LIMITS as DEFAULT_LOAD_LIMITS
+from menus.loader import Format, LoadLimits, MenuLoadError, load_data
 from menus.model import (
     DTMF_KEYS,
     LISTENING_KINDS,
@@ -43,6 +46,7 @@ from menus.model import (
     HoursNode,
     InputNode,
     MainMenuNode,
+    MenuFormatError,
     MenuNode,
     MenuTree,
     Node,
@@ -56,6 +60,7 @@ from menus.model import (
     SurveyNode,
     TransferNode,
 )
+from menus.schema import MenuSchemaError, parse_tree
 
 
 class ProblemCode(enum.StrEnum):
@@ -78,6 +83,9 @@ class ProblemCode(enum.StrEnum):
     BAD_RETRIES = "bad-retries"
     BAD_RULE = "bad-rule"
     BAD_ID = "bad-id"
+    LOAD_ERROR = "load-error"  # the file itself was refused (syntax, size, depth, aliases …)
+    SCHEMA = "schema"  # the data does not match the published JSON Schema
+    FORMAT = "format"  # the data matches the schema but still cannot form a tree
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,23 @@ _NEEDS_PROMPT = (
     CallbackNode,
     ProcedureNode,
 )
+
+
+@dataclass(frozen=True)
+class KnownIds:
+    """The department and procedure ids a tree may refer to."""
+
+    departments: frozenset[str] = frozenset()
+    procedures: frozenset[str] = frozenset()
+
+
+async def known_ids(directory: OfficerDirectory, catalogue: ProcedureCatalogue) -> KnownIds:
+    """Known ids read through the officer directory and the procedure catalogue."""
+    departments = await directory.departments()
+    procedures: set[str] = set()
+    for department in departments:
+        procedures.update(p.code for p in await catalogue.by_department(department.id))
+    return KnownIds(frozenset(d.id for d in departments), frozenset(procedures))
 
 
 def fold(text: str) -> str:
@@ -552,3 +577,48 @@ class _Graph:
 def is_publishable(problems: Iterable[Problem]) -> bool:
     """True when there is nothing to fix."""
     return not any(True for _ in problems)
+
+
+def split_path(path: str) -> tuple[str | None, str]:
+    """``nodes.main.choices[0].next`` -> (``main``, ``choices[0].next``); tree fields -> None."""
+    if path.startswith("nodes."):
+        node_id, _, rest = path[len("nodes.") :].partition(".")
+        return node_id, rest
+    return None, path
+
+
+def problems_from_error(error: MenuLoadError | MenuSchemaError | MenuFormatError) -> list[Problem]:
+    """The problems a loading, schema or format error stands for."""
+    if isinstance(error, MenuLoadError):
+        field = f"line {error.line}" if error.line is not None else ""
+        return [Problem(None, field, ProblemCode.LOAD_ERROR, error.message)]
+    if isinstance(error, MenuSchemaError):
+        out = []
+        for issue in error.issues:
+            node_id, field = split_path(issue.path)
+            out.append(Problem(node_id, field, ProblemCode.SCHEMA, issue.message))
+        return out
+    node_id, field = split_path(error.path)
+    return [Problem(node_id, field, ProblemCode.FORMAT, error.message)]
+
+
+def check_text(
+    data: bytes | str,
+    *,
+    fmt: Format,
+    departments: Collection[str],
+    procedures: Collection[str],
+    limits: ValidationLimits = DEFAULT_LIMITS,
+    load_limits: LoadLimits = DEFAULT_LOAD_LIMITS,
+) -> tuple[MenuTree | None, list[Problem]]:
+    """Load, schema-check, build and validate a menu file in one go.
+
+    Returns the tree (None when it could not be built) and every problem found; a file that
+    cannot be loaded or fails the schema is reported the same way as a tree that fails
+    validation, so the CLI and the API print one kind of list."""
+    try:
+        tree = parse_tree(load_data(data, fmt=fmt, limits=load_limits))
+    except (MenuLoadError, MenuSchemaError, MenuFormatError) as error:
+        return None, problems_from_error(error)
+    problems = validate(tree, departments=departments, procedures=procedures, limits=limits)
+    return tree, problems

@@ -15,13 +15,14 @@ from datetime import date
 
 from integrations.base import (
     Channel,
-    Dossier,
     DossierStatus,
     Fee,
     Procedure,
     RequiredDocument,
+    ReturnMethod,
     Supplement,
 )
+from integrations.privacy import DossierView
 
 # What each status means for the caller, as a predicate after "Hồ sơ của quý vị …".
 _STATUS_SENTENCES: dict[DossierStatus, str] = {
@@ -45,10 +46,6 @@ _CHANNEL_NAMES: dict[Channel, str] = {
 
 NOT_UNDERSTOOD = "Xin lỗi, tôi chưa nghe rõ."
 GOODBYE = "Cảm ơn quý vị đã gọi đến tổng đài dịch vụ công. Xin chào và hẹn gặp lại."
-OFFICER_OFFER = "Để gặp cán bộ hỗ trợ, xin bấm phím 0."
-CALLBACK_OFFER = (
-    "Nếu quý vị muốn được cán bộ gọi lại, xin bấm phím 1. Để trở về menu chính, bấm phím 2."
-)
 SYSTEM_APOLOGY = (
     "Xin lỗi quý vị, hệ thống tra cứu đang tạm thời gián đoạn, chúng tôi chưa thể trả lời ngay."
 )
@@ -69,6 +66,12 @@ def spoken_digits(value: str, group: int = 0) -> str:
         return " ".join(digits)
     chunks = [" ".join(digits[i : i + group]) for i in range(0, len(digits), group)]
     return ", ".join(chunks)
+
+
+def spoken_code(code: str) -> str:
+    """A dossier code as callers know it: its last ten digits (date and sequence), in pairs."""
+    digits = "".join(c for c in code if c.isdigit())
+    return spoken_digits(digits[-10:], group=2)
 
 
 def spoken_amount(amount_vnd: int) -> str:
@@ -100,41 +103,55 @@ def keypad_list(labels: Sequence[str], first_key: int = 1) -> str:
     return _sentence(", ".join(items))
 
 
-def status_sentence(dossier: Dossier) -> str:
-    """The code, procedure, status and dates, without personal details."""
-    status = _STATUS_SENTENCES.get(dossier.status, dossier.status.label.lower())
+def status_sentence(view: DossierView) -> str:
+    """The code, status and dates: what anyone who knows the code may hear."""
+    status = _STATUS_SENTENCES.get(view.status, view.status.label.lower())
     parts = [
-        f"Hồ sơ số {spoken_digits(dossier.code[-10:], group=2)}, thủ tục "
-        f"{dossier.procedure_name}, {status}.",
-        f"Hồ sơ được tiếp nhận {spoken_date(dossier.received_on)}.",
+        f"Hồ sơ số {spoken_code(view.code)} {status}.",
+        f"Hồ sơ được tiếp nhận {spoken_date(view.received_on)}"
+        + (f" tại {view.processing_unit}." if view.processing_unit else "."),
     ]
-    if dossier.due_on is not None and not dossier.status.is_closed:
-        parts.append(f"Ngày hẹn trả kết quả là {spoken_date(dossier.due_on)}.")
-    if dossier.status is DossierStatus.SUPPLEMENT_REQUIRED and dossier.supplements:
-        latest = max(dossier.supplements, key=lambda s: s.requested_on)
-        parts.append(f"Yêu cầu bổ sung được gửi {spoken_date(latest.requested_on)}.")
+    if view.due_on is not None and not view.status.is_closed:
+        parts.append(f"Ngày hẹn trả kết quả là {spoken_date(view.due_on)}.")
+    if view.supplements_pending:
+        parts.append("Quý vị cần bổ sung giấy tờ để hồ sơ tiếp tục được xử lý.")
     return " ".join(parts)
 
 
-def overdue_sentence(working_days_late: int) -> str:
-    """The apology for a dossier past its promised date."""
+def overdue_sentence(working_days_late: int, officer_key: str | None) -> str:
+    """The apology for a dossier past its promised date, and the way to an officer."""
     if working_days_late <= 0:
         late = "đã quá ngày hẹn trả kết quả"
     else:
         late = f"đã quá hạn {working_days_late} ngày làm việc"
-    return (
-        f"Hồ sơ của quý vị {late}. Chúng tôi thành thật xin lỗi quý vị vì sự chậm trễ này. "
-        + OFFICER_OFFER
-    )
+    text = f"Hồ sơ của quý vị {late}. Chúng tôi thành thật xin lỗi quý vị vì sự chậm trễ này."
+    return f"{text} {officer_offer(officer_key)}".strip()
 
 
-def personal_sentence(dossier: Dossier) -> str:
-    """Personal details, read only after the privacy check."""
-    parts = [f"Người nộp hồ sơ: {dossier.applicant_name}."]
-    if dossier.fees:
-        parts.append(fees_sentence(dossier.fees))
-    if dossier.supplements:
-        parts.append(supplements_sentence(dossier.supplements))
+def officer_offer(officer_key: str | None) -> str:
+    """How to reach an officer, when the tree has a key for it."""
+    if officer_key is None:
+        return ""
+    return f"Để gặp cán bộ hỗ trợ, xin bấm phím {_key_name(officer_key)}."
+
+
+def personal_sentence(view: DossierView) -> str:
+    """Personal details; empty unless the caller passed the privacy check."""
+    if not view.verified:
+        return ""
+    parts: list[str] = []
+    if view.applicant_name:
+        parts.append(f"Người nộp hồ sơ: {view.applicant_name}.")
+    if view.procedure_name:
+        parts.append(f"Thủ tục: {view.procedure_name}.")
+    if view.fees:
+        parts.append(fees_sentence(view.fees))
+    if view.supplements:
+        parts.append(supplements_sentence(view.supplements))
+    if view.result_documents and view.status is DossierStatus.RETURNED:
+        parts.append(_sentence("Kết quả: " + ", ".join(view.result_documents)))
+    if view.return_method is ReturnMethod.POST and not view.status.is_closed:
+        parts.append("Kết quả sẽ được gửi đến quý vị qua bưu chính công ích.")
     return " ".join(parts)
 
 
@@ -157,7 +174,7 @@ def verify_prompt(digits: int) -> str:
     """Ask for the last digits of the dossier's phone number."""
     return (
         f"Để nghe thông tin cá nhân của hồ sơ, xin nhập {digits} số cuối của số điện thoại "
-        "đã đăng ký, sau đó bấm phím thăng. Để bỏ qua, bấm phím thăng."
+        "đã đăng ký, rồi bấm phím thăng. Để bỏ qua, bấm phím thăng."
     )
 
 
@@ -194,8 +211,9 @@ def processing_time_sentence(procedure: Procedure) -> str:
     if procedure.processing_days is None:
         return _sentence(procedure.processing_time_note or "Thời gian giải quyết theo quy định")
     note = f", {procedure.processing_time_note}" if procedure.processing_time_note else ""
+    unit = "ngày làm việc" if procedure.processing_working_days else "ngày"
     return (
-        f"Thời gian giải quyết: {procedure.processing_days} ngày làm việc "
+        f"Thời gian giải quyết: {procedure.processing_days} {unit} "
         f"kể từ ngày nhận đủ hồ sơ hợp lệ{note}."
     )
 
@@ -245,6 +263,20 @@ def callback_recorded(number: str) -> str:
 def survey_thanks(score: int) -> str:
     """After the caller scored the call."""
     return f"Cảm ơn quý vị đã chấm {score} điểm."
+
+
+def offer_help(officer_key: str | None) -> str:
+    """After a failure: an officer, a callback, or the main menu."""
+    parts = [officer_offer(officer_key)] if officer_key else []
+    parts.append("Để được cán bộ gọi lại, bấm phím 1. Để trở về menu chính, bấm phím 2.")
+    return " ".join(parts)
+
+
+_KEY_NAMES = {"*": "sao", "#": "thăng"}
+
+
+def _key_name(key: str) -> str:
+    return _KEY_NAMES.get(key, key)
 
 
 def _sentence(text: str) -> str:

@@ -1,0 +1,522 @@
+"""The dialog runtime's voice: prompts with barge-in, keypad and spoken answers, retries.
+
+:class:`Conversation` owns one call's turn-taking. A prompt plays with barge-in by key and,
+when a recogniser and a voice detector are injected, by speech: a :class:`SpeechTurn` reads
+the caller's frames while the prompt plays, sets the barge-in event at the speech onset and
+feeds the utterance to a recognition session until the detector hears its end. When every
+recognition slot is busy the turn falls back to the keypad at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import math
+import string
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ivr import phrases
+from ivr.channel import (
+    FRAME_MS,
+    LINE_RATE,
+    CallChannel,
+    DigitSpec,
+    PlayOutcome,
+    collect_digits,
+)
+from ivr.events import (
+    CallError,
+    ErrorCode,
+    EventSink,
+    InputReceived,
+    PromptPlayed,
+    SpeechRecognized,
+)
+from ivr.runtime_types import CallContext, RuntimeDeps, VoiceDetector
+from menus.model import BaseNode, GlobalAction, MenuTree
+from speech.asr import RecognitionSession, RecognizerError, Result
+from speech.understand import match_choice, yes_no
+from speech.vad import VadEventKind
+
+FRAME_S = FRAME_MS / 1000
+YES_KEY = "1"
+NO_KEY = "2"
+
+
+class AnswerKind(enum.StrEnum):
+    """How the caller answered one question."""
+
+    DIGITS = "dtmf"
+    SPEECH = "speech"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer: keys pressed, words recognised, or nothing before the timeout."""
+
+    kind: AnswerKind
+    text: str = ""
+    confidence: float | None = None
+
+
+NO_ANSWER = Answer(AnswerKind.NONE)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One thing the caller may pick: by ``key``, or by saying one of ``keywords``."""
+
+    value: str
+    label: str
+    key: str | None = None
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The caller picked an option."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class GlobalPicked:
+    """The caller used a global key or keyword (repeat, back, officer, main menu)."""
+
+    action: GlobalAction
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """No usable answer after every retry."""
+
+
+Pick = Picked | GlobalPicked | GaveUp
+
+
+class _Variables(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fill(text: str, variables: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` placeholders from call variables; unknown names become empty and a
+    malformed template is spoken as written rather than failing the call."""
+    try:
+        return string.Formatter().vformat(text, (), _Variables(variables))
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return text
+
+
+class SpeechTurn:
+    """Listens to the caller for one question: onset (barge-in), then one utterance."""
+
+    def __init__(
+        self,
+        channel: CallChannel,
+        session: RecognitionSession,
+        detector: VoiceDetector,
+        *,
+        max_utterance_s: float,
+        preroll_s: float,
+    ) -> None:
+        self._channel = channel
+        self._session = session
+        self._detector = detector
+        self._max_frames = max(1, int(max_utterance_s / FRAME_S))
+        self._preroll: deque[bytes] = deque(maxlen=max(1, math.ceil(preroll_s / FRAME_S)))
+        self.started = asyncio.Event()
+
+    async def run(self) -> Result | None:
+        """Read frames until the utterance ends; its transcript, or None if nobody spoke."""
+        frames = self._channel.audio_frames()
+        try:
+            spoken = 0
+            async for frame in frames:
+                event = self._detector.feed(frame)
+                if not self.started.is_set():
+                    self._preroll.append(frame)
+                    if event is None or event.kind is not VadEventKind.SPEECH_START:
+                        continue
+                    self.started.set()
+                    for early in self._preroll:
+                        await self._session.feed(early, LINE_RATE)
+                    continue
+                partial = await self._session.feed(frame, LINE_RATE)
+                spoken += 1
+                ended = event is not None and event.kind is VadEventKind.SPEECH_END
+                if ended or (partial is not None and partial.endpoint):
+                    break
+                if spoken >= self._max_frames:
+                    break
+            if not self.started.is_set():
+                return None
+            return await self._session.finish()
+        finally:
+            closer = getattr(frames, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+
+
+class Conversation:
+    """One call's prompts and answers, with the call context and events kept up to date."""
+
+    def __init__(
+        self,
+        channel: CallChannel,
+        tree: MenuTree,
+        deps: RuntimeDeps,
+        sink: EventSink,
+        context: CallContext,
+    ) -> None:
+        self.channel = channel
+        self.tree = tree
+        self.deps = deps
+        self.sink = sink
+        self.context = context
+        self.node_id = tree.start
+        self.variables: dict[str, Any] = {}
+        self.keypad_only = not deps.speech_enabled
+        self.answers = 0  # questions the caller answered (keys or words) in this call
+        self._told_keypad = False
+
+    # -- events
+
+    def emit_error(self, code: ErrorCode, detail: str) -> None:
+        """Report a problem without stopping the call."""
+        self.sink.emit(CallError(call_id=self.context.call_id, code=code, detail=detail[:300]))
+
+    def _emit_input(self, mode: str, value: str, *, valid: bool = True) -> None:
+        self.sink.emit(
+            InputReceived(
+                call_id=self.context.call_id,
+                node_id=self.node_id,
+                mode=mode,
+                value=value,
+                valid=valid,
+            )
+        )
+
+    def note_speech(self, answer: Answer, matched: str | None) -> None:
+        """Record a recognised utterance in the context and the event stream."""
+        self.context.recognized.append(answer.text)
+        self.sink.emit(
+            SpeechRecognized(
+                call_id=self.context.call_id,
+                node_id=self.node_id,
+                text=answer.text,
+                confidence=answer.confidence if answer.confidence is not None else 0.0,
+                matched=matched,
+            )
+        )
+
+    # -- speaking
+
+    def fill(self, text: str) -> str:
+        """A prompt text with the call variables filled in."""
+        return fill(text, self.variables)
+
+    async def say(self, text: str, *, barge_in: bool = True) -> PlayOutcome:
+        """Speak ``text`` (keys interrupt it when ``barge_in``; the key stays queued)."""
+        return await self._play(text, barge_in_digits=barge_in, speech_event=None)
+
+    async def _play(
+        self, text: str, *, barge_in_digits: bool, speech_event: asyncio.Event | None
+    ) -> PlayOutcome:
+        if not text.strip():
+            return PlayOutcome(True)
+        try:
+            audio = await self.deps.prompts(text)
+        except Exception as exc:
+            self.emit_error(ErrorCode.SYNTHESIS_FAILED, f"{type(exc).__name__}: {exc}")
+            return PlayOutcome(True)
+        outcome = await self.channel.play(
+            audio, barge_in_digits=barge_in_digits, barge_in=speech_event
+        )
+        self.sink.emit(
+            PromptPlayed(
+                call_id=self.context.call_id,
+                node_id=self.node_id,
+                text=text,
+                interrupted=not outcome.completed,
+            )
+        )
+        return outcome
+
+    # -- listening
+
+    async def ask(
+        self,
+        text: str,
+        *,
+        speech: bool,
+        timeout_s: float,
+        max_digits: int = 1,
+        terminator: str | None = None,
+        inter_digit_s: float | None = None,
+        grammar: Sequence[str] | None = None,
+    ) -> Answer:
+        """Speak ``text`` and wait for keys (up to ``max_digits``) or, when ``speech`` and
+        available, one spoken utterance. Never raises for recogniser trouble."""
+        answer = await self._ask(
+            text,
+            speech=speech,
+            timeout_s=timeout_s,
+            max_digits=max_digits,
+            terminator=terminator,
+            inter_digit_s=inter_digit_s,
+            grammar=grammar,
+        )
+        if answer.kind is not AnswerKind.NONE:
+            self.answers += 1
+        return answer
+
+    async def _ask(
+        self,
+        text: str,
+        *,
+        speech: bool,
+        timeout_s: float,
+        max_digits: int,
+        terminator: str | None,
+        inter_digit_s: float | None,
+        grammar: Sequence[str] | None,
+    ) -> Answer:
+        turn: SpeechTurn | None = None
+        session: RecognitionSession | None = None
+        task: asyncio.Task[Result | None] | None = None
+        if speech and not self.keypad_only:
+            session = await self._open_session(grammar)
+        try:
+            if session is not None and self.deps.voice_detector is not None:
+                timing = self.deps.timing
+                turn = SpeechTurn(
+                    self.channel,
+                    session,
+                    self.deps.voice_detector(),
+                    max_utterance_s=timing.max_utterance_s,
+                    preroll_s=timing.preroll_s,
+                )
+                task = asyncio.create_task(turn.run())
+            outcome = await self._play(
+                text, barge_in_digits=True, speech_event=turn.started if turn else None
+            )
+            if outcome.digit is not None:
+                first = await self.channel.next_digit(0.0)
+            elif outcome.speech and task is not None:
+                return await self._utterance(task)
+            else:
+                first = await self._first_key_or_speech(timeout_s, turn)
+                if first is None and turn is not None and turn.started.is_set():
+                    assert task is not None
+                    return await self._utterance(task)
+            if first is None:
+                return NO_ANSWER
+            return await self._rest_of_keys(first, max_digits, terminator, inter_digit_s)
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            if session is not None:
+                session.close()
+
+    async def _open_session(self, grammar: Sequence[str] | None) -> RecognitionSession | None:
+        recognizer = self.deps.recognizer
+        if recognizer is None:
+            return None
+        try:
+            return recognizer.open_session(grammar=list(grammar) if grammar else None)
+        except RecognizerError as exc:
+            # Busy or broken: the keypad works for everyone, so say so once and go on.
+            self.emit_error(
+                ErrorCode(exc.code) if _known(exc.code) else ErrorCode.INTERNAL, str(exc)
+            )
+            if not self._told_keypad:
+                self._told_keypad = True
+                await self.say(phrases.KEYPAD_ONLY, barge_in=True)
+            return None
+
+    async def _first_key_or_speech(self, timeout_s: float, turn: SpeechTurn | None) -> str | None:
+        key_task = asyncio.create_task(self.channel.next_digit(timeout_s))
+        if turn is None:
+            return await key_task
+        onset = asyncio.create_task(turn.started.wait())
+        try:
+            await asyncio.wait({key_task, onset}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            onset.cancel()
+        if key_task.done():
+            return key_task.result()
+        key_task.cancel()
+        await asyncio.gather(key_task, return_exceptions=True)
+        return None
+
+    async def _utterance(self, task: asyncio.Task[Result | None]) -> Answer:
+        limit_s = self.deps.timing.max_utterance_s + 5.0
+        try:
+            result = await asyncio.wait_for(asyncio.shield(task), timeout=limit_s)
+        except TimeoutError:
+            self.emit_error(ErrorCode.INTERNAL, "recognition did not finish in time")
+            return NO_ANSWER
+        except RecognizerError as exc:
+            self.emit_error(ErrorCode.INTERNAL, f"recognition failed: {exc}")
+            return NO_ANSWER
+        if result is None:
+            return NO_ANSWER
+        return Answer(AnswerKind.SPEECH, result.text.strip(), result.confidence)
+
+    async def _rest_of_keys(
+        self, first: str, max_digits: int, terminator: str | None, inter_digit_s: float | None
+    ) -> Answer:
+        if terminator is not None and first == terminator:
+            return Answer(AnswerKind.DIGITS, "")
+        digits = first
+        if max_digits > 1:
+            inter = (
+                inter_digit_s
+                if inter_digit_s is not None
+                else self.tree.defaults.inter_digit_timeout_s
+            )
+            spec = DigitSpec(
+                max_digits=max_digits - 1,
+                min_digits=0,
+                terminator=terminator,
+                first_timeout_s=inter,
+                inter_timeout_s=inter,
+            )
+            digits += (await collect_digits(self.channel, spec)).digits
+        return Answer(AnswerKind.DIGITS, digits)
+
+    # -- choosing among options, with retries
+
+    def global_for_key(self, key: str) -> GlobalAction | None:
+        """The global action bound to ``key`` in this tree."""
+        return self.tree.global_keys.get(key)
+
+    def officer_key(self) -> str | None:
+        """The key that reaches an officer anywhere, if the tree has one."""
+        for key, action in self.tree.global_keys.items():
+            if action is GlobalAction.OFFICER:
+                return key
+        return None
+
+    async def choose(
+        self,
+        prompt: str,
+        options: Sequence[Option],
+        node: BaseNode,
+        *,
+        speech: bool = True,
+        globals_allowed: bool = True,
+    ) -> Pick:
+        """Ask until the caller picks an option (by key or by voice) or a global action, with
+        the node's no-input / no-match prompts and retries."""
+        by_key = {o.key: o for o in options if o.key is not None}
+        spoken: dict[str, tuple[str, ...]] = {o.value: o.keywords for o in options if o.keywords}
+        labels = {o.value: o.label for o in options}
+        if globals_allowed:
+            for action, words in self.tree.global_keywords.items():
+                spoken.setdefault(f"global:{action.value}", tuple(words))
+                labels.setdefault(f"global:{action.value}", action.value)
+        grammar = [w for words in spoken.values() for w in words]
+        attempts = 1 + self.tree.retries_for(node)
+        for attempt in range(attempts):
+            answer = await self.ask(
+                prompt,
+                speech=speech and bool(spoken),
+                timeout_s=self.tree.timeout_for(node),
+                grammar=grammar or None,
+            )
+            if answer.kind is AnswerKind.DIGITS:
+                option = by_key.get(answer.text)
+                wanted = self.global_for_key(answer.text) if globals_allowed else None
+                self._emit_input("dtmf", answer.text, valid=option is not None or bool(wanted))
+                if option is not None:
+                    return Picked(option.value)
+                if wanted is not None:
+                    return GlobalPicked(wanted)
+            elif answer.kind is AnswerKind.SPEECH:
+                pick = await self._match_speech(answer, spoken, labels)
+                if pick is not None:
+                    return pick
+            if attempt + 1 < attempts:
+                await self.retry_prompt(node, answer)
+        return GaveUp()
+
+    async def _match_speech(
+        self, answer: Answer, spoken: Mapping[str, tuple[str, ...]], labels: Mapping[str, str]
+    ) -> Pick | None:
+        match = match_choice(answer.text, spoken) if spoken else None
+        self.note_speech(answer, match.key if match else None)
+        if match is None:
+            return None
+        unsure = match.confirm or (answer.confidence is not None and answer.confidence < 0.5)
+        if unsure and not await self.confirm(phrases.spoken_confirmation(labels[match.key])):
+            return None
+        if match.key.startswith("global:"):
+            return GlobalPicked(GlobalAction(match.key.removeprefix("global:")))
+        return Picked(match.key)
+
+    async def retry_prompt(self, node: BaseNode, answer: Answer) -> None:
+        """The node's no-input or no-match prompt, whichever fits ``answer``."""
+        if answer.kind is AnswerKind.NONE:
+            await self.say(self.fill(self.tree.no_input_for(node).text))
+        else:
+            await self.say(self.fill(self.tree.no_match_for(node).text))
+
+    async def confirm(self, question: str) -> bool:
+        """A yes/no question: key 1 or "có" is yes; anything else, or nothing, is no."""
+        answer = await self.ask(
+            question,
+            speech=True,
+            timeout_s=self.deps.timing.confirm_timeout_s,
+            grammar=["có", "đúng", "không", "sai"],
+        )
+        if answer.kind is AnswerKind.DIGITS:
+            return answer.text == YES_KEY
+        if answer.kind is AnswerKind.SPEECH:
+            verdict = yes_no(answer.text)
+            self.note_speech(answer, None if verdict is None else ("yes" if verdict else "no"))
+            return verdict is True
+        return False
+
+    async def choose_from_list(
+        self,
+        intro: str,
+        items: Sequence[tuple[str, str]],
+        node: BaseNode,
+        *,
+        keywords: Callable[[str], tuple[str, ...]] | None = None,
+    ) -> Pick:
+        """Read a keypad list ("bấm 1 cho …"), a page of ``list_page_size`` at a time with 9
+        for the next page; ``items`` are (value, label) pairs. Labels may also be spoken."""
+        size = self.deps.timing.list_page_size
+        pages = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+        page = 0
+        while True:
+            chunk = pages[page]
+            options = [
+                Option(value, label, str(i + 1), keywords(label) if keywords else (label,))
+                for i, (value, label) in enumerate(chunk)
+            ]
+            text = phrases.keypad_list([label for _, label in chunk])
+            more = len(pages) > 1
+            if more:
+                text += " Để nghe thêm, bấm 9."
+                options.append(Option("__next__", "nghe thêm", "9", ("nghe thêm", "tiếp theo")))
+            pick = await self.choose(f"{intro} {text}".strip(), options, node)
+            if isinstance(pick, Picked) and pick.value == "__next__":
+                page = (page + 1) % len(pages)
+                intro = ""
+                continue
+            return pick
+
+
+def _known(code: str) -> bool:
+    return code in {c.value for c in ErrorCode}

@@ -39,6 +39,7 @@ FRAME_BYTES = 2 * FRAME_SAMPLES
 REORDER_DEPTH = 3  # packets (60 ms) waited for a missing one
 REORDER_WAIT_S = 0.06  # after this long without packets, held ones are released anyway
 MAX_GAP_FILL_SAMPLES = LINE_RATE  # silence inserted for a timestamp gap, at most 1 s
+ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a time
 FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
@@ -54,6 +55,16 @@ _STATIC_PT = {0: "PCMU", 8: "PCMA"}
 
 class MediaError(Exception):
     """Misuse of a media stream or an unsupported media description."""
+
+
+def _check_address(addr: tuple[str, int]) -> tuple[str, int]:
+    try:
+        host, port = addr
+    except (TypeError, ValueError):
+        raise MediaError(f"media address must be (host, port), got {addr!r}") from None
+    if not isinstance(host, str) or not host or not isinstance(port, int) or not 0 < port < 65536:
+        raise MediaError(f"bad media address {addr!r}")
+    return (host, port)
 
 
 @dataclass(frozen=True)
@@ -105,14 +116,20 @@ class StreamStats:
 
 
 class _Play:
-    __slots__ = ("codec", "encoded", "future", "offset", "pcm")
+    """One queued piece of audio. It is encoded a second at a time as it plays, so a long
+    prompt never costs the event loop more than a few microseconds at once, and a codec change
+    mid-prompt takes effect at the next packet."""
+
+    __slots__ = ("codec", "encoded", "encoded_from", "future", "offset", "pcm", "samples")
 
     def __init__(self, pcm: bytes, future: asyncio.Future[bool]) -> None:
         self.pcm = pcm
+        self.samples = len(pcm) // 2
         self.future = future
-        self.offset = 0  # in samples == encoded bytes
+        self.offset = 0  # samples sent
         self.codec = ""
-        self.encoded = b""
+        self.encoded = b""  # one byte per sample, from sample ``encoded_from``
+        self.encoded_from = 0
 
 
 class FrameReader:
@@ -196,7 +213,7 @@ class MediaStream(asyncio.DatagramProtocol):
         self._clock = clock
         self._codec = codec
         self._dtmf_pt = dtmf_payload_type
-        self._remote = remote
+        self._remote = None if remote is None else _check_address(remote)
         self._latched = False
         self._on_digit = on_digit
         self._inband = GoertzelDetector() if inband_dtmf else None
@@ -264,7 +281,7 @@ class MediaStream(asyncio.DatagramProtocol):
     def set_remote(self, addr: tuple[str, int]) -> None:
         """The peer's media address from SDP. The next valid packet from elsewhere moves the
         destination there again (symmetric RTP through NAT)."""
-        self._remote = addr
+        self._remote = _check_address(addr)
         self._latched = False
 
     def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
@@ -393,7 +410,10 @@ class MediaStream(asyncio.DatagramProtocol):
             self._inactive_fired = True
             log.info("no RTP for %.1f s on port %d", self._inactivity_timeout_s, self.local_port)
             if self._on_inactive is not None:
-                self._on_inactive()
+                try:
+                    self._on_inactive()
+                except Exception:  # the receiver's bug must not stop the media
+                    log.exception("on_inactive callback failed")
 
     def _next_payload(self) -> bytes:
         while self._plays:
@@ -401,15 +421,19 @@ class MediaStream(asyncio.DatagramProtocol):
             if item.future.done():  # cancelled by its owner
                 self._plays.popleft()
                 continue
-            if item.codec != self._codec.name:
-                item.encoded = self._codec.encode(item.pcm)
-                item.codec = self._codec.name
             start = item.offset
-            chunk = item.encoded[start : start + FRAME_SAMPLES]
+            rel = start - item.encoded_from
+            if item.codec != self._codec.name or rel >= len(item.encoded):
+                ahead = item.pcm[2 * start : 2 * (start + ENCODE_AHEAD_SAMPLES)]
+                item.encoded = self._codec.encode(ahead)
+                item.encoded_from = start
+                item.codec = self._codec.name
+                rel = 0
+            chunk = item.encoded[rel : rel + FRAME_SAMPLES]
             item.offset = start + FRAME_SAMPLES
             if len(chunk) < FRAME_SAMPLES:
                 chunk += self._silence[: FRAME_SAMPLES - len(chunk)]
-            if item.offset >= len(item.encoded):
+            if item.offset >= item.samples:
                 self._plays.popleft()
                 item.future.set_result(True)
             if not self._talking:

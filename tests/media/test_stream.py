@@ -396,3 +396,59 @@ async def test_bad_codec_and_double_open(clock: MediaClock) -> None:
     stream.close()
     stream.close()
     assert stream.closed
+
+
+async def test_codec_switch_mid_prompt_keeps_the_audio(
+    clock: MediaClock, peer: Peer, speech_dir: Path
+) -> None:
+    pcm, _ = read_wav(speech_dir / "call8k_3.wav", 8000)
+    pcm = pcm[: 320 * 100]  # 2 s: crosses the 1 s encoding chunks
+    stream = MediaStream(
+        clock=clock,
+        codec=PCMA,
+        dtmf_payload_type=None,
+        remote=(HOST, peer.port),
+        on_digit=Digits(),
+    )
+    done = stream.play(pcm)
+    await stream.open(HOST, 0)
+    await peer.wait_for(30)
+    stream.set_codec(PCMU, None)
+    assert await asyncio.wait_for(done, 5) is True
+    await peer.wait_for(100)
+    stream.close()
+    got = peer.received[:100]
+    switch = next(i for i, p in enumerate(got) if p.payload_type == 0)
+    assert 30 <= switch < 100
+    assert all(p.payload_type == 8 for p in got[:switch])
+    assert all(p.payload_type == 0 for p in got[switch:])
+    decoded = b"".join(
+        (g711.alaw_decode if p.payload_type == 8 else g711.ulaw_decode)(p.payload) for p in got
+    )
+    assert snr_db(as_float(pcm), as_float(decoded)) > 30
+
+
+async def test_bad_remote_and_failing_callbacks(clock: MediaClock, peer: Peer) -> None:
+    for bad in (("", 5000), (HOST, 0), (HOST, 70000), ("x",), None):
+        with pytest.raises(MediaError):
+            stream = await open_stream(clock, (HOST, peer.port))
+            try:
+                stream.set_remote(bad)  # type: ignore[arg-type]
+            finally:
+                stream.close()
+
+    def explode(*_: object) -> None:
+        raise RuntimeError("callback bug")
+
+    stream = await open_stream(
+        clock, (HOST, peer.port), on_digit=explode, on_inactive=explode, inactivity_timeout_s=0.05
+    )
+    for datagram in keypress(1, 800, 4):
+        peer.send(datagram, stream.local_port)
+    await asyncio.sleep(0.2)
+    # Both callbacks failed, yet the stream still sends and still counts.
+    count = len(peer.received)
+    await peer.wait_for(count + 3)
+    assert stream.stats.digits == 1
+    assert clock.stats.errors == 0
+    stream.close()

@@ -1,0 +1,110 @@
+"""Spoken answers: real caller recordings through the real voice detector, barge-in by speech,
+voice menu choices with spoken confirmation, spoken codes, and the keypad fallback when every
+recognition slot is busy. The recogniser is scripted (its transcripts are given) but it is fed
+exactly the frames the runtime cut out of the caller's audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr import phrases
+from ivr.events import CallError, ErrorCode, PromptPlayed, SpeechRecognized
+from ivr.fake_channel import HangUp, Press, Say
+from tests.runtime.fakes import Backends, ScriptedRecognizer, call
+from tests.support import need
+
+CLIP = "call8k_3.wav"  # 2.97 s of a real call-centre recording at 8 kHz
+
+
+@pytest.fixture
+def clip(speech_dir: Path) -> Path:
+    path = speech_dir / CLIP
+    need(path.is_file(), f"caller recording {path} missing")
+    return path
+
+
+def speaking(transcripts: list[str]) -> Backends:
+    return Backends(recognizer=ScriptedRecognizer(transcripts))
+
+
+def test_barge_in_by_speech_stops_the_prompt_and_picks_by_voice(clip: Path) -> None:
+    backends = speaking(["cho tôi tra cứu hồ sơ"])
+    say = Say.wav(clip, hear="Để tra cứu tình trạng hồ sơ", after_s=2.0)
+    r = call([say, HangUp(hear="mười chữ số cuối")], backends=backends)
+    main = next(p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng"))
+    assert main.outcome.speech and not main.outcome.completed
+    # The detector needs the 60 ms onset run after the caller starts, at 2.0 s into the prompt.
+    assert 2.0 < main.outcome.played_s < 2.5
+    [heard_s] = backends.recognizer.heard_s if backends.recognizer else []
+    assert 2.5 < heard_s < 4.5  # the utterance (2.97 s), its preroll and the trailing silence
+    assert r.context.path[-1] == "dossier_code"
+    assert r.context.recognized == ["cho tôi tra cứu hồ sơ"]
+    [event] = [e for e in r.of(SpeechRecognized) if isinstance(e, SpeechRecognized)]
+    assert event.matched == "dossier_code" and event.node_id == "main"
+    interrupted = [e for e in r.of(PromptPlayed) if isinstance(e, PromptPlayed) and e.interrupted]
+    assert [e.node_id for e in interrupted] == ["main"]
+
+
+def test_no_speech_means_no_barge_in(clip: Path) -> None:
+    # Line noise alone never interrupts a prompt; a key still does.
+    backends = speaking([])
+    r = call([Press("3"), HangUp(hear="Hỗ trợ nộp hồ sơ trực tuyến")], backends=backends)
+    main = next(p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng"))
+    assert main.outcome.completed
+    assert backends.recognizer is not None and backends.recognizer.heard_s == []
+    assert r.context.path[-1] == "online"
+
+
+def test_spoken_choice_after_the_prompt(clip: Path) -> None:
+    r = call([Say.wav(clip), HangUp(hear="cơ quan nào")], backends=speaking(["thủ tục"]))
+    assert r.context.path[-1] == "procedures"
+
+
+def test_unsure_match_is_confirmed_aloud(clip: Path) -> None:
+    # "trực tiếp" is close to "trực tuyến" but not close enough to take without asking.
+    backends = speaking(["trực tiếp", "không", "trực tuyến"])
+    script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear="Hỗ trợ nộp hồ sơ")]
+    r = call(script, backends=backends)
+    assert r.channel.heard(phrases.spoken_confirmation("trực tuyến"))
+    assert r.channel.heard("tôi chưa nghe rõ lựa chọn")  # "không": not what was meant
+    assert r.context.path[-1] == "online"
+    assert r.context.recognized == ["trực tiếp", "không", "trực tuyến"]
+
+
+def test_global_keyword_reaches_an_officer(clip: Path) -> None:
+    r = call([Say.wav(clip)], backends=speaking(["tôi muốn gặp cán bộ"]))
+    assert r.context.path[-2:] == ["officer", "officer_transfer"]
+    assert r.context.outcome == "transferred"
+
+
+def test_spoken_dossier_code_and_spoken_confirmation(clip: Path) -> None:
+    transcripts = [
+        "hồ sơ",
+        "hai lăm không ba không ba chín không không bốn",
+        "đúng rồi",
+    ]
+    script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear="hồ sơ khác")]
+    r = call(script, backends=speaking(transcripts))
+    assert r.context.inputs == {"dossier_code": "2503039004"}
+    assert r.channel.heard("đang được xử lý")
+
+
+def test_find_a_procedure_by_its_spoken_name(clip: Path) -> None:
+    backends = speaking(["đăng ký khuyến mại"])
+    r = call(
+        [Press("2"), Press("4"), Say.wav(clip), HangUp(hear="Để nghe lại hướng dẫn")],
+        backends=backends,
+    )
+    assert r.channel.heard("Thủ tục Đăng ký thực hiện khuyến mại")
+    assert r.context.lookups[0].key == "2.000002"
+
+
+def test_busy_recognizer_falls_back_to_the_keypad_at_once(clip: Path) -> None:
+    backends = Backends(recognizer=ScriptedRecognizer(busy=True))
+    r = call([Press("3"), HangUp(hear="Hỗ trợ nộp hồ sơ trực tuyến")], backends=backends)
+    assert r.texts.count(phrases.KEYPAD_ONLY) == 1  # said once, not at every question
+    errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
+    assert errors and all(e.code is ErrorCode.RECOGNIZER_BUSY for e in errors)
+    assert r.context.path[-1] == "online"

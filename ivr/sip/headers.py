@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.sip.message import SipMessage
 
 
 class SipParseError(ValueError):
@@ -21,7 +24,9 @@ class SipParseError(ValueError):
     the 400 can still carry Via, From, To, Call-ID and CSeq.
     """
 
-    def __init__(self, message: str, status: int | None = 400, *, partial: Any = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = 400, *, partial: SipMessage | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.partial = partial

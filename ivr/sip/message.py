@@ -312,7 +312,7 @@ def parse(data: bytes) -> SipMessage:
     if start >= len(data):
         raise SipParseError("empty message", None)
     bounds = _find_header_end(data, start)
-    is_response = data.startswith(b"SIP/", start) or data[start:].upper().startswith(b"SIP/")
+    is_response = data[start : start + 4].upper() == b"SIP/"
     status: int | None = None if is_response else 400
     if bounds is None:
         raise SipParseError("no empty line ends the header section", status)

@@ -276,9 +276,8 @@ def parse(data: bytes) -> SessionDescription:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         text = bytes(data).decode("latin-1")
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    while lines and not lines[-1].strip():
-        lines.pop()
+    # Blank lines are not SDP, but some peers add them; skipping them costs nothing.
+    lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     if not lines or not lines[0].startswith("v="):
         raise SdpError("session description does not start with v=")
     if lines[0][2:].strip() != "0":

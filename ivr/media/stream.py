@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ REORDER_DEPTH = 3  # packets (60 ms) waited for a missing one
 REORDER_WAIT_S = 0.06  # after this long without packets, held ones are released anyway
 MAX_GAP_FILL_SAMPLES = LINE_RATE  # silence inserted for a timestamp gap, at most 1 s
 ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a time
+RELATCH_AFTER_S = 0.5  # silence of the latched source after which another source is taken
 FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
@@ -135,8 +137,9 @@ class _Play:
 class FrameReader:
     """An async iterator over the caller's audio frames from the moment it was created.
 
-    Ends when the stream closes. Call :meth:`aclose` to stop early (or leave the reader: it
-    keeps at most five seconds of frames, dropping the oldest).
+    Ends when the stream closes. Call :meth:`aclose` to stop early, or just drop it: the
+    stream holds readers weakly. A reader that is kept but not read holds at most five
+    seconds of frames, dropping the oldest.
     """
 
     def __init__(self, stream: MediaStream) -> None:
@@ -232,7 +235,8 @@ class MediaStream(asyncio.DatagramProtocol):
         self._talking = False
         self._plays: deque[_Play] = deque()
         self._silence = codec.encode(bytes(FRAME_BYTES))
-        self._readers: set[FrameReader] = set()
+        # Weak: a reader its owner dropped without aclose() disappears instead of filling up.
+        self._readers: weakref.WeakSet[FrameReader] = weakref.WeakSet()
         # receive state
         self._jitter: ReorderBuffer[RtpPacket] = ReorderBuffer(depth=REORDER_DEPTH)
         self._lost_before = self._late_before = self._dup_before = 0
@@ -373,7 +377,7 @@ class MediaStream(asyncio.DatagramProtocol):
         self.stop_playback()
         if self._transport is not None:
             self._transport.close()
-        readers, self._readers = self._readers, set()
+        readers, self._readers = list(self._readers), weakref.WeakSet()
         for reader in readers:
             reader._finish()
 
@@ -456,25 +460,27 @@ class MediaStream(asyncio.DatagramProtocol):
         source: tuple[str, int] = (
             addr if len(addr) == 2 else (addr[0], addr[1])
         )  # IPv6 adds flow/scope
-        if self._latched:
-            if source != self._remote:
+        assert self._loop is not None
+        now = self._loop.time()
+        if source != self._remote:
+            # Symmetric RTP: send where the peer's packets come from (NAT). Once latched, a
+            # second source is ignored while the latched one is alive, so nobody can hijack
+            # the call by injecting packets; after a silence it is taken (NAT rebinding).
+            if self._latched and now - self._last_rx < RELATCH_AFTER_S:
                 self._foreign += 1
                 return
-        else:
-            if source != self._remote:
-                log.info(
-                    "RTP on port %d comes from %s:%d, not %s: sending there (symmetric RTP)",
-                    self.local_port,
-                    source[0],
-                    source[1],
-                    self._remote,
-                )
-                self._remote = source
-            self._latched = True
+            log.info(
+                "RTP on port %d comes from %s:%d, not %s: sending there (symmetric RTP)",
+                self.local_port,
+                source[0],
+                source[1],
+                self._remote,
+            )
+            self._remote = source
+        self._latched = True
         self._packets_in += 1
         self._bytes_in += len(data)
-        assert self._loop is not None
-        self._last_rx = self._loop.time()
+        self._last_rx = now
         payload_type = packet.payload_type
         if payload_type == self._dtmf_pt:
             self._receive_event(packet)

@@ -7,6 +7,7 @@ still carries 20 ms (160 samples) of audio.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import socket
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import pytest
 from ivr.media import g711, rtp
 from ivr.media.clock import MediaClock
 from ivr.media.rtp import RtpPacket, TelephoneEvent
-from ivr.media.stream import PCMA, PCMU, Codec, MediaError, MediaStream
+from ivr.media.stream import PCMA, PCMU, RELATCH_AFTER_S, Codec, MediaError, MediaStream
 from speech.audio import read_wav
 from tests.media.test_dtmf import sequence, to_pcm
 
@@ -351,13 +352,38 @@ async def test_symmetric_rtp_latches_to_the_real_source(clock: MediaClock, peer:
     peer.send(rtp.build(8, 1, 160, 1, bytes(160), False), stream.local_port)
     await peer.wait_for(3)
     assert stream.remote == (HOST, peer.port)
-    stranger.send(rtp.build(8, 2, 320, 1, bytes(160), False), stream.local_port)
+    # While the peer is alive another source cannot take the call over.
+    peer.send(rtp.build(8, 2, 320, 1, bytes(160), False), stream.local_port)
+    stranger.send(rtp.build(8, 3, 480, 1, bytes(160), False), stream.local_port)
     await asyncio.sleep(0.05)
-    stream.close()
     assert stranger.received == []
     assert stream.stats.foreign == 1
+    # After the peer fell silent (its NAT binding changed), the new source is taken.
+    await asyncio.sleep(RELATCH_AFTER_S)
+    stranger.send(rtp.build(8, 4, 640, 1, bytes(160), False), stream.local_port)
+    await stranger.wait_for(2)
+    stream.close()
+    assert stream.remote == (HOST, stranger.port)
     assert stranger.transport is not None
     stranger.transport.close()
+
+
+async def test_dropped_reader_is_forgotten(clock: MediaClock, peer: Peer) -> None:
+    stream = await open_stream(clock, (HOST, peer.port))
+    kept = stream.frames()
+    stream.frames()  # dropped at once, never read
+    gc.collect()
+    for i in range(3):
+        peer.send(rtp.build(8, i, 160 * i, 1, bytes(160), False), stream.local_port)
+    frames = []
+    async with asyncio.timeout(5):
+        async for frame in kept:
+            frames.append(frame)
+            if len(frames) == 3:
+                break
+    await kept.aclose()
+    assert len(stream._readers) == 0
+    stream.close()
 
 
 async def test_codec_switch_and_new_ssrc(clock: MediaClock, peer: Peer) -> None:

@@ -10,6 +10,7 @@ def register(sub: Any) -> None:
     """Add this package's subcommands to the top-level parser."""
     _ = (sub, argparse)
     _register_recognition(sub)
+    _register_say(sub)
 
 
 def _register_recognition(sub: Any) -> None:
@@ -92,4 +93,61 @@ def _download_vosk(args: argparse.Namespace) -> int:
         print(f"tongdai models download-vosk: {exc}", file=sys.stderr)
         return 1
     print(f"vosk model ready in {model_dir}; set TONGDAI_SPEECH__VOSK_MODEL_DIR={model_dir}")
+    return 0
+
+
+def _register_say(sub: Any) -> None:
+    """``say``: render text as the caller would hear it."""
+    from pathlib import Path
+
+    from speech.tts import SYNTHESIZER_NAMES
+
+    p = sub.add_parser("say", help="render text to a WAV file as a caller would hear it")
+    p.add_argument("text", help="Vietnamese text; numbers, dates, codes are read out")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
+    p.add_argument("--engine", choices=SYNTHESIZER_NAMES, help="default: speech.synthesizer")
+    p.add_argument("--rate", type=int, default=8000, help="sample rate in Hz (default 8000)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or fill the prompt cache")
+    p.set_defaults(func=_say)
+
+
+def _say(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from config.settings import load_settings
+    from speech.audio import write_wav
+    from speech.prompt_cache import PromptCache, split_fragments
+    from speech.tts import SynthesisError, build_synthesizer
+
+    if not 4000 <= args.rate <= 48000:
+        print(f"tongdai say: --rate must be 4000-48000 Hz, got {args.rate}", file=sys.stderr)
+        return 2
+    speech = load_settings().speech
+    synthesizer = build_synthesizer(speech, engine=args.engine, output_rate=args.rate)
+
+    async def render(cache_dir: Any) -> Any:
+        cache = PromptCache(synthesizer, cache_dir, rate=args.rate)
+        chunks = [audio.pcm async for audio in cache.say(args.text)]
+        return cache, b"".join(chunks)
+
+    try:
+        if args.no_cache:
+            with tempfile.TemporaryDirectory(prefix="tongdai-say-") as tmp:
+                cache, pcm = asyncio.run(render(Path(tmp)))
+        else:
+            cache, pcm = asyncio.run(render(speech.prompt_cache_dir))
+        write_wav(args.output, pcm, args.rate)
+    except SynthesisError as exc:
+        print(f"tongdai say: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"tongdai say: cannot write {args.output}: {exc}", file=sys.stderr)
+        return 1
+    voices = [cache.cached_voice(part) for part in split_fragments(args.text)]
+    engines = ", ".join(sorted({v.engine for v in voices if v is not None}))
+    print(f"spoken: {cache.spoken(args.text)}", file=sys.stderr)
+    print(f"{args.output}: {len(pcm) / 2 / args.rate:.2f} s at {args.rate} Hz ({engines})")
     return 0

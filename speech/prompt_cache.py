@@ -267,7 +267,10 @@ class PromptCache:
 
     async def say(self, text: str) -> AsyncIterator[Audio]:
         """Stream a whole sentence, cut into cacheable fragments at its punctuation."""
-        async for audio in self.stream_parts(split_fragments(text)):
+        parts = split_fragments(text)
+        if not any(self.spoken(p) for p in parts):
+            raise SynthesisError("nothing to say: empty text")
+        async for audio in self.stream_parts(parts):
             yield audio
 
 

@@ -204,6 +204,11 @@ def split_list(value: str) -> list[str]:
     return [item for item in items if item]
 
 
+@lru_cache(maxsize=512)
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
 class Headers:
     """An ordered, multi-valued, case-insensitive list of header fields.
 
@@ -211,35 +216,47 @@ class Headers:
     with folding undone and outer whitespace stripped), so serialising keeps the order.
     """
 
-    __slots__ = ("_items", "_keys")
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
-        self._keys: list[str] = [n.lower() for n, _ in self._items]  # parallel lookup keys
+        # Lookup key -> values, built on first read and dropped on every change: a message is
+        # read many times (policy, transactions, dialogs) and changed rarely.
+        self._index: dict[str, list[str]] | None = None
 
-    def _reindex(self) -> None:
-        self._keys = [n.lower() for n, _ in self._items]
-
-    @staticmethod
-    def _key(name: str) -> str:
-        return canonical_name(name).lower()
+    def _lookup(self) -> dict[str, list[str]]:
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for name, value in self._items:
+                index.setdefault(name.lower(), []).append(value)
+            self._index = index
+        return self._index
 
     def lines(self, name: str) -> list[str]:
         """The values of every line of this header, without splitting comma lists."""
-        key = self._key(name)
-        return [item[1] for item, k in zip(self._items, self._keys, strict=True) if k == key]
+        return list(self._lookup().get(_key(name), ()))
 
     def get_all(self, name: str) -> list[str]:
         """All values of a header; comma lists are split for headers that allow them."""
-        values = self.lines(name)
-        if self._key(name) not in LIST_HEADERS:
-            return values
+        key = _key(name)
+        values = self._lookup().get(key, [])
+        if key not in LIST_HEADERS:
+            return list(values)
         return [item for value in values for item in split_list(value)]
 
     def get(self, name: str) -> str | None:
         """The first value (for list headers: the first list element), or None."""
-        values = self.get_all(name)
-        return values[0] if values else None
+        key = _key(name)
+        values = self._lookup().get(key)
+        if not values:
+            return None
+        if key not in LIST_HEADERS:
+            return values[0]
+        for value in values:
+            items = split_list(value)
+            if items:
+                return items[0]
+        return None
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of `name` by one line, at the position of the first."""
@@ -257,26 +274,25 @@ class Headers:
         if not placed:
             out.append((canonical, value))
         self._items = out
-        self._reindex()
+        self._index = None
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a line; with `first`, insert it before the existing lines of that name
         (or at the very top when there are none), as a proxy prepends Via."""
         canonical = canonical_name(name)
-        key = canonical.lower()
+        self._index = None
         if not first:
             self._items.append((canonical, value))
-            self._keys.append(key)
             return
-        index = next((i for i, k in enumerate(self._keys) if k == key), 0)
+        key = canonical.lower()
+        index = next((i for i, (n, _) in enumerate(self._items) if n.lower() == key), 0)
         self._items.insert(index, (canonical, value))
-        self._keys.insert(index, key)
 
     def remove(self, name: str) -> None:
         """Remove every line of `name` (no error when absent)."""
-        key = self._key(name)
-        self._items = [item for item, k in zip(self._items, self._keys, strict=True) if k != key]
-        self._reindex()
+        key = _key(name)
+        self._items = [item for item in self._items if item[0].lower() != key]
+        self._index = None
 
     def items(self) -> list[tuple[str, str]]:
         """All (name, value) lines in order."""
@@ -287,7 +303,7 @@ class Headers:
         return Headers(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self.lines(name))
+        return isinstance(name, str) and _key(name) in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))

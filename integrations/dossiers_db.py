@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from db import Base
 from integrations.base import (
     ApplicantType,
     Channel,
@@ -29,10 +30,7 @@ from integrations.base import (
 )
 from integrations.dossier_codes import normalize_code, tail_of
 from integrations.tables import (
-    DossierFeeRow,
-    DossierProgressRow,
     DossierRow,
-    DossierSupplementRow,
 )
 
 UPSERT_BATCH = 500
@@ -112,6 +110,11 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+def _utc(at: datetime) -> datetime:
+    # Stored in UTC: SQLite keeps no offset, so an aware local time would read back wrong.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def _columns(dossier: Dossier, now: datetime) -> dict[str, Any]:
     code = normalize_code(dossier.code)
     return {
@@ -155,34 +158,38 @@ def upsert_dossiers(session: Session, dossiers: Iterable[Dossier]) -> tuple[int,
 
 
 def _upsert_batch(session: Session, batch: dict[str, Dossier]) -> tuple[int, int]:
+    # Core statements on the session's connection: the ORM's per-row bookkeeping costs more
+    # than the database work for bulk loads.
+    conn = session.connection()
+    table = Base.metadata.tables["dossiers"]
     now = datetime.now(UTC)
-    found = session.execute(
-        select(DossierRow.code, DossierRow.id).where(DossierRow.code.in_(list(batch)))
-    )
+    found = conn.execute(select(table.c.code, table.c.id).where(table.c.code.in_(list(batch))))
     existing: dict[str, int] = {code: dossier_id for code, dossier_id in found}
     ids: dict[str, int] = dict(existing)
     if existing:
-        session.execute(
-            update(DossierRow),
-            [{"id": existing[code], **_columns(batch[code], now)} for code in existing],
+        columns = _columns(next(iter(batch.values())), now)
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in columns}),
+            [{"_id": existing[code], **_columns(batch[code], now)} for code in existing],
         )
         stale = list(existing.values())
-        for child in (DossierFeeRow, DossierSupplementRow, DossierProgressRow):
-            session.execute(delete(child).where(child.dossier_id.in_(stale)))
+        for name in ("dossier_fees", "dossier_supplements", "dossier_progress"):
+            child = Base.metadata.tables[name]
+            conn.execute(delete(child).where(child.c.dossier_id.in_(stale)))
     new = [code for code in batch if code not in existing]
     if new:
-        returned = session.execute(
-            insert(DossierRow).returning(
-                DossierRow.code, DossierRow.id, sort_by_parameter_order=True
-            ),
-            [_columns(batch[code], now) for code in new],
-        )
+        # No RETURNING: plain executemany is pipelined by psycopg, far faster than one huge
+        # multi-VALUES statement; one indexed query then fetches the new ids.
+        conn.execute(insert(table), [_columns(batch[code], now) for code in new])
+        returned = conn.execute(select(table.c.code, table.c.id).where(table.c.code.in_(new)))
         ids.update({code: dossier_id for code, dossier_id in returned})
-    _insert_children(session, ids, batch)
+    _insert_children(conn, ids, batch)
     return len(new), len(existing)
 
 
-def _insert_children(session: Session, ids: dict[str, int], batch: dict[str, Dossier]) -> None:
+def _insert_children(conn: Connection, ids: dict[str, int], batch: dict[str, Dossier]) -> None:
     fees: list[dict[str, Any]] = []
     supplements: list[dict[str, Any]] = []
     progress: list[dict[str, Any]] = []
@@ -211,19 +218,19 @@ def _insert_children(session: Session, ids: dict[str, int], batch: dict[str, Dos
             {
                 "dossier_id": dossier_id,
                 "position": n,
-                "at": p.at,
+                "at": _utc(p.at),
                 "unit": p.unit,
                 "action": p.action,
             }
             for n, p in enumerate(dossier.progress)
         ]
-    for table, rows in (
-        (DossierFeeRow, fees),
-        (DossierSupplementRow, supplements),
-        (DossierProgressRow, progress),
+    for name, rows in (
+        ("dossier_fees", fees),
+        ("dossier_supplements", supplements),
+        ("dossier_progress", progress),
     ):
         if rows:
-            session.execute(insert(table), rows)
+            conn.execute(insert(Base.metadata.tables[name]), rows)
 
 
 def count_dossiers(session: Session) -> int:

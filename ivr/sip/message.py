@@ -418,7 +418,7 @@ def serialize(msg: SipMessage) -> bytes:
             length_written = True
         _check_line(name)
         _check_line(value)
-        out.append(f"{name}: {value}")
+        out.append(f"{name}: {value}" if value else f"{name}:")
     if not length_written:
         out.append(f"Content-Length: {len(msg.body)}")
     return ("\r\n".join(out) + "\r\n\r\n").encode("utf-8", "surrogateescape") + bytes(msg.body)

@@ -33,6 +33,7 @@ from ivr.runtime_types import (
     WorkingDays,
 )
 from menus.model import (
+    BackNode,
     BaseNode,
     GlobalAction,
     GotoNode,
@@ -149,7 +150,7 @@ class DialogRuntime:
     def _enter(self, node: BaseNode) -> None:
         self.conv.node_id = node.id
         path = self.context.path
-        if not isinstance(node, RepeatNode) and path and path[-1] != node.id:
+        if path and path[-1] != node.id:
             self._previous = path[-1]
         self.context.path.append(node.id)
         if isinstance(node, MenuNode) and (not self._menus or self._menus[-1] != node.id):
@@ -187,8 +188,10 @@ class DialogRuntime:
 
     def _back_target(self, node: BaseNode) -> str:
         menus = self._menus
-        if menus and menus[-1] == node.id:
-            menus.pop()  # leaving this menu: "back" means the one before it
+        if menus and (menus[-1] == node.id or isinstance(node, BackNode)):
+            # Leaving this menu (a back node counts as part of the menu that offered it):
+            # "back" means the menu before it.
+            menus.pop()
         if not menus:
             return self.main_menu_id
         return menus[-1]

@@ -195,8 +195,6 @@ def test_synthesis_failure_is_reported_and_the_call_goes_on() -> None:
 
 
 class FailingCallbacks:
-    requests: list[CallbackRequest] = []
-
     async def record(self, request: CallbackRequest) -> None:
         raise ConnectionError("database down")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+import menus.api
 from config.settings import Settings, load_settings
 
 
@@ -15,6 +16,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     app = FastAPI(title="tongdai", version="0.1.0")
     app.state.settings = settings
+    app.include_router(menus.api.router)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import unit_of_work
+from integrations.catalogue_tables import DepartmentRow, ProcedureRow
 from menus.loader import Format, load_data
 from menus.model import MenuError, MenuTree, tree_from_dict, tree_to_dict
 from menus.schema import dump
@@ -341,6 +342,14 @@ class MenuStore:
     def diff(self, old: int, new: int) -> TreeDiff:
         """Node-level differences from version ``old`` to version ``new``."""
         return diff_trees(self.tree(old), self.tree(new), old_number=old, new_number=new)
+
+
+def known_ids_from_tables(sessions: sessionmaker[Session]) -> KnownIds:
+    """Department ids and procedure codes as the catalogue tables hold them now."""
+    with unit_of_work(sessions) as session:
+        departments = frozenset(session.scalars(select(DepartmentRow.id)))
+        procedures = frozenset(session.scalars(select(ProcedureRow.code)))
+    return KnownIds(departments, procedures)
 
 
 def _aware(moment: datetime) -> datetime:

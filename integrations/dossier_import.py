@@ -331,35 +331,47 @@ def _parse_row(line: int, row: Mapping[str, Any], *, cells_are_text: bool) -> Pa
         dossier = _dossier(row, cells_are_text)
     except DossierCodeError as exc:
         return RowError(line, f"code: {exc.reason}", code_text[:64])
-    except _FieldError as exc:
+    except RecordError as exc:
         return RowError(line, str(exc), code_text[:64])
     return ParsedRow(line, dossier)
 
 
-class _FieldError(ValueError):
+class RecordError(ValueError):
+    """A record (row, JSON object, API reply) that is not a valid dossier; says which field."""
+
     def __init__(self, name: str, problem: str) -> None:
+        self.field = name
+        self.problem = problem
         super().__init__(f"{name}: {problem}")
+
+
+def dossier_from_record(record: Mapping[str, Any]) -> Dossier:
+    """A dossier from a record in import form (JSON types; see the module docstring).
+
+    Raises :class:`RecordError` or :class:`~integrations.dossier_codes.DossierCodeError`.
+    """
+    return _dossier(record, cells_are_text=False)
 
 
 def _dossier(row: Mapping[str, Any], cells_are_text: bool) -> Dossier:
     code = parse_code(_text(row, "code"))
     received = _date(row, "received_on")
     if received is None:
-        raise _FieldError("received_on", "missing")
+        raise RecordError("received_on", "missing")
     due = _date(row, "due_on")
     if due is not None and due < received:
-        raise _FieldError("due_on", f"{due} is before received_on {received}")
+        raise RecordError("due_on", f"{due} is before received_on {received}")
     if code.received_on is not None and code.received_on != received:
-        raise _FieldError("received_on", f"{received} differs from the code's date")
+        raise RecordError("received_on", f"{received} differs from the code's date")
     phone = _text(row, "phone")
     if phone and not 9 <= len(normalize_phone(phone)) <= 11:
-        raise _FieldError("phone", f"{phone!r} is not a phone number")
+        raise RecordError("phone", f"{phone!r} is not a phone number")
     email = _text(row, "email")
     if email and ("@" not in email or " " in email):
-        raise _FieldError("email", f"{email!r} is not an e-mail address")
+        raise RecordError("email", f"{email!r} is not an e-mail address")
     for name, limit in _TEXT_LIMITS.items():
         if len(_text(row, name)) > limit:
-            raise _FieldError(name, f"longer than {limit} characters")
+            raise RecordError(name, f"longer than {limit} characters")
     return Dossier(
         code=code.code,
         procedure_code=_text(row, "procedure_code"),
@@ -388,16 +400,17 @@ def _text(row: Mapping[str, Any], name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str | int):
-        raise _FieldError(name, f"expected text, got {type(value).__name__}")
+        raise RecordError(name, f"expected text, got {type(value).__name__}")
     text = str(value).strip()
     if len(text) > MAX_FIELD_CHARS:
-        raise _FieldError(name, "too long")
+        raise RecordError(name, "too long")
     return text
 
 
 def _parse_date(text: str) -> date:
-    if len(text) == 10 and text[4] == "-":
-        return date.fromisoformat(text)  # the common case, and much faster than strptime
+    if len(text) >= 10 and text[4] == "-" and (len(text) == 10 or text[10] in "T "):
+        # The common case, much faster than strptime; a time part ("T08:00:00") is ignored.
+        return date.fromisoformat(text[:10])
     return datetime.strptime(text, "%d/%m/%Y").date()
 
 
@@ -408,7 +421,7 @@ def _date(row: Mapping[str, Any], name: str) -> date | None:
     try:
         return _parse_date(text)
     except ValueError:
-        raise _FieldError(name, f"{text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)") from None
+        raise RecordError(name, f"{text!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)") from None
 
 
 _IntCode = TypeVar("_IntCode", DossierStatus, Channel)
@@ -421,13 +434,13 @@ def _int_enum(
     text = _text(row, name)
     if not text:
         if default is None:
-            raise _FieldError(name, "missing")
+            raise RecordError(name, "missing")
         return default
     try:
         return kind(int(text))
     except ValueError:
         allowed = f"{min(kind).value}-{max(kind).value}"
-        raise _FieldError(name, f"{text!r} is not a known code ({allowed})") from None
+        raise RecordError(name, f"{text!r} is not a known code ({allowed})") from None
 
 
 def _enum(
@@ -440,7 +453,7 @@ def _enum(
         return kind(text)
     except ValueError:
         allowed = " | ".join(m.value for m in kind)
-        raise _FieldError(name, f"{text!r} is not one of {allowed}") from None
+        raise RecordError(name, f"{text!r} is not one of {allowed}") from None
 
 
 def _list(row: Mapping[str, Any], name: str, cells_are_text: bool) -> list[Any]:
@@ -451,42 +464,42 @@ def _list(row: Mapping[str, Any], name: str, cells_are_text: bool) -> list[Any]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise _FieldError(name, "not a JSON array") from None
+            raise RecordError(name, "not a JSON array") from None
     if not isinstance(value, list):
-        raise _FieldError(name, "not a list")
+        raise RecordError(name, "not a list")
     return value
 
 
 def _fee(item: Any) -> Fee:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise _FieldError("fees", "each fee needs a name and amount_vnd")
+        raise RecordError("fees", "each fee needs a name and amount_vnd")
     amount = item.get("amount_vnd")
     if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount < 2**31:
-        raise _FieldError("fees", f"amount_vnd {amount!r} is not a whole number of đồng")
+        raise RecordError("fees", f"amount_vnd {amount!r} is not a whole number of đồng")
     return Fee(item["name"], amount, paid=bool(item.get("paid", False)))
 
 
 def _supplement(item: Any) -> Supplement:
     if not isinstance(item, dict) or not isinstance(item.get("content"), str):
-        raise _FieldError("supplements", "each request needs content and requested_on")
+        raise RecordError("supplements", "each request needs content and requested_on")
     try:
         return Supplement(item["content"], _parse_date(str(item.get("requested_on", ""))))
     except ValueError:
-        raise _FieldError("supplements", "requested_on is not a date") from None
+        raise RecordError("supplements", "requested_on is not a date") from None
 
 
 def _document(item: Any) -> str:
     if not isinstance(item, str):
-        raise _FieldError("result_documents", "each document is a string")
+        raise RecordError("result_documents", "each document is a string")
     return item
 
 
 def _progress(item: Any) -> ProgressEntry:
     if not isinstance(item, dict):
-        raise _FieldError("progress", "each entry needs at, unit and action")
+        raise RecordError("progress", "each entry needs at, unit and action")
     try:
         at = datetime.fromisoformat(str(item.get("at", "")))
     except ValueError:
-        raise _FieldError("progress", f"at {item.get('at')!r} is not an ISO date-time") from None
+        raise RecordError("progress", f"at {item.get('at')!r} is not an ISO date-time") from None
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return ProgressEntry(at, str(item.get("unit", "")), str(item.get("action", "")))

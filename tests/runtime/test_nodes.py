@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from integrations.base import Procedure
 from ivr import phrases
 from ivr.channel import Audio
 from ivr.events import CallbackRequested, CallError, ErrorCode, InputReceived
@@ -216,3 +217,25 @@ def test_catalogue_failure_apologises_and_offers_a_callback() -> None:
     assert len(backends.callbacks.requests) == 1
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
     assert errors[0].code is ErrorCode.INTEGRATION_FAILED
+
+
+def test_long_lists_are_read_a_page_at_a_time() -> None:
+    many = [
+        Procedure(
+            code=f"p{i}",
+            name=f"Thủ tục số {i}",
+            field="Thương mại",
+            department_id="so-cong-thuong",
+            agency="Sở Công thương",
+        )
+        for i in range(1, 11)
+    ]
+    backends = Backends(catalogue=MemoryCatalogue(many))
+    browse = {"kind": "procedure", "mode": "browse", "department": "so-cong-thuong", "next": "bye"}
+    tree = small_tree(browse=browse)
+    r = call([Press("6"), Press("9"), Press("2")], tree=tree, backends=backends)
+    first_page = next(t for t in r.texts if "Bấm 1 cho Thủ tục số 1," in t)
+    assert "bấm 8 cho Thủ tục số 8" in first_page and "số 9" not in first_page
+    assert "Để nghe thêm, bấm 9" in first_page
+    assert r.channel.heard("Bấm 1 cho Thủ tục số 9, bấm 2 cho Thủ tục số 10")
+    assert r.context.lookups[0].key == "p10"

@@ -287,13 +287,14 @@ def _abbreviation_rule() -> tuple[re.Pattern[str], Callable[[re.Match[str]], str
     return pattern, lambda m: ABBREVIATIONS[m[1]]
 
 
+_END = r"(?![\w\-]|\.\w)"  # end of a code: a full stop may follow, another group may not
 _N = r"(?P<n>\d{1,3}(?:\.\d{3})+|\d+)(?:,(?P<f>\d+))?"
 _UNITS = r"(?P<u>\s*(?:ngày|tuần|tháng|năm|giờ|phút|người|%))"
 
 _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     _abbreviation_rule(),
     # National dossier code: 000.00.14.H56-200203-0118.
-    (re.compile(r"(?<![\w.])\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}-\d{6}-\d{4}(?![\w.])"), _code),
+    (re.compile(r"(?<![\w.])\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}-\d{6}-\d{4}" + _END), _code),
     # Phone numbers, hotlines and other numbers that are read digit by digit.
     (
         re.compile(r"(?<![\w.+])(?P<p>(?:\+84|0)\d{1,3}(?:[ .]?\d{2,4}){2,3})(?![\w.])"),
@@ -319,6 +320,10 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     ),
     (re.compile(r"(?i:ngày)\s+(?P<d>\d{1,2})/(?P<m>\d{1,2})(?![\d/])"), _day_month),
     (re.compile(r"(?i:tháng)\s+(?P<m>\d{1,2})/(?P<y>\d{4})(?!\d)"), _month_year),
+    # The tail of a dossier code (reception date and sequence, 200203-0118), and letter-digit
+    # groups joined by a separator (H56-200203).
+    (re.compile(r"(?<![\w.\-])\d{6}-\d{4}" + _END), _code),
+    (re.compile(r"(?<![\w.\-])[A-Z]+\d+(?:[.\-][A-Z0-9]+)+(?![\w\-])"), _code),
     # Other codes: receipt numbers and the like, letters and digits in 3+ groups.
     (
         re.compile(r"(?<![\w.])(?=[A-Z0-9.\-]*\d)[A-Z0-9]+(?:[.\-][A-Z0-9]+){2,}(?![\w])"),

@@ -25,6 +25,13 @@ AMBIGUITY_GAP = 0.05
 """Two different choices scoring within this gap of each other need a confirmation."""
 
 
+WORD_MATCH_MIN = 0.5
+"""A keyword word counts as heard when a transcript word is at least this similar to it."""
+
+MISSING_WORD_PENALTY = 0.8
+"""Fuzzy scores are scaled by this when a keyword word has no counterpart in the transcript."""
+
+
 @dataclass(frozen=True)
 class Match:
     """The choice a transcript selects, how sure the match is, and whether to confirm it aloud."""
@@ -35,12 +42,17 @@ class Match:
     confirm: bool
 
 
+def _word_heard(word: str, window: Sequence[str]) -> bool:
+    return any(SequenceMatcher(None, word, w).ratio() >= WORD_MATCH_MIN for w in window)
+
+
 def keyword_score(transcript_key: str, keyword_key: str) -> float:
     """How well a keyword appears in a transcript (both already in :func:`match_key` form), 0-1.
 
     1.0 when every word of the keyword appears in order; otherwise the best fuzzy ratio of the
-    keyword against a window of the transcript's words of about the keyword's length, or 0.95
-    times the share of the keyword's words present in any order, whichever is higher.
+    keyword against a window of the transcript's words of about the keyword's length (scaled
+    down when a keyword word has no similar word there), or 0.95 times the share of the
+    keyword's words present in any order, whichever is higher.
     """
     t_words = transcript_key.split()
     k_words = keyword_key.split()
@@ -53,8 +65,13 @@ def keyword_score(transcript_key: str, keyword_key: str) -> float:
     best = 0.0
     for size in {max(1, n - 1), n, n + 1}:
         for i in range(max(1, len(t_words) - size + 1)):
-            window = " ".join(t_words[i : i + size])
-            best = max(best, SequenceMatcher(None, window, keyword_key).ratio())
+            window = t_words[i : i + size]
+            ratio = SequenceMatcher(None, " ".join(window), keyword_key).ratio()
+            if not all(_word_heard(k, window) for k in k_words):
+                # A whole keyword word missing ("nhân dân" for "nhân viên") is worse than
+                # the characters alone suggest.
+                ratio *= MISSING_WORD_PENALTY
+            best = max(best, ratio)
     present = sum(1 for w in k_words if w in t_words) / n
     return max(best, 0.95 * present if n > 1 else 0.0)
 

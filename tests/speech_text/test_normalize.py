@@ -102,6 +102,7 @@ SPEAK = [
     ("DNTN", "DNTN"),  # not an abbreviation we know: left alone, not half-expanded
     # Dossier codes, read in groups.
     ("000.00.14.H56-200203-0118", CODE_0118),
+    ("Mã 000.00.14.H56-200203-0118.", f"Mã {CODE_0118}."),
     (
         "Hồ sơ 000.00.14.H56-200203-0118 đang xử lý",
         f"Hồ sơ {CODE_0118}, đang xử lý",
@@ -112,6 +113,8 @@ SPEAK = [
         "hai một không năm ba một gạch, không không không một",
     ),
     ("BN-2021-000123", "bê en nờ gạch, hai không hai một gạch, không không không một hai ba"),
+    ("mã H56-200203", "mã hát năm sáu gạch, hai không không hai không ba"),
+    ("số 200203-0118.", "số hai không không hai không ba gạch, không một một tám."),
     # Whole sentences.
     (
         "Năm 2021, Sở Công thương giải quyết 13.781/14.198 hồ sơ trực tuyến (97%).",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
 from speech.understand import Match, extract_digits, keyword_score, match_choice, yes_no
+from tests.support import need
 
 MENU: dict[str, list[str]] = {
     "status": ["tra cứu hồ sơ", "tình trạng hồ sơ", "kiểm tra hồ sơ", "hồ sơ của tôi"],
@@ -173,3 +177,19 @@ def test_yes_no(heard: str, answer: bool | None) -> None:
 
 def test_transcript_table_is_large_enough() -> None:
     assert len(INTENTS) + len(DIGITS) + len(YES_NO) >= 60
+
+
+def _manifest(speech_dir: Path) -> dict[str, str]:
+    manifest = speech_dir / "MANIFEST.tsv"
+    need(manifest.is_file(), f"{manifest} missing")
+    rows = csv.reader(manifest.read_text(encoding="utf-8").splitlines()[1:], delimiter="\t")
+    return {row[0]: row[-1] for row in rows if row}
+
+
+def test_transcripts_of_the_real_call_clips(speech_dir: Path) -> None:
+    """The recogniser transcripts shipped with the test recordings understood as a node would."""
+    heard = _manifest(speech_dir)
+    assert extract_digits(heard["call8k_1.wav"]) == "87535647"
+    business = match_choice(heard["call8k_4.wav"], {"business": ["doanh nghiệp"], **MENU})
+    assert business is not None and business.key == "business" and not business.confirm
+    assert match_choice(heard["radio8k_1.wav"], MENU) is None

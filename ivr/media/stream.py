@@ -239,7 +239,6 @@ class MediaStream(asyncio.DatagramProtocol):
         self._readers: weakref.WeakSet[FrameReader] = weakref.WeakSet()
         # receive state
         self._jitter: ReorderBuffer[RtpPacket] = ReorderBuffer(depth=REORDER_DEPTH)
-        self._lost_before = self._late_before = self._dup_before = 0
         self._events = EventTracker()
         self._rfc4733_seen = False
         self._peer_ssrc: int | None = None

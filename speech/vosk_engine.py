@@ -98,6 +98,21 @@ class VoskModel:
         return sorted(word for word in words if model.vosk_model_find_word(word) < 0)
 
 
+_shared_lock = threading.Lock()
+_shared_models: dict[Path, VoskModel] = {}
+
+
+def shared_model(model_dir: Path | None) -> VoskModel:
+    """The process-wide model of ``model_dir`` (checked now, loaded on first use), so every
+    recogniser of a worker process shares one copy of the graph."""
+    path = check_model_dir(model_dir).resolve()
+    with _shared_lock:
+        model = _shared_models.get(path)
+        if model is None:
+            model = _shared_models[path] = VoskModel(path)
+        return model
+
+
 class VoskSession(PooledSession):
     """One KaldiRecognizer; utterances ended by the model's endpointer are kept in order."""
 
@@ -179,8 +194,9 @@ class VoskRecognizer:
         pool: RecognitionPool,
         language: str = "vi",
         chunk_ms: int = 100,
+        model: VoskModel | None = None,
     ) -> None:
-        self._model = VoskModel(model_dir)
+        self._model = model if model is not None else shared_model(model_dir)
         self._pool = pool
         self._chunk_ms = chunk_ms
         self._capabilities = Capabilities(

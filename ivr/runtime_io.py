@@ -65,6 +65,7 @@ class Answer:
 
 
 NO_ANSWER = Answer(AnswerKind.NONE)
+_REFUSED = Answer(AnswerKind.NONE, "recognition refused")  # compared by identity
 
 
 @dataclass(frozen=True)
@@ -114,50 +115,66 @@ def fill(text: str, variables: Mapping[str, Any]) -> str:
 
 
 class SpeechTurn:
-    """Listens to the caller for one question: onset (barge-in), then one utterance."""
+    """Listens to the caller for one question: onset (barge-in), then one utterance.
+
+    The recognition session is opened only at the speech onset, so a slot is held while the
+    caller speaks, not while a long prompt plays. When no slot is free, ``refused`` is set
+    (and ``started``, so the prompt stops) and the runtime switches the call to the keypad.
+    """
 
     def __init__(
         self,
         channel: CallChannel,
-        session: RecognitionSession,
+        open_session: Callable[[], RecognitionSession],
         detector: VoiceDetector,
         *,
         max_utterance_s: float,
         preroll_s: float,
     ) -> None:
         self._channel = channel
-        self._session = session
+        self._open_session = open_session
         self._detector = detector
         self._max_frames = max(1, int(max_utterance_s / FRAME_S))
         self._preroll: deque[bytes] = deque(maxlen=max(1, math.ceil(preroll_s / FRAME_S)))
         self.started = asyncio.Event()
+        self.refused: RecognizerError | None = None
 
     async def run(self) -> Result | None:
-        """Read frames until the utterance ends; its transcript, or None if nobody spoke."""
+        """Read frames until the utterance ends; its transcript, or None if nobody spoke (or
+        recognition was refused)."""
         frames = self._channel.audio_frames()
+        session: RecognitionSession | None = None
         try:
             spoken = 0
             async for frame in frames:
                 event = self._detector.feed(frame)
-                if not self.started.is_set():
+                if session is None:
                     self._preroll.append(frame)
                     if event is None or event.kind is not VadEventKind.SPEECH_START:
                         continue
+                    try:
+                        session = self._open_session()
+                    except RecognizerError as exc:
+                        self.refused = exc
+                        self.started.set()
+                        return None
                     self.started.set()
                     for early in self._preroll:
-                        await self._session.feed(early, LINE_RATE)
+                        await session.feed(early, LINE_RATE)
                     continue
-                partial = await self._session.feed(frame, LINE_RATE)
+                partial = await session.feed(frame, LINE_RATE)
                 spoken += 1
                 ended = event is not None and event.kind is VadEventKind.SPEECH_END
                 if ended or (partial is not None and partial.endpoint):
                     break
                 if spoken >= self._max_frames:
                     break
-            if not self.started.is_set():
+            if session is None:
                 return None
-            return await self._session.finish()
+            return await session.finish()
         finally:
+            if session is not None:
+                session.close()
             closer = getattr(frames, "aclose", None)
             if closer is not None:
                 with contextlib.suppress(Exception):
@@ -263,19 +280,49 @@ class Conversation:
         grammar: Sequence[str] | None = None,
     ) -> Answer:
         """Speak ``text`` and wait for keys (up to ``max_digits``) or, when ``speech`` and
-        available, one spoken utterance. Never raises for recogniser trouble."""
-        answer = await self._ask(
-            text,
-            speech=speech,
-            timeout_s=timeout_s,
-            max_digits=max_digits,
-            terminator=terminator,
-            inter_digit_s=inter_digit_s,
-            grammar=grammar,
-        )
+        available, one spoken utterance. Never raises for recogniser trouble: when recognition
+        is refused the call switches to the keypad and the question is asked again."""
+
+        async def attempt(with_speech: bool) -> Answer:
+            return await self._ask(
+                text,
+                speech=with_speech,
+                timeout_s=timeout_s,
+                max_digits=max_digits,
+                terminator=terminator,
+                inter_digit_s=inter_digit_s,
+                grammar=grammar,
+            )
+
+        answer = await attempt(speech)
+        if answer is _REFUSED:
+            await self.fall_back_to_keypad()
+            answer = await attempt(False)
         if answer.kind is not AnswerKind.NONE:
             self.answers += 1
         return answer
+
+    async def fall_back_to_keypad(self) -> None:
+        """Recognition is unavailable: keys only for the rest of the call, said once."""
+        self.keypad_only = True
+        if not self._told_keypad:
+            self._told_keypad = True
+            await self.say(phrases.KEYPAD_ONLY, barge_in=True)
+
+    def _session_opener(self, grammar: Sequence[str] | None) -> Callable[[], RecognitionSession]:
+        recognizer = self.deps.recognizer
+        assert recognizer is not None
+        phrases_ = list(grammar) if grammar else None
+
+        def open_session() -> RecognitionSession:
+            try:
+                return recognizer.open_session(grammar=phrases_)
+            except RecognizerError as exc:
+                known = exc.code in {c.value for c in ErrorCode}
+                self.emit_error(ErrorCode(exc.code) if known else ErrorCode.INTERNAL, str(exc))
+                raise
+
+        return open_session
 
     async def _ask(
         self,
@@ -289,33 +336,31 @@ class Conversation:
         grammar: Sequence[str] | None,
     ) -> Answer:
         turn: SpeechTurn | None = None
-        session: RecognitionSession | None = None
         task: asyncio.Task[Result | None] | None = None
-        if speech and not self.keypad_only:
-            session = await self._open_session(grammar)
+        detector = self.deps.voice_detector
+        if speech and not self.keypad_only and detector is not None:
+            timing = self.deps.timing
+            turn = SpeechTurn(
+                self.channel,
+                self._session_opener(grammar),
+                detector(),
+                max_utterance_s=timing.max_utterance_s,
+                preroll_s=timing.preroll_s,
+            )
+            task = asyncio.create_task(turn.run())
         try:
-            if session is not None and self.deps.voice_detector is not None:
-                timing = self.deps.timing
-                turn = SpeechTurn(
-                    self.channel,
-                    session,
-                    self.deps.voice_detector(),
-                    max_utterance_s=timing.max_utterance_s,
-                    preroll_s=timing.preroll_s,
-                )
-                task = asyncio.create_task(turn.run())
             outcome = await self._play(
                 text, barge_in_digits=True, speech_event=turn.started if turn else None
             )
             if outcome.digit is not None:
                 first = await self.channel.next_digit(0.0)
-            elif outcome.speech and task is not None:
-                return await self._utterance(task)
+            elif outcome.speech and turn is not None and task is not None:
+                return await self._utterance(turn, task)
             else:
                 first = await self._first_key_or_speech(timeout_s, turn)
                 if first is None and turn is not None and turn.started.is_set():
                     assert task is not None
-                    return await self._utterance(task)
+                    return await self._utterance(turn, task)
             if first is None:
                 return NO_ANSWER
             return await self._rest_of_keys(first, max_digits, terminator, inter_digit_s)
@@ -323,24 +368,6 @@ class Conversation:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            if session is not None:
-                session.close()
-
-    async def _open_session(self, grammar: Sequence[str] | None) -> RecognitionSession | None:
-        recognizer = self.deps.recognizer
-        if recognizer is None:
-            return None
-        try:
-            return recognizer.open_session(grammar=list(grammar) if grammar else None)
-        except RecognizerError as exc:
-            # Busy or broken: the keypad works for everyone, so say so once and go on.
-            self.emit_error(
-                ErrorCode(exc.code) if _known(exc.code) else ErrorCode.INTERNAL, str(exc)
-            )
-            if not self._told_keypad:
-                self._told_keypad = True
-                await self.say(phrases.KEYPAD_ONLY, barge_in=True)
-            return None
 
     async def _first_key_or_speech(self, timeout_s: float, turn: SpeechTurn | None) -> str | None:
         key_task = asyncio.create_task(self.channel.next_digit(timeout_s))
@@ -357,7 +384,7 @@ class Conversation:
         await asyncio.gather(key_task, return_exceptions=True)
         return None
 
-    async def _utterance(self, task: asyncio.Task[Result | None]) -> Answer:
+    async def _utterance(self, turn: SpeechTurn, task: asyncio.Task[Result | None]) -> Answer:
         limit_s = self.deps.timing.max_utterance_s + 5.0
         try:
             result = await asyncio.wait_for(asyncio.shield(task), timeout=limit_s)
@@ -367,6 +394,8 @@ class Conversation:
         except RecognizerError as exc:
             self.emit_error(ErrorCode.INTERNAL, f"recognition failed: {exc}")
             return NO_ANSWER
+        if turn.refused is not None:
+            return _REFUSED
         if result is None:
             return NO_ANSWER
         return Answer(AnswerKind.SPEECH, result.text.strip(), result.confidence)
@@ -516,7 +545,3 @@ class Conversation:
                 intro = ""
                 continue
             return pick
-
-
-def _known(code: str) -> bool:
-    return code in {c.value for c in ErrorCode}

@@ -63,14 +63,14 @@ def test_spoken_choice_after_the_prompt(clip: Path) -> None:
 
 
 def test_unsure_match_is_confirmed_aloud(clip: Path) -> None:
-    # "trực tiếp" is close to "trực tuyến" but not close enough to take without asking.
-    backends = speaking(["trực tiếp", "không", "trực tuyến"])
+    # "nộp mạng" is close to "nộp qua mạng" but not close enough to take without asking.
+    backends = speaking(["nộp mạng", "không", "trực tuyến"])
     script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear="Hỗ trợ nộp hồ sơ")]
     r = call(script, backends=backends)
     assert r.channel.heard(phrases.spoken_confirmation("trực tuyến"))
     assert r.channel.heard("tôi chưa nghe rõ lựa chọn")  # "không": not what was meant
     assert r.context.path[-1] == "online"
-    assert r.context.recognized == ["trực tiếp", "không", "trực tuyến"]
+    assert r.context.recognized == ["nộp mạng", "không", "trực tuyến"]
 
 
 def test_global_keyword_reaches_an_officer(clip: Path) -> None:
@@ -102,9 +102,19 @@ def test_find_a_procedure_by_its_spoken_name(clip: Path) -> None:
 
 
 def test_busy_recognizer_falls_back_to_the_keypad_at_once(clip: Path) -> None:
+    # The slot is asked for only when the caller starts speaking; refused, the prompt stops,
+    # the caller is told to use the keypad, and the question is asked again for keys.
     backends = Backends(recognizer=ScriptedRecognizer(busy=True))
-    r = call([Press("3"), HangUp(hear="Hỗ trợ nộp hồ sơ trực tuyến")], backends=backends)
+    script = [
+        Say.wav(clip, hear="Để tra cứu tình trạng hồ sơ", after_s=1.0),
+        Press("3"),
+        Press("2"),
+        HangUp(hear="Phí và lệ phí"),
+    ]
+    r = call(script, backends=backends)
     assert r.texts.count(phrases.KEYPAD_ONLY) == 1  # said once, not at every question
+    main = [p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng")]
+    assert main[0].outcome.speech and len(main) == 2
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
-    assert errors and all(e.code is ErrorCode.RECOGNIZER_BUSY for e in errors)
-    assert r.context.path[-1] == "online"
+    assert [e.code for e in errors] == [ErrorCode.RECOGNIZER_BUSY]
+    assert r.context.path[-2:] == ["online", "online_payment"]

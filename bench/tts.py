@@ -113,7 +113,8 @@ async def bench_engine(label: str, make: Callable[[], Synthesizer]) -> None:
     first, whole = [], []
     for parts in batch:
         with tempfile.TemporaryDirectory() as tmp:
-            cache = PromptCache(make(), Path(tmp))
+            # A fresh cache, but the engine lives on as in a running worker.
+            cache = PromptCache(synth, Path(tmp))
             f, w, _ = await streamed(cache, parts)
         first.append(f)
         whole.append(w)

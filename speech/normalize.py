@@ -257,7 +257,8 @@ def _phone(m: re.Match[str]) -> str:
 
 
 def _digits_after(m: re.Match[str]) -> str:
-    return f"{m['w']} {digits_to_words(m['n'])}"
+    """Numbers that name something (hotline, code, receipt) are read digit by digit."""
+    return f"{m['w']} " + ", ".join(digits_to_words(g) for g in m["n"].split())
 
 
 def _code(m: re.Match[str]) -> str:
@@ -302,8 +303,9 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     ),
     (
         re.compile(
-            r"(?P<w>(?i:tổng đài|đường dây nóng|hotline|số điện thoại|số máy lẻ|máy lẻ|số hiệu))"
-            r"\s+(?P<n>\d+)\b"
+            r"(?P<w>(?i:tổng đài|đường dây nóng|hotline|số điện thoại|số máy lẻ|máy lẻ|số hiệu"
+            r"|mã số|mã hồ sơ|mã|số biên nhận|biên nhận|số hồ sơ)(?:\s+(?i:là))?)"
+            r"\s+(?P<n>\d+(?: \d+)*)(?!\w|[.,/\-]\w)"
         ),
         _digits_after,
     ),

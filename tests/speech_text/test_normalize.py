@@ -87,6 +87,9 @@ SPEAK = [
     ("0901 234 567", "không chín không một, hai ba bốn, năm sáu bảy"),
     ("+84901234567", "không chín không một, hai ba bốn, năm sáu bảy"),
     ("tổng đài 1022", "tổng đài một không hai hai"),
+    ("Mã số của ông bà", "Mã số của ông bà"),
+    ("mã số là 8753 5647", "mã số là tám bảy năm ba, năm sáu bốn bảy"),
+    ("số biên nhận 2021 0118.", "số biên nhận hai không hai một, không một một tám."),
     # Abbreviations.
     ("TTHC", "thủ tục hành chính"),
     ("CCHC", "cải cách hành chính"),

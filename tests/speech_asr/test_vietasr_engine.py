@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from ivr.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from speech.asr import (
     InvalidAudio,
     RecognizerBusy,
@@ -60,6 +62,20 @@ async def test_call8k_1_in_phone_frames_yields_its_digits(
     # Partials grow as the caller speaks, before the end of the audio.
     assert len(partials) >= 2
     assert digits_of(partials[0]) != digits_of(result.text)
+
+
+@pytest.mark.parametrize(
+    "codec", [(ulaw_encode, ulaw_decode), (alaw_encode, alaw_decode)], ids=["PCMU", "PCMA"]
+)
+async def test_digits_survive_the_g711_line(
+    vietasr: VietAsrRecognizer, speech_dir: Path, codec: tuple[Any, Any]
+) -> None:
+    encode, decode = codec
+    pcm, rate = read_wav(speech_dir / "call8k_1.wav")
+    heard = b"".join(decode(encode(pcm[i : i + FRAME_8K])) for i in range(0, len(pcm), FRAME_8K))
+    assert heard != pcm
+    text, _ = await _stream(vietasr, heard, rate)
+    assert digits_of(text).startswith("8753"), text
 
 
 @pytest.mark.parametrize("clip", ["call8k_1.wav", "clip16k_3.wav"])

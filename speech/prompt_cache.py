@@ -15,6 +15,7 @@ engine answers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -175,6 +176,8 @@ class PromptCache:
             audio = Audio(pcm, self._rate)
             self._remember(key.digest, audio)
             self.stats.disk_hits += 1
+            with contextlib.suppress(OSError):
+                os.utime(path)  # recently used: the last to go when the disk cache is pruned
             return audio
         return None
 
@@ -235,6 +238,30 @@ class PromptCache:
                 continue
             rendered += 1
         return PrerenderReport(rendered=rendered, cached=cached, failed=failed)
+
+    def prune(self, max_bytes: int) -> int:
+        """Delete the least recently used renderings until the disk cache holds ``max_bytes``.
+
+        Dynamic fragments (codes, dates) accumulate as calls come in; a periodic prune keeps
+        the directory bounded. Returns the number of files deleted.
+        """
+        if not self._dir.is_dir():
+            return 0
+        files = []
+        for path in self._dir.rglob("*.wav"):
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                files.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in files)
+        deleted = 0
+        for _, size, path in sorted(files):
+            if total <= max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                deleted += 1
+                total -= size
+        return deleted
 
     # -- assembled sentences --------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.channel import Audio
+from speech.audio import resample
 from speech.settings import SpeechSettings
 
 MAX_TEXT_CHARS = 5000
@@ -149,8 +150,6 @@ class FallbackSynthesizer:
         rendering = await render(self.fallback, text)
         rate = self.primary.capabilities.output_rate
         if rendering.audio.rate != rate:
-            from speech.audio import resample
-
             audio = Audio(resample(rendering.audio.pcm, rendering.audio.rate, rate), rate)
             rendering = Rendering(audio, rendering.voice)
         return rendering

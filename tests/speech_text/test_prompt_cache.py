@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from pathlib import Path
@@ -256,3 +257,20 @@ def test_build_synthesizer_and_cache(tmp_path: Path) -> None:
     assert build_prompt_cache(settings, chain).rate == 8000
     with pytest.raises(UnknownEngine):
         build_synthesizer(settings, engine="festival")
+
+
+async def test_prune_keeps_the_recently_used(espeak: EspeakSynthesizer, tmp_path: Path) -> None:
+    cache = PromptCache(espeak, tmp_path)
+    for i, text in enumerate(["một", "hai", "ba"]):
+        await cache.get(text)
+        path = tmp_path / cache.key(text).relative_path()
+        os.utime(path, (1000.0 + i, 1000.0 + i))  # rendered one after another, long ago
+    await PromptCache(espeak, tmp_path).get("một")  # a disk hit marks "một" as used now
+    sizes = {
+        t: (tmp_path / cache.key(t).relative_path()).stat().st_size for t in ["một", "hai", "ba"]
+    }
+    assert cache.prune(sizes["một"] + sizes["ba"]) == 1
+    assert not (tmp_path / cache.key("hai").relative_path()).exists()
+    assert (tmp_path / cache.key("một").relative_path()).exists()
+    assert cache.prune(0) == 2
+    assert PromptCache(espeak, tmp_path / "absent").prune(0) == 0

@@ -167,6 +167,9 @@ def main() -> None:
     parser.add_argument("--streams", default="100,400,800")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--no-echo", action="store_true")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run the streams on uvloop (if it is installed)"
+    )
     parser.add_argument("--receiver", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -185,6 +188,10 @@ def main() -> None:
         f"{'streams':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>40ms':>6} {'lost':>5} "
         f"{'cpu %':>6} {'late99':>7} {'skip':>5} {'echo in':>8}"
     )
+    if args.uvloop:
+        import uvloop  # optional: only to compare event loops
+
+        uvloop.install()
     for count in (int(n) for n in args.streams.split(",")):
         f = asyncio.run(run_streams(count, args.seconds, not args.no_echo, prompt))
         print(
@@ -194,7 +201,8 @@ def main() -> None:
             flush=True,
         )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"sender peak RSS {rss_mb:.0f} MB; echo={'on' if not args.no_echo else 'off'}")
+    loop = "uvloop" if args.uvloop else "asyncio"
+    print(f"sender peak RSS {rss_mb:.0f} MB; echo={'off' if args.no_echo else 'on'}; loop={loop}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DIGITS: tuple[str, ...] = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
 
@@ -165,7 +165,6 @@ class _Number:
     hundreds_set: bool = False
     tens_set: bool = False
     started: bool = False
-    words: list[str] = field(default_factory=list)
 
     def value(self) -> int:
         group = self.group
@@ -250,7 +249,6 @@ def _feed(num: _Number, word: str) -> bool:
     else:
         return False
     num.started = True
-    num.words.append(word)
     return True
 
 

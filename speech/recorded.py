@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ivr.channel import LINE_RATE, Audio
+from ivr.events import ErrorCode
 from speech.audio import AudioFormatError, decode_audio
 
 EXTENSIONS: tuple[str, ...] = (".wav", ".mp3", ".ogg", ".m4a")
@@ -29,7 +30,9 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class RecordingError(Exception):
-    """A recorded prompt cannot be used."""
+    """A recorded prompt cannot be used; ``code`` is stable and safe to log."""
+
+    code: str = ErrorCode.SYNTHESIS_FAILED.value
 
 
 class PromptNotFound(RecordingError, LookupError):

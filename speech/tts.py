@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ivr.channel import Audio
+from ivr.events import ErrorCode
 from speech.audio import resample
 from speech.settings import SpeechSettings
 
@@ -21,7 +22,9 @@ MAX_TEXT_CHARS = 5000
 
 
 class SynthesisError(Exception):
-    """The engine could not turn this text into audio."""
+    """The engine could not turn this text into audio; ``code`` is stable and safe to log."""
+
+    code: str = ErrorCode.SYNTHESIS_FAILED.value
 
 
 class SynthesisUnavailable(SynthesisError):

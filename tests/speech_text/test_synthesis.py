@@ -84,8 +84,9 @@ async def test_too_long_text_is_a_synthesis_error(espeak: EspeakSynthesizer) -> 
 async def test_missing_program_is_unavailable() -> None:
     engine = EspeakSynthesizer(executable="/nonexistent/espeak-ng")
     assert not engine.available()
-    with pytest.raises(SynthesisUnavailable):
+    with pytest.raises(SynthesisUnavailable) as failure:
         await engine.synthesize("xin chào")
+    assert failure.value.code == "tts-failed"
 
 
 async def test_missing_voice_is_unavailable(espeak: EspeakSynthesizer) -> None:

@@ -92,12 +92,22 @@ class VietAsrSession(PooledSession):
     """One streaming decoder of the shared pipeline."""
 
     def __init__(
-        self, *, model: VietAsrModel, pool: RecognitionPool, slot: StreamSlot, chunk_ms: int
+        self,
+        *,
+        model: VietAsrModel,
+        pool: RecognitionPool,
+        slot: StreamSlot,
+        chunk_ms: int,
+        partial_every_ms: int,
     ) -> None:
         super().__init__(
             pool=pool, slot=slot, engine=ENGINE_VIETASR, model_rate=MODEL_RATE, chunk_ms=chunk_ms
         )
         self._model = model
+        # Asking for a partial costs a decoder pass (about 13 % more CPU at every 100 ms); the
+        # dialog needs them only for display and logs, so they are spaced out.
+        self._partial_every = MODEL_RATE * partial_every_ms // 1000
+        self._since_partial = 0
         self._decoder: Any = None  # created on a pool thread: it may have to load the model
 
     def _stream(self) -> Any:
@@ -109,6 +119,10 @@ class VietAsrSession(PooledSession):
         decoder = self._stream()
         if chunk:
             decoder.accept(np.frombuffer(chunk, dtype="<i2"))
+        self._since_partial += len(chunk) // 2
+        if self._since_partial < self._partial_every:
+            return None
+        self._since_partial = 0
         return Partial(text=str(decoder.partial().text))
 
     def _final(self, chunk: bytes) -> tuple[str, float | None]:
@@ -133,10 +147,12 @@ class VietAsrRecognizer:
         pool: RecognitionPool,
         model: VietAsrModel | None = None,
         chunk_ms: int = 100,
+        partial_every_ms: int = 300,
     ) -> None:
         self._pool = pool
         self._model = model if model is not None else shared_model()
         self._chunk_ms = chunk_ms
+        self._partial_every_ms = partial_every_ms
         self._capabilities = Capabilities(
             streaming=True,
             grammar=False,
@@ -168,7 +184,11 @@ class VietAsrRecognizer:
                 f"{ENGINE_VIETASR}: all {self._pool.max_streams} recognition slots are busy"
             )
         return VietAsrSession(
-            model=self._model, pool=self._pool, slot=slot, chunk_ms=self._chunk_ms
+            model=self._model,
+            pool=self._pool,
+            slot=slot,
+            chunk_ms=self._chunk_ms,
+            partial_every_ms=self._partial_every_ms,
         )
 
     async def load(self) -> None:

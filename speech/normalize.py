@@ -331,7 +331,11 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         re.compile(r"(?<![\w.])(?=[A-Z0-9.\-]*\d)[A-Z0-9]+(?:[.\-][A-Z0-9]+){2,}(?![\w])"),
         _code,
     ),
-    # Times: 8h30, 8h, 08:30, 8 giờ 30.
+    # Times: 7h30-11h30 is "from ... to ...", then 8h30, 8h, 08:30.
+    (
+        re.compile(r"(?<![\d:])(\d{1,2}(?:h\d{2}|h|:\d{2}))\s*[-–]\s*(?=\d{1,2}(?:h|:\d{2}))"),
+        lambda m: f"{m[1]} đến ",
+    ),
     (re.compile(r"(?<![\d:])(?P<h>\d{1,2})(?::(?P<min>\d{2})(?![\d:])|h(?P<m2>\d{2})?\b)"), _time),
     (re.compile(r"(?P<w>(?i:thứ))\s+(?P<n>\d{1,2})\b"), _ordinal),
     (re.compile(r"(?<![\d.,])(?P<a>\d+)\s*[-–]\s*(?P<b>\d+)" + _UNITS), _range),

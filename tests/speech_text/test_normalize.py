@@ -68,6 +68,8 @@ SPEAK = [
     ("17:00", "mười bảy giờ"),
     ("từ 7h30 đến 11h30", "từ bảy giờ ba mươi phút đến mười một giờ ba mươi phút"),
     ("13h45", "mười ba giờ bốn mươi lăm phút"),
+    ("7h30-11h30", "bảy giờ ba mươi phút đến mười một giờ ba mươi phút"),
+    ("13:30 – 17:00", "mười ba giờ ba mươi phút đến mười bảy giờ"),
     # Money and percentages.
     ("1.500.000 đồng", "một triệu năm trăm nghìn đồng"),
     ("200.000đ", "hai trăm nghìn đồng"),

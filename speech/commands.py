@@ -108,6 +108,9 @@ def _register_say(sub: Any) -> None:
     p.add_argument("--engine", choices=SYNTHESIZER_NAMES, help="default: speech.synthesizer")
     p.add_argument("--rate", type=int, default=8000, help="sample rate in Hz (default 8000)")
     p.add_argument("--no-cache", action="store_true", help="do not read or fill the prompt cache")
+    p.add_argument(
+        "--codec", choices=("pcmu", "pcma"), help="pass through G.711 as on the line (8000 Hz)"
+    )
     p.set_defaults(func=_say)
 
 
@@ -125,6 +128,9 @@ def _say(args: argparse.Namespace) -> int:
     if not 4000 <= args.rate <= 48000:
         print(f"tongdai say: --rate must be 4000-48000 Hz, got {args.rate}", file=sys.stderr)
         return 2
+    if args.codec and args.rate != 8000:
+        print("tongdai say: --codec needs --rate 8000 (G.711 is 8 kHz)", file=sys.stderr)
+        return 2
     speech = load_settings().speech
     synthesizer = build_synthesizer(speech, engine=args.engine, output_rate=args.rate)
 
@@ -139,6 +145,14 @@ def _say(args: argparse.Namespace) -> int:
                 cache, pcm = asyncio.run(render(Path(tmp)))
         else:
             cache, pcm = asyncio.run(render(speech.prompt_cache_dir))
+        if args.codec:
+            from ivr.media import g711
+
+            encode, decode = {
+                "pcmu": (g711.ulaw_encode, g711.ulaw_decode),
+                "pcma": (g711.alaw_encode, g711.alaw_decode),
+            }[args.codec]
+            pcm = decode(encode(pcm))
         write_wav(args.output, pcm, args.rate)
     except SynthesisError as exc:
         print(f"tongdai say: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from speech.audio import read_wav
 from tests.speech_text.sox_probe import sox_info, sox_stat
 from tests.support import need
 
@@ -74,8 +75,38 @@ def test_say_default_engine_always_answers(
     assert not (tmp_path / "cache").exists()
 
 
+def test_say_through_g711(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean, line = tmp_path / "clean.wav", tmp_path / "line.wav"
+    for out, extra in ((clean, []), (line, ["--codec", "pcma"])):
+        code, _, _ = _say_in_process(
+            tmp_path,
+            monkeypatch,
+            capsys,
+            "Xin chào",
+            "-o",
+            str(out),
+            "--engine",
+            "espeak-ng",
+            *extra,
+        )
+        assert code == 0
+    clean_pcm, _ = read_wav(clean)
+    line_pcm, _ = read_wav(line)
+    assert len(clean_pcm) == len(line_pcm) and clean_pcm != line_pcm  # companded, same length
+    assert sox_stat(line)["RMS amplitude"] == pytest.approx(
+        sox_stat(clean)["RMS amplitude"], rel=0.05
+    )
+
+
 @pytest.mark.parametrize(
-    "args", [["   ", "-o", "x.wav"], ["xin chào", "-o", "x.wav", "--rate", "100"]]
+    "args",
+    [
+        ["   ", "-o", "x.wav"],
+        ["xin chào", "-o", "x.wav", "--rate", "100"],
+        ["xin chào", "-o", "x.wav", "--rate", "16000", "--codec", "pcmu"],
+    ],
 )
 def test_say_refuses_bad_input(
     tmp_path: Path,

@@ -29,14 +29,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.base import Channel, Procedure, RequiredDocument
 from integrations.catalogue_tables import ProcedureDocumentRow, ProcedureRow
-from integrations.procedures import content_hash, document_values, fill_row, row_values
+from integrations.procedures import content_hash, document_values, row_values
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Catalogue files larger than this are refused (a province has a few thousand procedures)."""
@@ -405,33 +405,44 @@ def save_procedures(session: Session, parsed: ParsedRows) -> ImportReport:
     for start in range(0, len(new), BATCH_ROWS):
         _insert_batch(session, new[start : start + BATCH_ROWS], now)
     report.inserted = len(new)
-    codes = list(changed)
-    for start in range(0, len(codes), BATCH_ROWS):
-        stmt = (
-            select(ProcedureRow)
-            .options(selectinload(ProcedureRow.documents))
-            .where(ProcedureRow.code.in_(codes[start : start + BATCH_ROWS]))
-        )
-        for row in session.scalars(stmt):
-            fill_row(row, changed[row.code], now=now)
-        session.flush()
+    records = list(changed.values())
+    for start in range(0, len(records), BATCH_ROWS):
+        _update_batch(session, records[start : start + BATCH_ROWS], now)
     report.updated = len(changed)
     report.errors.sort(key=lambda e: e.line)
     return report
 
 
-def _insert_batch(session: Session, records: list[Procedure], now: datetime) -> None:
-    values = [row_values(rec, now=now) for rec in records]
-    ids = dict(
-        session.execute(
-            insert(ProcedureRow).returning(ProcedureRow.code, ProcedureRow.id), values
-        ).all()
+def _update_batch(session: Session, records: list[Procedure], now: datetime) -> None:
+    table = cast(Table, ProcedureRow.__table__)
+    docs = cast(Table, ProcedureDocumentRow.__table__)
+    codes = [rec.code for rec in records]
+    found = session.execute(select(table.c.code, table.c.id).where(table.c.code.in_(codes)))
+    ids: dict[str, int] = {code: id_ for code, id_ in found}
+    session.execute(
+        update(table).where(table.c.id == bindparam("row_id")),
+        [{"row_id": ids[rec.code], **row_values(rec, now=now)} for rec in records],
     )
+    session.execute(delete(docs).where(docs.c.procedure_id.in_(list(ids.values()))))
     documents = [
         {"procedure_id": ids[rec.code], **doc} for rec in records for doc in document_values(rec)
     ]
     if documents:
-        session.execute(insert(ProcedureDocumentRow), documents)
+        session.execute(insert(docs), documents)
+
+
+def _insert_batch(session: Session, records: list[Procedure], now: datetime) -> None:
+    values = [row_values(rec, now=now) for rec in records]
+    # One multi-row VALUES ... RETURNING statement: both backends support it, unlike
+    # executemany with RETURNING (not available with every driver).
+    table = cast(Table, ProcedureRow.__table__)
+    stmt = insert(table).values(values).returning(table.c.code, table.c.id)
+    ids: dict[str, int] = {code: id_ for code, id_ in session.execute(stmt).all()}
+    documents = [
+        {"procedure_id": ids[rec.code], **doc} for rec in records for doc in document_values(rec)
+    ]
+    if documents:
+        session.execute(insert(cast(Table, ProcedureDocumentRow.__table__)), documents)
 
 
 def import_file(factory: sessionmaker[Session], path: Path) -> ImportReport:

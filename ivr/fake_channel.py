@@ -43,7 +43,8 @@ T = TypeVar("T")
 FRAME_S = FRAME_MS / 1000
 DEADLOCK_GUARD_S = 30.0  # real seconds to wait for outside I/O before declaring a deadlock
 DTMF_GAP_S = 0.25  # virtual seconds between two keys of one Press step
-TRANSFER_DELAY_S = 1.0  # virtual seconds a REFER takes to report its outcome
+TRANSFER_DELAY_S = 1.0
+NOISE_FRAMES = 50  # virtual seconds a REFER takes to report its outcome
 
 
 # --------------------------------------------------------------------------- virtual clock
@@ -283,7 +284,10 @@ class FakeChannel:
         self._digit_event = asyncio.Event()
         self._t0: float | None = None
         self._caller_task: asyncio.Task[None] | None = None
-        self._rng = np.random.default_rng(7)
+        # Line noise: one second of it, generated once and looped, so silence is realistic
+        # for the voice detector without costing a random draw per frame.
+        noise = np.random.default_rng(7).normal(0.0, noise_level, NOISE_FRAMES * FRAME_SAMPLES)
+        self._noise = np.clip(noise, -32768, 32767).astype("<i2").tobytes()
 
     # -- the CallChannel interface
 
@@ -436,8 +440,8 @@ class FakeChannel:
             if 0 <= offset < len(speech.pcm) // 2:
                 chunk = speech.pcm[offset * 2 : (offset + FRAME_SAMPLES) * 2]
                 return chunk.ljust(FRAME_SAMPLES * 2, b"\0")
-        noise = self._rng.normal(0.0, self.noise_level, FRAME_SAMPLES)
-        return bytes(np.clip(noise, -32768, 32767).astype("<i2").tobytes())
+        index = round(t / FRAME_S) % NOISE_FRAMES
+        return self._noise[index * FRAME_SAMPLES * 2 : (index + 1) * FRAME_SAMPLES * 2]
 
     async def _wait_until(self, condition: Callable[[], bool]) -> None:
         while not condition():

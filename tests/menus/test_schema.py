@@ -11,14 +11,17 @@ from jsonschema import Draft202012Validator
 
 from menus.loader import load_json, load_yaml
 from menus.schema import (
+    SCHEMA_FILE,
     MenuSchemaError,
     dump_json,
     dump_yaml,
+    full_schema_issues,
     load_tree,
     menu_schema,
     parse_tree,
     read_tree,
     schema_issues,
+    schema_json,
 )
 from tests.menus.test_model import every_kind
 
@@ -88,6 +91,7 @@ def test_schema_issue_has_path_and_message(where: str, value: Any, path: str, wo
     _set(where, value)(data)
     issues = schema_issues(data)
     assert any(i.path == path and words in i.message for i in issues), issues
+    assert full_schema_issues(data) == issues  # the fast path agrees with the published schema
     with pytest.raises(MenuSchemaError) as err:
         parse_tree(data)
     assert err.value.issues == issues
@@ -96,3 +100,10 @@ def test_schema_issue_has_path_and_message(where: str, value: Any, path: str, wo
 def test_published_schema_is_json() -> None:
     text = json.dumps(menu_schema())
     assert json.loads(text)["$defs"]["node"]["properties"]["kind"]["enum"][0] == "menu"
+
+
+def test_published_schema_file_is_current() -> None:
+    """menus/menu.schema.json (for editors) is exactly what `tongdai menus schema` prints."""
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_json(), (
+        "regenerate with: tongdai menus schema > menus/menu.schema.json"
+    )

@@ -349,6 +349,15 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
 ]
 
 
+def _ascii_digits(text: str) -> str:
+    """Other scripts' digits (full-width, Arabic-Indic ...) as 0-9, so every rule sees them."""
+    if text.isascii():
+        return text
+    return "".join(
+        str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text
+    )
+
+
 _DOUBLE_PAUSE = re.compile(r",\s*([,.;:!?)])")
 
 
@@ -358,7 +367,7 @@ def speakable(text: str) -> str:
     "Hồ sơ hẹn trả ngày 29/12/2021, phí 1.500.000 đồng" -> "Hồ sơ hẹn trả ngày hai mươi chín
     tháng mười hai năm hai nghìn không trăm hai mươi mốt, phí một triệu năm trăm nghìn đồng".
     """
-    text = unicodedata.normalize("NFC", text)
+    text = _ascii_digits(unicodedata.normalize("NFC", text))
     for pattern, replace in _RULES:
         text = pattern.sub(replace, text)
     text = _DOUBLE_PAUSE.sub(r"\1", text)

@@ -147,10 +147,15 @@ def test_speakable_leaves_no_digits(text: str, _: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["99/99/2021", "25:99", "%%%", "--..--", "ABC.DEF.GHI", "١٢٣", "9" * 40, "\x00"]
+    "text",
+    ["99/99/2021", "25:99", "%%%", "--..--", "ABC.DEF.GHI", "١٢٣", "٠١", "9" * 40, "\x00"],
 )
 def test_speakable_never_raises(text: str) -> None:
     assert isinstance(speakable(text), str)
+
+
+def test_other_scripts_digits() -> None:
+    assert speakable("０９０１２３４５６７") == "không chín không một, hai ba bốn, năm sáu bảy"
 
 
 def test_spell_code_letters() -> None:

@@ -155,7 +155,7 @@ class Media:
         maps = self.rtpmaps()
         out: list[Codec] = []
         for fmt in self.formats:
-            if not fmt.isdigit():
+            if not _is_digits(fmt, 3):
                 continue
             pt = int(fmt)
             codec = maps.get(pt) or STATIC_PAYLOAD_TYPES.get(pt)
@@ -215,6 +215,14 @@ class SessionDescription:
 
 # --------------------------------------------------------------------------- parsing
 
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def _is_digits(text: str, max_len: int) -> bool:
+    """ASCII digits only (str.isdigit also accepts '²'), and short enough to convert cheaply."""
+    return len(text) <= max_len and _ASCII_DIGITS.fullmatch(text) is not None
+
+
 _RTPMAP = re.compile(r"([0-9]{1,3})\s+([^/\s]+)/([0-9]{1,6})(?:/([0-9]{1,2}))?\s*")
 
 
@@ -238,7 +246,7 @@ def _parse_connection(value: str) -> Connection:
 
 def _parse_origin(value: str) -> Origin:
     parts = value.split()
-    if len(parts) != 6 or not parts[2].isdigit() or len(parts[2]) > 20:
+    if len(parts) != 6 or not _is_digits(parts[2], 20):
         raise SdpError(f"malformed o= line {value[:60]!r}")
     return Origin(parts[0], parts[1], int(parts[2]), parts[3], parts[4], parts[5])
 
@@ -248,9 +256,9 @@ def _parse_media(value: str) -> Media:
     if len(parts) < 3:
         raise SdpError(f"malformed m= line {value[:60]!r}")
     port_text, slash, count_text = parts[1].partition("/")
-    if not port_text.isdigit() or int(port_text) > 65535:
+    if not _is_digits(port_text, 5) or int(port_text) > 65535:
         raise SdpError(f"malformed media port {parts[1][:20]!r}")
-    if slash and not (count_text.isdigit() and len(count_text) <= 5):
+    if slash and not _is_digits(count_text, 5):
         raise SdpError(f"malformed port count {parts[1][:20]!r}")
     return Media(
         parts[0],

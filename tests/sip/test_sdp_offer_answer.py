@@ -188,6 +188,7 @@ def test_delayed_offer_and_answer_in_ack() -> None:
         b"v=0\r\no=- 1 IN IP4\r\n",
         b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio x RTP/AVP 0\r\n",
         b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 70000 RTP/AVP 0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 49²7 RTP/AVP 0\r\n".encode(),  # not ASCII
         b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4\r\n",
         b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ngarbage line\r\n",
         b"\xff\xfe" * 40_000,

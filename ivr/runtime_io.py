@@ -396,8 +396,8 @@ class Conversation:
             return NO_ANSWER
         if turn.refused is not None:
             return _REFUSED
-        if result is None:
-            return NO_ANSWER
+        if result is None or not result.text.strip():
+            return NO_ANSWER  # noise, a cough, or words the recogniser could not make out
         return Answer(AnswerKind.SPEECH, result.text.strip(), result.confidence)
 
     async def _rest_of_keys(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from integrations.base import OpenState
 from integrations.sample_dossiers import demo_dossiers
+from ivr import phrases
 from ivr.channel import TransferOutcome
 from ivr.events import (
     CallbackRequested,
@@ -236,3 +237,12 @@ def test_caller_hanging_up_mid_prompt_ends_cleanly() -> None:
     assert r.context.outcome == "caller-hung-up"
     assert r.context.path == ["greeting"]
     assert not r.of(CallError)
+
+
+def test_silent_caller_out_of_hours_gets_a_goodbye_not_an_endless_loop() -> None:
+    backends = Backends(officers=MemoryDirectory(OpenState.CLOSED))
+    r = call([], backends=backends)
+    assert r.context.outcome == "hangup" and r.channel.ended_by == "ivr"
+    assert r.context.path.count("out_of_hours") >= 1 and "main" in r.context.path
+    assert r.texts[-1] == phrases.GOODBYE
+    assert r.channel.played[-1].at_s < 600  # minutes, not the channel's 15-minute guard

@@ -118,3 +118,9 @@ def test_busy_recognizer_falls_back_to_the_keypad_at_once(clip: Path) -> None:
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
     assert [e.code for e in errors] == [ErrorCode.RECOGNIZER_BUSY]
     assert r.context.path[-2:] == ["online", "online_payment"]
+
+
+def test_an_utterance_nobody_could_make_out_counts_as_no_input(clip: Path) -> None:
+    r = call([Say.wav(clip), HangUp(hear="chưa nghe thấy")], backends=speaking([""]))
+    assert r.context.path == ["greeting", "main"]
+    assert r.channel.heard("Xin lỗi, tôi chưa nghe thấy quý vị trả lời.")

@@ -9,6 +9,23 @@ answers in :mod:`ivr.runtime_io`), applies global keys (repeat, back, main menu,
 sends a caller who runs out of retries to an officer or the main menu, emits a typed event for
 everything, and returns the :class:`CallContext` officers see. It never imports SIP or RTP, and
 a caller hanging up at any point ends the run cleanly.
+
+Wiring, once per worker (every field is a Protocol or a callable; tests pass fakes)::
+
+    deps = RuntimeDeps(
+        prompts=prompt_cache.get,                    # text -> Audio
+        dossiers=DatabaseDossierSource(sessions),    # or the HTTP source
+        catalogue=DbProcedureCatalogue(sessions),
+        officers=DbOfficerDirectory(...),
+        callbacks=<a CallbackStore>,
+        calendar=HolidayCalendar(config),
+        now=lambda: datetime.now(ZoneInfo(settings.timezone)),
+        transfer_targets=settings.sip.transfer_targets,
+        recognizer=create_recognizer(settings.speech),  # None: keypad only
+        voice_detector=SpeechDetector,                  # a fresh detector per question
+    )
+    number, tree = menu_store.active()               # pinned when the call arrives
+    context = await run_call(call, PinnedTree(tree, number), deps, sink)
 """
 
 from __future__ import annotations

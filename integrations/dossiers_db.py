@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from db import Base
 from integrations.base import (
@@ -69,15 +69,16 @@ class DatabaseDossierSource:
             select(DossierRow)
             .where(condition)
             .order_by(DossierRow.code)
+            # One round trip: a dossier has only a few children, so the joined rows stay few.
             .options(
-                selectinload(DossierRow.fees),
-                selectinload(DossierRow.supplements),
-                selectinload(DossierRow.progress),
+                joinedload(DossierRow.fees),
+                joinedload(DossierRow.supplements),
+                joinedload(DossierRow.progress),
             )
         )
         try:
             with self._factory() as session:
-                return [row_to_dossier(row) for row in session.scalars(statement)]
+                return [row_to_dossier(row) for row in session.scalars(statement).unique()]
         except SQLAlchemyError as exc:
             raise SourceUnavailable(self.name, "database-error", type(exc).__name__) from exc
 

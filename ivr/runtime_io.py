@@ -24,6 +24,7 @@ from ivr.channel import (
     FRAME_MS,
     LINE_RATE,
     CallChannel,
+    CallerHungUp,
     DigitSpec,
     PlayOutcome,
     collect_digits,
@@ -365,8 +366,10 @@ class Conversation:
                 return NO_ANSWER
             return await self._rest_of_keys(first, max_digits, terminator, inter_digit_s)
         finally:
-            if task is not None and not task.done():
-                task.cancel()
+            if task is not None:
+                if not task.done():
+                    task.cancel()
+                # Collect the turn's end (or its failure) so nothing is left unretrieved.
                 await asyncio.gather(task, return_exceptions=True)
 
     async def _first_key_or_speech(self, timeout_s: float, turn: SpeechTurn | None) -> str | None:
@@ -391,7 +394,9 @@ class Conversation:
         except TimeoutError:
             self.emit_error(ErrorCode.INTERNAL, "recognition did not finish in time")
             return NO_ANSWER
-        except RecognizerError as exc:
+        except CallerHungUp:
+            raise
+        except Exception as exc:  # an engine failure costs one answer, never the call
             self.emit_error(ErrorCode.INTERNAL, f"recognition failed: {exc}")
             return NO_ANSWER
         if turn.refused is not None:

@@ -124,3 +124,27 @@ def test_an_utterance_nobody_could_make_out_counts_as_no_input(clip: Path) -> No
     r = call([Say.wav(clip), HangUp(hear="chưa nghe thấy")], backends=speaking([""]))
     assert r.context.path == ["greeting", "main"]
     assert r.channel.heard("Xin lỗi, tôi chưa nghe thấy quý vị trả lời.")
+
+
+class CrashingSession:
+    async def feed(self, pcm: bytes, rate: int) -> None:
+        raise RuntimeError("native decoder crashed")
+
+    async def finish(self) -> None:
+        raise AssertionError("never reached")
+
+    def close(self) -> None:
+        return None
+
+
+class CrashingRecognizer(ScriptedRecognizer):
+    def open_session(self, *, grammar: object = None) -> CrashingSession:  # type: ignore[override]
+        return CrashingSession()
+
+
+def test_a_crashing_recognizer_costs_one_answer_not_the_call(clip: Path) -> None:
+    backends = Backends(recognizer=CrashingRecognizer())
+    r = call([Say.wav(clip), Press("3"), HangUp(hear="Hỗ trợ nộp")], backends=backends)
+    errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
+    assert errors and errors[0].code is ErrorCode.INTERNAL and "crashed" in errors[0].detail
+    assert r.context.path[-1] == "online"

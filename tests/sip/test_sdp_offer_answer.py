@@ -11,7 +11,7 @@ from ivr.sip.message import parse as parse_sip
 
 LOCAL = {"local_ip": "192.0.2.10", "local_port": 16000}
 
-# Offer as sent by sipp's uac_ivr scenario / a typical softphone (canonical form).
+# An offer shaped like those of sipp's uac_ivr scenario and common softphones (canonical form).
 SOFTPHONE_OFFER = (
     b"v=0\r\n"
     b"o=user1 53655765 2353687637 IN IP4 127.0.0.1\r\n"

@@ -21,7 +21,8 @@ from ivr.sip.message import (
     split_stream,
 )
 
-# Captured from a Linphone/baresip-style softphone call to tongdai (canonical long-form headers).
+# A softphone-style INVITE written in canonical long form (real captures from sipp and baresip
+# are round-tripped in test_wire_sipp.py and test_wire_baresip.py).
 INVITE = (
     b"INVITE sip:1900@192.0.2.10:5060 SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 192.0.2.20:5062;rport;branch=z9hG4bK-524287-1---4f2c1a\r\n"

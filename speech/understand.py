@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
+from functools import lru_cache
+
+from rapidfuzz import fuzz
 
 from speech.normalize import clean_transcript, fold_diacritics, match_key
 from speech.numbers_vi import NUMBER_WORDS, run_to_digits
@@ -42,8 +44,13 @@ class Match:
     confirm: bool
 
 
+def _similarity(a: str, b: str) -> float:
+    """Indel similarity 0-1 (the same measure as difflib's ratio), computed in C."""
+    return float(fuzz.ratio(a, b)) / 100.0
+
+
 def _word_heard(word: str, window: Sequence[str]) -> bool:
-    return any(SequenceMatcher(None, word, w).ratio() >= WORD_MATCH_MIN for w in window)
+    return any(_similarity(word, w) >= WORD_MATCH_MIN for w in window)
 
 
 def keyword_score(transcript_key: str, keyword_key: str) -> float:
@@ -66,14 +73,20 @@ def keyword_score(transcript_key: str, keyword_key: str) -> float:
     for size in {max(1, n - 1), n, n + 1}:
         for i in range(max(1, len(t_words) - size + 1)):
             window = t_words[i : i + size]
-            ratio = SequenceMatcher(None, " ".join(window), keyword_key).ratio()
-            if not all(_word_heard(k, window) for k in k_words):
+            ratio = _similarity(" ".join(window), keyword_key)
+            if ratio > best and not all(_word_heard(k, window) for k in k_words):
                 # A whole keyword word missing ("nhân dân" for "nhân viên") is worse than
                 # the characters alone suggest.
                 ratio *= MISSING_WORD_PENALTY
             best = max(best, ratio)
     present = sum(1 for w in k_words if w in t_words) / n
     return max(best, 0.95 * present if n > 1 else 0.0)
+
+
+@lru_cache(maxsize=4096)
+def _keyword_key(keyword: str, numbers: bool) -> str:
+    # A menu's keywords are the same on every turn of every call: normalise each once.
+    return match_key(keyword, numbers=numbers)
 
 
 def match_choice(
@@ -103,8 +116,8 @@ def match_choice(
         best: tuple[float, str] = (0.0, "")
         for keyword in keywords:
             score = max(
-                keyword_score(heard, match_key(keyword)),
-                keyword_score(heard_words, match_key(keyword, numbers=False)),
+                keyword_score(heard, _keyword_key(keyword, True)),
+                keyword_score(heard_words, _keyword_key(keyword, False)),
             )
             if score > best[0]:
                 best = (score, keyword)

@@ -120,6 +120,18 @@ class CallbackNumber(enum.StrEnum):
 _E = TypeVar("_E", bound=enum.StrEnum)
 
 DTMF_KEYS = frozenset("0123456789*#")
+RUNTIME_VARIABLES = frozenset(
+    {
+        "dossier_code",  # set by a dossier lookup that found the dossier
+        "dossier_status",
+        "dossier_due",
+        "procedure_name",  # set by a procedure node once a procedure is chosen
+        "procedure_code",
+        "hours_state",  # set by an hours node: open, closed or holiday
+    }
+)
+"""Call variables the runtime sets itself, usable as ``{name}`` in any prompt (besides the
+``variable`` of input and survey nodes, and ``{value}`` in an input's ``confirm_prompt``)."""
 ALL_TOPICS: tuple[Topic, ...] = tuple(Topic)
 
 

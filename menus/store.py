@@ -2,7 +2,8 @@
 
 Life of a tree: a **draft** (source text, editable, may be invalid) is checked and **published**
 as an immutable, numbered **version** (author, time, note, content hash) that becomes the tree's
-**active** version. Version numbers are global and only grow. A call pins the version it starts
+**active** version. Version numbers are global and only grow (a publish retried after losing
+the race to a concurrent first publish of the same tree may leave a gap). A call pins the version it starts
 with through :meth:`MenuStore.active`, so a publish during a call never changes that call.
 
 **Rollback publishes** the old content again as a new version (with ``rollback_of`` pointing at
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import unit_of_work
@@ -31,6 +33,9 @@ from menus.model import MenuError, MenuTree, tree_from_dict, tree_to_dict
 from menus.schema import dump
 from menus.tables import MenuActiveRow, MenuDraftRow, MenuVersionRow
 from menus.validate import KnownIds, Problem, check_text, validate
+
+PUBLISH_ATTEMPTS = 3
+"""Tries of a publish that lost the race to create a tree's active row."""
 
 
 def _utcnow() -> datetime:
@@ -273,6 +278,19 @@ class MenuStore:
     def _publish(
         self, tree: MenuTree, *, author: str, note: str, rollback_of: int | None
     ) -> Version:
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                return self._publish_once(tree, author=author, note=note, rollback_of=rollback_of)
+            except IntegrityError:
+                # Two first publishes of a tree both inserted its active row; the loser retries
+                # and then finds (and locks) the winner's row.
+                if attempt + 1 == PUBLISH_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _publish_once(
+        self, tree: MenuTree, *, author: str, note: str, rollback_of: int | None
+    ) -> Version:
         now = self._clock()
         with unit_of_work(self._sessions) as session:
             row = MenuVersionRow(
@@ -290,10 +308,11 @@ class MenuStore:
             active = session.get(MenuActiveRow, tree.id, with_for_update=True)
             if active is None:
                 session.add(MenuActiveRow(tree_id=tree.id, version=row.number, activated_at=now))
-            else:
+            elif active.version < row.number:
+                # Concurrent publishes may take the lock out of number order: the newest wins.
                 active.version, active.activated_at = row.number, now
             session.flush()
-            return _version(row, active=True)
+            return _version(row, active=active is None or active.version == row.number)
 
     # ------------------------------------------------------------------------------ read
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import heapq
 import re
+import string
 import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from menus.loader import Format, LoadLimits, MenuLoadError, load_data
 from menus.model import (
     DTMF_KEYS,
     LISTENING_KINDS,
+    RUNTIME_VARIABLES,
     BackNode,
     CallbackNode,
     CallbackNumber,
@@ -83,6 +85,7 @@ class ProblemCode(enum.StrEnum):
     BAD_RETRIES = "bad-retries"
     BAD_RULE = "bad-rule"
     BAD_ID = "bad-id"
+    UNKNOWN_PLACEHOLDER = "unknown-placeholder"  # {name} no node or the runtime ever sets
     LOAD_ERROR = "load-error"  # the file itself was refused (syntax, size, depth, aliases …)
     SCHEMA = "schema"  # the data does not match the published JSON Schema
     FORMAT = "format"  # the data matches the schema but still cannot form a tree
@@ -197,6 +200,7 @@ class _Checker:
             if isinstance(node, InputNode):
                 self.check_rule(node_id, node)
         self.check_variables()
+        self.check_placeholders()
         graph = _Graph(self.tree)
         self.check_reachable(graph)
         self.check_loops(graph)
@@ -234,6 +238,38 @@ class _Checker:
         for field, target in node.targets():
             if target not in self.tree.nodes:
                 self.add(node_id, field, ProblemCode.DANGLING_REFERENCE, f"no node {target!r}")
+
+    def check_placeholders(self) -> None:
+        variables = set(RUNTIME_VARIABLES)
+        for node in self.tree.nodes.values():
+            if isinstance(node, InputNode | SurveyNode):
+                variables.add(node.variable)
+        defaults = self.tree.defaults
+        for name, fallback in (("no_input", defaults.no_input), ("no_match", defaults.no_match)):
+            self.check_template(None, f"defaults.{name}", fallback, variables)
+        for node_id, node in self.tree.nodes.items():
+            for name in ("prompt", "no_input", "no_match", "confirm_prompt", "verify_prompt"):
+                allowed = variables | {"value"} if name == "confirm_prompt" else variables
+                self.check_template(node_id, name, getattr(node, name, None), allowed)
+
+    def check_template(
+        self, node_id: str | None, field: str, prompt: Prompt | None, variables: set[str]
+    ) -> None:
+        if prompt is None:
+            return
+        try:
+            parts = list(string.Formatter().parse(prompt.text))
+        except ValueError as exc:
+            msg = f"malformed placeholder ({exc}); write {{{{ and }}}} for literal braces"
+            self.add(node_id, field, ProblemCode.UNKNOWN_PLACEHOLDER, msg)
+            return
+        for _literal, name, _spec, _conversion in parts:
+            if name is None:
+                continue
+            base = re.split(r"[.\[]", name, maxsplit=1)[0]
+            if base not in variables:
+                msg = f"{{{name}}} names no call variable (it would be spoken as nothing)"
+                self.add(node_id, field, ProblemCode.UNKNOWN_PLACEHOLDER, msg)
 
     def check_variables(self) -> None:
         known = {n.variable for n in self.tree.nodes.values() if isinstance(n, InputNode)}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,6 +20,7 @@ from menus.store import MenuNotFound, MenuStore, PublishRefused, content_hash, d
 from menus.validate import KnownIds, ProblemCode
 from tests.menus.conftest import SAMPLE_KNOWN
 
+PUBLISHERS = 4
 MENU_TABLES = {"menu_drafts", "menu_versions", "menu_active"}
 
 
@@ -158,3 +161,23 @@ def test_diff_trees_reports_tree_fields() -> None:
     diff = diff_trees(base, changed)
     assert diff.tree_fields == ("global_keys.9",) and diff.nodes == ()
     assert content_hash(base) == content_hash(load_tree(dump_json(base), fmt="json"))
+
+
+def test_concurrent_publishes_leave_the_newest_active(
+    sessions: sessionmaker[Session], hotline_yaml: str
+) -> None:
+    tree = load_tree(hotline_yaml)
+    barrier = threading.Barrier(PUBLISHERS)
+
+    def publish(i: int) -> int:
+        store = MenuStore(sessions)  # one store per worker process in production
+        barrier.wait(timeout=10)
+        return store.publish(tree, author=f"admin{i}", note="", known=SAMPLE_KNOWN).number
+
+    with ThreadPoolExecutor(PUBLISHERS) as pool:
+        numbers = sorted(pool.map(publish, range(PUBLISHERS)))
+    # every publish got its own number (a retried one may leave a gap in the sequence)
+    assert len(set(numbers)) == PUBLISHERS
+    store = MenuStore(sessions)
+    assert store.active()[0] == numbers[-1]
+    assert [v.active for v in store.versions()] == [True] + [False] * (PUBLISHERS - 1)

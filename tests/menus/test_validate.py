@@ -201,6 +201,12 @@ CASES: list[tuple[str, Mutation, str | None, str, ProblemCode]] = [
     ("negative retries", node("code", retries=-1), "code", "retries", ProblemCode.BAD_RETRIES),
     ("digits min above max", node("code", rule={"kind": "digits", "min": 5, "max": 2}), "code",
      "rule", ProblemCode.BAD_RULE),
+    ("unknown placeholder", node("look", prompt="Mã {dosier_code}"), "look", "prompt",
+     ProblemCode.UNKNOWN_PLACEHOLDER),
+    ("value outside confirm", node("main", no_match="Bạn nói {value}"), "main", "no_match",
+     ProblemCode.UNKNOWN_PLACEHOLDER),
+    ("malformed placeholder", node("bye", prompt="Tạm biệt {"), "bye", "prompt",
+     ProblemCode.UNKNOWN_PLACEHOLDER),
     ("broken regex", node("code", rule={"kind": "regex", "pattern": "(["}), "code",
      "rule.pattern", ProblemCode.BAD_RULE),
 ]  # fmt: skip
@@ -233,6 +239,15 @@ def test_node_id_must_match_its_key() -> None:
     broken = dataclasses.replace(tree, nodes=nodes)
     problems = validate(broken, departments=DEPARTMENTS, procedures=PROCEDURES)
     assert [(p.node_id, p.field, p.code) for p in problems] == [("hello", "id", ProblemCode.BAD_ID)]
+
+
+def test_known_placeholders_pass() -> None:
+    data = base()
+    node("code", confirm=True, confirm_prompt="Mã {value}, đúng không?")(data)
+    node("look", prompt="Đang tra cứu mã {dossier_code}. {{không phải biến}}")(data)
+    node("bye", prompt="Hồ sơ {dossier_code}: {dossier_status}, hẹn trả {dossier_due}.")(data)
+    tree = MenuTree.from_dict(data)
+    assert validate(tree, departments=DEPARTMENTS, procedures=PROCEDURES) == []
 
 
 def test_depth_limit_is_configurable() -> None:

@@ -7,6 +7,7 @@ both are decoded; the stream decides which one to trust.
 from __future__ import annotations
 
 from collections import deque
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -62,12 +63,15 @@ class EventTracker:
         return None if continuation else digit
 
 
+@cache
 def _filter_bank(rate: int, samples: int) -> npt.NDArray[np.float64]:
     # Rows 0-7: cosines, rows 8-15: sines, at the eight DTMF frequencies. One real matrix
     # product evaluates all eight Goertzel filters on a block.
     n = np.arange(samples)
     phase = 2 * np.pi * np.outer(np.array(ROW_HZ + COL_HZ), n) / rate
-    return np.vstack((np.cos(phase), np.sin(phase)))
+    bank = np.vstack((np.cos(phase), np.sin(phase)))
+    bank.setflags(write=False)  # shared by every detector
+    return bank
 
 
 class GoertzelDetector:
@@ -115,17 +119,19 @@ class GoertzelDetector:
         self._armed = True
 
     def feed(self, pcm: bytes) -> list[str]:
-        """Analyse more audio (any length); returns the digits that completed in it."""
+        """Analyse more audio (any length); returns the digits that completed in it.
+
+        Several blocks at once cost little more than one (one matrix product for all), so
+        callers that can wait a few frames for a digit may batch them."""
         block_bytes = 2 * self.block_samples
-        if not self._pending and len(pcm) == block_bytes:  # the stream's case: one frame
-            digit = self._step(self._classify(pcm))
-            return [] if digit is None else [digit]
-        data = self._pending + pcm
+        data = self._pending + pcm if self._pending else pcm
         whole = len(data) - len(data) % block_bytes
         self._pending = data[whole:]
+        if not whole:
+            return []
         digits = []
-        for start in range(0, whole, block_bytes):
-            digit = self._step(self._classify(data[start : start + block_bytes]))
+        for candidate in self._classify(data[:whole] if whole < len(data) else data):
+            digit = self._step(candidate)
             if digit is not None:
                 digits.append(digit)
         return digits
@@ -138,12 +144,20 @@ class GoertzelDetector:
         self._quiet = self._gap_blocks
         self._armed = True
 
-    def _classify(self, pcm: bytes) -> str | None:
-        block = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-        energy = float(block @ block) * self._inv_n
-        if energy < 2 * self._min_power:  # too quiet to hold two tones: skip the filters
-            return None
-        v = (self._bank @ block).tolist()
+    def _classify(self, pcm: bytes) -> list[str | None]:
+        blocks = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+        blocks = blocks.reshape(-1, self.block_samples)
+        energies = ((blocks * blocks).sum(axis=1) * self._inv_n).tolist()
+        quiet = 2 * self._min_power
+        if max(energies) < quiet:  # too quiet to hold two tones: skip the filters
+            return [None] * len(energies)
+        filtered = (blocks @ self._bank.T).tolist()
+        return [
+            None if energy < quiet else self._decide(v, energy)
+            for v, energy in zip(filtered, energies, strict=True)
+        ]
+
+    def _decide(self, v: list[float], energy: float) -> str | None:
         scale = self._scale
         # Plain floats from here: cheaper than numpy for eight values.
         rows = [(v[i] * v[i] + v[i + 8] * v[i + 8]) * scale for i in range(4)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 RTP_VERSION = 2
 HEADER_SIZE = 12
@@ -14,6 +15,7 @@ SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
 
 _HEADER = struct.Struct("!BBHII")
+_PLAIN = struct.Struct("!xBHII")  # the header after a first byte of exactly 0x80
 _EVENT = struct.Struct("!BBH")
 
 
@@ -128,6 +130,30 @@ def parse(data: bytes) -> RtpPacket:
         padding=padding,
         version=version,
     )
+
+
+class RtpMedia(NamedTuple):
+    """The fields a receiver needs from a packet; see :func:`parse_media`."""
+
+    payload_type: int
+    marker: bool
+    sequence: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+
+
+def parse_media(data: bytes) -> RtpMedia:
+    """Like :func:`parse` but returns only what a media receiver uses, as a plain tuple.
+
+    The plain header (no CSRC, extension or padding: almost every packet) is decoded straight
+    from the bytes; every other packet goes through :func:`parse`. Same errors as parse.
+    """
+    if len(data) >= HEADER_SIZE and data[0] == 0x80:
+        second, sequence, timestamp, ssrc = _PLAIN.unpack_from(data)
+        return RtpMedia(second & 0x7F, second > 0x7F, sequence, timestamp, ssrc, data[12:])
+    p = parse(data)
+    return RtpMedia(p.payload_type, p.marker, p.sequence, p.timestamp, p.ssrc, p.payload)
 
 
 def build(

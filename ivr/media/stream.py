@@ -29,7 +29,7 @@ from ivr.media import g711, rtp
 from ivr.media.clock import MediaClock
 from ivr.media.dtmf import EventTracker, GoertzelDetector
 from ivr.media.jitter import ReorderBuffer
-from ivr.media.rtp import RtpError, RtpPacket, TelephoneEvent
+from ivr.media.rtp import RtpError, RtpMedia, TelephoneEvent
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ REORDER_WAIT_S = 0.06  # after this long without packets, held ones are released
 MAX_GAP_FILL_SAMPLES = LINE_RATE  # silence inserted for a timestamp gap, at most 1 s
 ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a time
 RELATCH_AFTER_S = 0.5  # silence of the latched source after which another source is taken
+# In-band DTMF is analysed four frames at a time: one matrix product instead of four, for at
+# most 80 ms more latency on a digit that already needs 40 ms of tone.
+INBAND_BATCH_FRAMES = 4
 FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
@@ -220,6 +223,7 @@ class MediaStream(asyncio.DatagramProtocol):
         self._latched = False
         self._on_digit = on_digit
         self._inband = GoertzelDetector() if inband_dtmf else None
+        self._inband_batch: list[bytes] = []
         self._inactivity_timeout_s = inactivity_timeout_s
         self._on_inactive = on_inactive
         self.ssrc = secrets.randbits(32) if ssrc is None else ssrc & 0xFFFFFFFF
@@ -238,7 +242,7 @@ class MediaStream(asyncio.DatagramProtocol):
         # Weak: a reader its owner dropped without aclose() disappears instead of filling up.
         self._readers: weakref.WeakSet[FrameReader] = weakref.WeakSet()
         # receive state
-        self._jitter: ReorderBuffer[RtpPacket] = ReorderBuffer(depth=REORDER_DEPTH)
+        self._jitter: ReorderBuffer[RtpMedia] = ReorderBuffer(depth=REORDER_DEPTH)
         self._events = EventTracker()
         self._rfc4733_seen = False
         self._peer_ssrc: int | None = None
@@ -452,7 +456,7 @@ class MediaStream(asyncio.DatagramProtocol):
         if self._closed:
             return
         try:
-            packet = rtp.parse(data)
+            packet = rtp.parse_media(data)
         except RtpError:
             self._malformed += 1
             return
@@ -500,7 +504,7 @@ class MediaStream(asyncio.DatagramProtocol):
         """ICMP errors (e.g. port unreachable while the peer sets up) are not fatal."""
         log.debug("RTP socket error on port %d: %s", self.local_port, exc)
 
-    def _receive_event(self, packet: RtpPacket) -> None:
+    def _receive_event(self, packet: RtpMedia) -> None:
         try:
             event = TelephoneEvent.parse(packet.payload)
         except RtpError:
@@ -518,7 +522,7 @@ class MediaStream(asyncio.DatagramProtocol):
         except Exception:  # the receiver's bug must not stop the media
             log.exception("on_digit callback failed")
 
-    def _deliver(self, packet: RtpPacket) -> None:
+    def _deliver(self, packet: RtpMedia) -> None:
         if packet.payload_type == self._codec.payload_type:
             pcm = self._codec.decode(packet.payload)
         else:
@@ -537,8 +541,13 @@ class MediaStream(asyncio.DatagramProtocol):
 
     def _frame(self, frame: bytes) -> None:
         if self._inband is not None and not self._rfc4733_seen:
-            for digit in self._inband.feed(frame):
-                self._emit_digit(digit, "inband")
-        for reader in self._readers:
-            if reader._push(frame):
-                self._dropped += 1
+            batch = self._inband_batch
+            batch.append(frame)
+            if len(batch) >= INBAND_BATCH_FRAMES:
+                self._inband_batch = []
+                for digit in self._inband.feed(b"".join(batch)):
+                    self._emit_digit(digit, "inband")
+        if self._readers:  # iterating an empty WeakSet still costs
+            for reader in self._readers:
+                if reader._push(frame):
+                    self._dropped += 1

@@ -111,3 +111,36 @@ def test_wrap_helpers() -> None:
     assert rtp.ts_delta(0xFFFFFFB0, 80) == -160
     # Serialising an unwrapped counter wraps it on the wire.
     assert rtp.parse(rtp.build(0, 65536 + 5, (1 << 32) + 7, 9, b"", False)).sequence == 5
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        RtpPacket(payload_type=8, sequence=1, timestamp=2, ssrc=3, payload=b"\xd5" * 160),
+        RtpPacket(payload_type=0, sequence=65535, timestamp=7, ssrc=9, payload=b"", marker=True),
+        RtpPacket(payload_type=101, sequence=5, timestamp=6, ssrc=7, payload=b"abcd", csrcs=(1,)),
+        RtpPacket(payload_type=8, sequence=5, timestamp=6, ssrc=7, payload=b"xy", padding=3),
+        RtpPacket(
+            payload_type=8, sequence=5, timestamp=6, ssrc=7, extension=RtpExtension(1, bytes(8))
+        ),
+    ],
+)
+def test_parse_media_agrees_with_parse(packet: RtpPacket) -> None:
+    wire = packet.serialize()
+    view = rtp.parse_media(wire)
+    full = rtp.parse(wire)
+    assert view == (
+        full.payload_type,
+        full.marker,
+        full.sequence,
+        full.timestamp,
+        full.ssrc,
+        full.payload,
+    )
+    assert view.payload == packet.payload
+
+
+def test_parse_media_errors() -> None:
+    for bad in (b"", bytes(5), b"\x40" + bytes(11), b"\x81" + bytes(11)):
+        with pytest.raises(RtpError):
+            rtp.parse_media(bad)

@@ -21,6 +21,7 @@ from ivr.sip.message import (
     parse_uri,
     parse_via,
 )
+from ivr.sip.sdp import sdp_body
 
 SUPPORTED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "NOTIFY", "REFER")
 """Methods tongdai handles as a UAS."""
@@ -140,8 +141,8 @@ def check_request(
         if unknown:
             return reply(420, None, ("Unsupported", ", ".join(dict.fromkeys(unknown))))
     if req.method == "INVITE" and req.body:
-        content_type = _media_type(req.headers.get("Content-Type") or SDP)
-        if content_type != SDP:
+        # Plain SDP, or SDP inside a multipart body (SIP-I gateways add ISUP next to it).
+        if sdp_body(req.headers.get("Content-Type"), req.body) is None:
             return reply(415, None, ("Accept", SDP))
         encodings = [e.lower() for e in req.headers.get_all("Content-Encoding")]
         if any(e != "identity" for e in encodings):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 __all__ = [
     "DIRECTIONS",
+    "SDP_TYPE",
     "STATIC_PAYLOAD_TYPES",
     "Answer",
     "Codec",
@@ -28,8 +29,10 @@ __all__ = [
     "direction_of",
     "is_hold",
     "make_offer",
+    "multipart_parts",
     "negotiate",
     "parse",
+    "sdp_body",
     "serialize",
 ]
 
@@ -334,6 +337,78 @@ def parse(data: bytes) -> SessionDescription:
     return SessionDescription(
         origin, session_name, connection, bandwidths, times or ["0 0"], attributes, media, extra
     )
+
+
+# --------------------------------------------------------------------------- message bodies
+
+SDP_TYPE = "application/sdp"
+_BOUNDARY = re.compile(r';\s*boundary\s*=\s*(?:"([^"]{1,70})"|([^;\s"]{1,70}))', re.IGNORECASE)
+_MAX_PARTS = 16
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def multipart_parts(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
+    """The (media type, content) parts of a multipart body (RFC 2046 §5.1), by length-exact
+    slicing so binary parts stay intact (RFC 4475 mpart01). Raises `SdpError` when the body
+    is not a well-formed multipart of this boundary.
+    """
+    match = _BOUNDARY.search(content_type)
+    if not _media_type(content_type).startswith("multipart/") or not match:
+        raise SdpError("not a multipart body with a boundary")
+    delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1")
+    parts: list[tuple[str, bytes]] = []
+    pos = body.find(delimiter)
+    if pos < 0:
+        raise SdpError("multipart boundary not found")
+    while len(parts) <= _MAX_PARTS:
+        pos += len(delimiter)
+        if body.startswith(b"--", pos):
+            return parts  # close delimiter
+        line_end = body.find(b"\n", pos)
+        if line_end < 0:
+            break
+        nxt = body.find(b"\n" + delimiter, line_end)
+        if nxt < 0:
+            break
+        # The CRLF before a delimiter belongs to the delimiter, not to the part.
+        end = nxt - 1 if nxt > 0 and body[nxt - 1] == 0x0D else nxt
+        part = body[line_end + 1 : end]
+        if part.startswith((b"\r\n", b"\n")):  # no part headers at all
+            head, content = b"", part[part.index(b"\n") + 1 :]
+        else:
+            split = re.search(rb"\r?\n\r?\n", part)
+            if split is None:
+                raise SdpError("multipart part without an empty line after its headers")
+            head, content = part[: split.start()], part[split.end() :]
+        part_type = "text/plain"  # RFC 2046 default
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-type":
+                part_type = _media_type(value)
+        parts.append((part_type, content))
+        pos = nxt + 1
+    raise SdpError("malformed or oversized multipart body")
+
+
+def sdp_body(content_type: str | None, body: bytes) -> bytes | None:
+    """The SDP inside a message body: the body itself for application/sdp (also when the
+    type is missing), the first application/sdp part of a multipart body (SIP-I gateways
+    send SDP next to ISUP), else None."""
+    if not body:
+        return None
+    kind = _media_type(content_type or SDP_TYPE)
+    if kind == SDP_TYPE:
+        return body
+    if kind.startswith("multipart/"):
+        try:
+            parts = multipart_parts(content_type or "", body)
+        except SdpError:
+            return None
+        return next((content for part_type, content in parts if part_type == SDP_TYPE), None)
+    return None
 
 
 # --------------------------------------------------------------------------- serialising

@@ -117,6 +117,16 @@ def test_invite_bodies_and_accept() -> None:
         request(extra=("Content-Type: application/sdp", "Content-Encoding: gzip"), body=sdp)
     )
     assert gz is not None and gz.status == 415 and gz.headers.get("Accept-Encoding") == "identity"
+    multipart = (
+        b"--bb\r\nContent-Type: application/sdp\r\n\r\n" + sdp + b"\r\n"
+        b"--bb\r\nContent-Type: application/isup\r\n\r\n\x01\x02\r\n--bb--\r\n"
+    )
+    assert (
+        status(request(extra=("Content-Type: multipart/mixed;boundary=bb",), body=multipart))
+        is None
+    )
+    no_sdp = multipart.replace(b"application/sdp", b"text/plain")
+    assert status(request(extra=("Content-Type: multipart/mixed;boundary=bb",), body=no_sdp)) == 415
     # INFO bodies are the dialog layer's business.
     assert (
         status(request("INFO", extra=("Content-Type: application/dtmf-relay",), body=b"x")) is None

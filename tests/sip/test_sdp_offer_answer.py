@@ -221,3 +221,55 @@ def test_lf_only_and_ipv6() -> None:
     assert answer.remote == ("2001:db8::2", 5004)
     text = sdp.serialize(answer.description)
     assert b"c=IN IP6 2001:db8::1\r\n" in text and b"o=tongdai " in text
+
+
+ISUP_MULTIPART = (
+    b"--unique-boundary-1\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"\r\n" + SOFTPHONE_OFFER + b"\r\n"
+    b"--unique-boundary-1\r\n"
+    b"Content-Type: application/ISUP; version=itu-t92+\r\n"
+    b"Content-Disposition: signal; handling=optional\r\n"
+    b"\r\n"
+    b"\x01\x00\x49\x00\x00\x03\x02\x00\x07\x04\x10\x00\x33\x63\x21\x43\x00\x00\x03\r\n"
+    b"--unique-boundary-1--\r\n"
+)
+
+
+def test_sdp_inside_multipart_body() -> None:
+    content_type = 'multipart/mixed; boundary="unique-boundary-1"'
+    parts = sdp.multipart_parts(content_type, ISUP_MULTIPART)
+    assert [kind for kind, _ in parts] == ["application/sdp", "application/isup"]
+    assert parts[1][1].startswith(b"\x01\x00\x49") and parts[1][1].endswith(b"\x03")
+    assert sdp.sdp_body(content_type, ISUP_MULTIPART) == SOFTPHONE_OFFER
+    assert sdp.sdp_body("application/sdp", SOFTPHONE_OFFER) == SOFTPHONE_OFFER
+    assert sdp.sdp_body(None, SOFTPHONE_OFFER) == SOFTPHONE_OFFER
+    assert sdp.sdp_body("text/plain", b"hello") is None
+    assert sdp.sdp_body("multipart/mixed;boundary=zz", ISUP_MULTIPART) is None
+    assert sdp.sdp_body("multipart/mixed", ISUP_MULTIPART) is None  # no boundary
+    assert sdp.sdp_body(content_type, b"") is None
+
+
+def test_rfc4475_mpart01_binary_part_kept_intact(sip_dir: Path) -> None:
+    msg = parse_sip((sip_dir / "rfc4475" / "mpart01.dat").read_bytes())
+    parts = sdp.multipart_parts(msg.headers.get("Content-Type") or "", msg.body)
+    assert [(kind, len(content)) for kind, content in parts] == [
+        ("text/plain", 5),
+        ("application/octet-stream", 342),
+    ]
+    assert parts[0][1] == b"Hello" and b"\x00" in parts[1][1] and b"\n" in parts[1][1]
+    assert sdp.sdp_body(msg.headers.get("Content-Type"), msg.body) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"no delimiter at all",
+        b"--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n",  # never closed
+        b"--b\r\nContent-Type: application/sdp\r\nv=0\r\n--b--\r\n",  # no empty line
+        b"--b\r\n\r\nx\r\n" * 40 + b"--b--",  # too many parts
+    ],
+)
+def test_malformed_multipart(body: bytes) -> None:
+    with pytest.raises(sdp.SdpError):
+        sdp.multipart_parts("multipart/mixed; boundary=b", body)

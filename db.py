@@ -71,15 +71,7 @@ def create_engine_from_url(
     connect_args: dict[str, Any] = {}
     if pg_schema is not None:
         connect_args["options"] = f"-csearch_path={pg_schema}"
-    return create_engine(
-        parsed,
-        echo=echo,
-        pool_pre_ping=True,
-        connect_args=connect_args,
-        # psycopg pipelines executemany with one prepared statement; that beats SQLAlchemy's
-        # multi-VALUES rewrite, whose huge statements psycopg re-parses every time.
-        use_insertmanyvalues=False,
-    )
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:

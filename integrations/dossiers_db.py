@@ -181,8 +181,8 @@ def _upsert_batch(session: Session, batch: dict[str, Dossier]) -> tuple[int, int
             conn.execute(delete(child).where(child.c.dossier_id.in_(stale)))
     new = [code for code in batch if code not in existing]
     if new:
-        # No RETURNING: plain executemany is pipelined by psycopg, far faster than one huge
-        # multi-VALUES statement; one indexed query then fetches the new ids.
+        # Ids come back through one indexed query rather than RETURNING, which not every
+        # driver supports with executemany.
         conn.execute(insert(table), [_columns(batch[code], now) for code in new])
         returned = conn.execute(select(table.c.code, table.c.id).where(table.c.code.in_(new)))
         ids.update({code: dossier_id for code, dossier_id in returned})

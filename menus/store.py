@@ -3,8 +3,9 @@
 Life of a tree: a **draft** (source text, editable, may be invalid) is checked and **published**
 as an immutable, numbered **version** (author, time, note, content hash) that becomes the tree's
 **active** version. Version numbers are global and only grow (a publish retried after losing
-the race to a concurrent first publish of the same tree may leave a gap). A call pins the version it starts
-with through :meth:`MenuStore.active`, so a publish during a call never changes that call.
+the race to a concurrent first publish of the same tree may leave a gap). A call pins the
+version it starts with through :meth:`MenuStore.active`, so a publish during a call never
+changes that call.
 
 **Rollback publishes** the old content again as a new version (with ``rollback_of`` pointing at
 the old number) and makes it active; it does not move the pointer back. History therefore reads

@@ -228,21 +228,24 @@ class HttpDossierSource:
         if not self.breaker.allow():
             raise SourceUnavailable(self.name, "breaker-open")
         attempts = 1 + max(0, self._settings.retries)
-        for attempt in range(attempts):
-            try:
-                body = await self._once(path, params)
-            except _Failure as failure:
-                if failure.retry and attempt + 1 < attempts:
-                    await self._sleep(self._settings.backoff_s * 2**attempt)
-                    continue
-                if failure.counts:
-                    self.breaker.record_failure()
-                else:
-                    self.breaker.release()
-                raise SourceUnavailable(self.name, failure.reason, failure.detail) from None
-            self.breaker.record_success()
-            return body
-        raise AssertionError("unreachable")  # the loop always returns or raises
+        try:
+            for attempt in range(attempts):
+                try:
+                    body = await self._once(path, params)
+                except _Failure as failure:
+                    if failure.retry and attempt + 1 < attempts:
+                        await self._sleep(self._settings.backoff_s * 2**attempt)
+                        continue
+                    if failure.counts:
+                        self.breaker.record_failure()
+                    raise SourceUnavailable(self.name, failure.reason, failure.detail) from None
+                self.breaker.record_success()
+                return body
+            raise AssertionError("unreachable")  # the loop always returns or raises
+        finally:
+            # Cancelled by the caller's own deadline, or no verdict: never leave a half-open
+            # breaker waiting for a trial that will not report.
+            self.breaker.release()
 
     async def _once(self, path: str, params: Mapping[str, str]) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -277,3 +278,18 @@ def test_source_selection(factory: sessionmaker[Session], server: str) -> None:
         build_dossier_source(IntegrationSettings(dossier_source="ftp"), factory)
     with pytest.raises(ValueError, match="base_url"):
         HttpDossierSource(HttpDossierSettings())
+
+
+async def test_a_cancelled_trial_does_not_wedge_the_breaker(server: str) -> None:
+    set_mode(server, "error500")
+    source, clock, _ = make_source(server, breaker_failures=1, timeout_s=1.0)
+    with pytest.raises(SourceUnavailable, match="http-500"):
+        await source.get(CODE)
+    clock.now += 31.0
+    set_mode(server, "slow")
+    with pytest.raises(TimeoutError):  # the caller's own deadline cancels the half-open trial
+        await asyncio.wait_for(source.get(CODE), 0.2)
+    set_mode(server, "normal")
+    assert await source.get(CODE) is not None
+    assert source.breaker.state is BreakerState.CLOSED
+    await source.aclose()

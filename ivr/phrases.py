@@ -196,25 +196,26 @@ def documents_sentence(documents: Sequence[RequiredDocument]) -> str:
 
 
 def procedure_fee_sentence(procedure: Procedure) -> str:
-    """The procedure's fee."""
+    """The procedure's fee; the catalogue's own wording when it has one (it is more precise
+    than a single amount: rates by area, per item)."""
+    if procedure.fee_note:
+        return _sentence(f"Phí, lệ phí: {procedure.fee_note}")
     if procedure.fee_vnd is None:
-        text = procedure.fee_note or "Phí, lệ phí theo quy định hiện hành"
-        return _sentence(text)
+        return "Phí, lệ phí theo quy định hiện hành."
     if procedure.fee_vnd == 0:
         return "Thủ tục này không mất phí."
-    note = f", {procedure.fee_note}" if procedure.fee_note else ""
-    return f"Phí, lệ phí: {spoken_amount(procedure.fee_vnd)}{note}."
+    return f"Phí, lệ phí: {spoken_amount(procedure.fee_vnd)}."
 
 
 def processing_time_sentence(procedure: Procedure) -> str:
-    """How long the office takes."""
+    """How long the office takes; the catalogue's own wording when it has one."""
+    if procedure.processing_time_note:
+        return _sentence(f"Thời gian giải quyết: {procedure.processing_time_note}")
     if procedure.processing_days is None:
-        return _sentence(procedure.processing_time_note or "Thời gian giải quyết theo quy định")
-    note = f", {procedure.processing_time_note}" if procedure.processing_time_note else ""
+        return "Thời gian giải quyết theo quy định."
     unit = "ngày làm việc" if procedure.processing_working_days else "ngày"
     return (
-        f"Thời gian giải quyết: {procedure.processing_days} {unit} "
-        f"kể từ ngày nhận đủ hồ sơ hợp lệ{note}."
+        f"Thời gian giải quyết: {procedure.processing_days} {unit} kể từ ngày nhận đủ hồ sơ hợp lệ."
     )
 
 

@@ -501,6 +501,9 @@ async def _find_by_name(conv: Conversation, node: ProcedureNode) -> Procedure | 
         if len(results) == 1:
             return results[0]
         if results:
+            # Best first: offer the best match alone before reading out a whole list.
+            if await conv.confirm(phrases.spoken_confirmation(f"hỏi thủ tục {results[0].name}")):
+                return results[0]
             pick = await conv.choose_from_list(
                 "Tôi tìm thấy các thủ tục sau.", [(p.code, p.name) for p in results], node
             )

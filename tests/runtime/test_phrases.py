@@ -97,3 +97,21 @@ def test_procedure_sentences() -> None:
     submission = phrases.submission_sentence(procedure)
     assert "nộp trực tiếp" in submission and "bưu chính công ích" in submission
     assert "trực tuyến một phần" in submission
+
+
+def test_catalogue_wording_wins_over_bare_numbers() -> None:
+    procedure = Procedure(
+        code="y",
+        name="Thủ tục có ghi chú",
+        field="f",
+        department_id="d",
+        agency="a",
+        processing_days=20,
+        processing_time_note="20 ngày làm việc kể từ ngày nhận đủ hồ sơ hợp lệ",
+        fee_vnd=1_200_000,
+        fee_note="Tại thành phố: 1.200.000 đồng/cửa hàng; khu vực khác: 600.000 đồng/cửa hàng",
+    )
+    fee = phrases.procedure_fee_sentence(procedure)
+    assert fee.startswith("Phí, lệ phí: Tại thành phố") and "1 triệu" not in fee
+    time_text = phrases.processing_time_sentence(procedure)
+    assert time_text.count("20 ngày làm việc") == 1

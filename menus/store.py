@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -31,7 +32,7 @@ from db import unit_of_work
 from integrations.catalogue_tables import DepartmentRow, ProcedureRow
 from menus.loader import Format, load_data
 from menus.model import MenuError, MenuTree, tree_from_dict, tree_to_dict
-from menus.schema import dump
+from menus.schema import dump, read_tree
 from menus.tables import MenuActiveRow, MenuDraftRow, MenuVersionRow
 from menus.validate import KnownIds, Problem, check_text, validate
 
@@ -402,3 +403,46 @@ def _inspect(source: str | bytes, fmt: Format) -> tuple[str, str, str]:
         tree_id[:64] if isinstance(tree_id, str) else "",
         title[:200] if isinstance(title, str) else "",
     )
+
+
+class PublishedTrees:
+    """What a new call runs: the active published version of one tree.
+
+    Until anything is published, the ``fallback`` file (the default tree, as loaded, with no
+    version number) is used so a fresh install answers calls. :meth:`current` does blocking
+    database I/O: from the IVR's event loop call it through ``asyncio.to_thread``.
+    """
+
+    def __init__(
+        self, store: MenuStore, *, tree_id: str = "hotline", fallback: Path | None = None
+    ) -> None:
+        self._store = store
+        self._tree_id = tree_id
+        self._fallback = fallback
+        self._fallback_tree: MenuTree | None = None
+
+    def current(self) -> MenuTree:
+        """The tree to pin at the start of a call (``version`` set when it is published)."""
+        try:
+            return self._store.active(self._tree_id)[1]
+        except MenuNotFound:
+            if self._fallback is None:
+                raise
+        if self._fallback_tree is None:
+            self._fallback_tree = read_tree(self._fallback)
+        return self._fallback_tree
+
+
+def publish_default(
+    store: MenuStore, path: Path, *, known: KnownIds, author: str = "system"
+) -> Version | None:
+    """Publish the tree in ``path`` when its tree id has no published version yet (first start,
+    ``db init``); returns the new version, or None when one was already published."""
+    tree = read_tree(path)
+    try:
+        store.active(tree.id)
+    except MenuNotFound:
+        return store.publish(
+            tree, author=author, note=f"default tree from {path.name}", known=known
+        )
+    return None

@@ -12,11 +12,20 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import MenuSettings
 from db import Base, downgrade, migrate
 from menus.loader import MenuLoadError
 from menus.model import MenuTree, Prompt, SayNode
-from menus.schema import dump_json, load_tree
-from menus.store import MenuNotFound, MenuStore, PublishRefused, content_hash, diff_trees
+from menus.schema import dump_json, load_tree, read_tree
+from menus.store import (
+    MenuNotFound,
+    MenuStore,
+    PublishedTrees,
+    PublishRefused,
+    content_hash,
+    diff_trees,
+    publish_default,
+)
 from menus.validate import KnownIds, ProblemCode
 from tests.menus.conftest import SAMPLE_KNOWN
 
@@ -181,3 +190,28 @@ def test_concurrent_publishes_leave_the_newest_active(
     store = MenuStore(sessions)
     assert store.active()[0] == numbers[-1]
     assert [v.active for v in store.versions()] == [True] + [False] * (PUBLISHERS - 1)
+
+
+def test_published_trees_fall_back_to_the_default_file(sessions: sessionmaker[Session]) -> None:
+    store = MenuStore(sessions)
+    path = MenuSettings().default_tree
+    source = PublishedTrees(store, fallback=path)
+    before = source.current()
+    assert before.version is None and before == read_tree(path)
+    with pytest.raises(MenuNotFound):
+        PublishedTrees(store).current()  # no fallback: nothing to run
+
+    first = publish_default(store, path, known=SAMPLE_KNOWN)
+    assert first is not None and first.note == "default tree from hotline.yaml"
+    assert publish_default(store, path, known=SAMPLE_KNOWN) is None  # only once
+    pinned = source.current()
+    assert pinned.version == first.number
+
+    greeting = pinned.node("greeting")
+    changed = dataclasses.replace(
+        pinned,
+        nodes={**pinned.nodes, "greeting": dataclasses.replace(greeting, prompt=Prompt("Chào."))},
+    )
+    second = store.publish(changed, author="an", note="", known=SAMPLE_KNOWN)
+    assert source.current().version == second.number
+    assert pinned.node("greeting") == greeting  # a call that pinned the first keeps it

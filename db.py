@@ -7,11 +7,14 @@ settings, then :func:`session_factory`, and run :func:`migrate` once at start-up
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
@@ -121,10 +124,8 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(url: str | URL | None = None) -> Any:
+def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic ``Config`` pointing at this checkout's migrations (no alembic.ini needed)."""
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -136,25 +137,23 @@ def alembic_config(url: str | URL | None = None) -> Any:
 
 def migrate(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the newest)."""
-    _run_alembic(engine_or_url, "upgrade", revision)
+    _run_alembic(engine_or_url, command.upgrade, revision)
 
 
 def downgrade(engine_or_url: Engine | str | URL, revision: str) -> None:
     """Downgrade the database to ``revision`` (``base`` removes every table)."""
-    _run_alembic(engine_or_url, "downgrade", revision)
+    _run_alembic(engine_or_url, command.downgrade, revision)
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _run_alembic(engine_or_url: Engine | str | URL, action: str, revision: str) -> None:
-    from alembic import command
-
+def _run_alembic(
+    engine_or_url: Engine | str | URL, action: Callable[[Config, str], object], revision: str
+) -> None:
     if isinstance(engine_or_url, Engine):
         engine = engine_or_url
         owned = False
@@ -165,7 +164,7 @@ def _run_alembic(engine_or_url: Engine | str | URL, action: str, revision: str) 
         config = alembic_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
+            action(config, revision)
     finally:
         if owned:
             engine.dispose()

@@ -31,6 +31,9 @@ Format = Literal["yaml", "json"]
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null"))
 _TIMESTAMP = f"{_CORE}timestamp"
+_BOOL = f"{_CORE}bool"
+# An unquoted * or # key (a DTMF key) reads as an alias or a comment in YAML.
+_BARE_KEY = re.compile(r"(^|[\s{,\-])[*#]\s*:")
 _MAP_TAG = f"{_CORE}map"
 _SEQ_TAG = f"{_CORE}seq"
 
@@ -93,6 +96,8 @@ def _scalar(event: yaml.ScalarEvent, resolver: _Scalars) -> Any:
         tag = resolved
         if tag == _TIMESTAMP:
             return event.value  # dates stay text: menus carry none, JSON has no date type
+        if tag == _BOOL and event.value.lower() not in ("true", "false"):
+            return event.value  # YAML 1.2 booleans only: yes/no/on/off stay words (as in JSON)
     if tag not in _SCALAR_TAGS:
         raise MenuLoadError(f"tag {event.tag or tag!r} is not allowed", line)
     node = yaml.ScalarNode(tag, event.value, None, None, event.style)
@@ -190,7 +195,10 @@ def load_yaml(data: bytes | str, *, limits: LoadLimits = DEFAULT_LIMITS) -> dict
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise MenuLoadError(f"YAML syntax error: {exc.problem or exc.context}", line) from None
+        message = f"YAML syntax error: {exc.problem or exc.context}"
+        if _bare_key_near(text, line):
+            message += " (quote the * and # keys: '*': back)"
+        raise MenuLoadError(message, line) from None
     except yaml.YAMLError as exc:
         raise MenuLoadError(f"YAML error: {exc}") from None
     if not done or root is None:
@@ -198,6 +206,13 @@ def load_yaml(data: bytes | str, *, limits: LoadLimits = DEFAULT_LIMITS) -> dict
     if not isinstance(root, dict):
         raise MenuLoadError("the top level must be a mapping (id, title, nodes …)", 1)
     return root
+
+
+def _bare_key_near(text: str, line: int | None) -> bool:
+    if line is None:
+        return False
+    lines = text.split("\n")
+    return any(_BARE_KEY.search(lines[i]) for i in range(max(0, line - 2), min(len(lines), line)))
 
 
 def _line(event: yaml.Event) -> int | None:

@@ -128,3 +128,17 @@ def test_read_file_checks_size_before_reading(tmp_path: object) -> None:
         read_file(path, limits=LoadLimits(max_bytes=1_000))
     with pytest.raises(MenuLoadError, match="cannot read"):
         read_file(Path(str(tmp_path)) / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "text", ["global_keys: {*: back}\n", "global_keys:\n  '9': repeat\n  *: back\n"]
+)
+def test_unquoted_star_key_gets_a_hint(text: str) -> None:
+    with pytest.raises(MenuLoadError, match=r"quote the \* and # keys"):
+        load_yaml(text)
+
+
+def test_only_true_and_false_are_booleans() -> None:
+    # YAML 1.1 would read these words as booleans and silently change a keyword list.
+    data = load_yaml("keywords: [yes, no, on, off, y, n]\nflags: [true, False, TRUE]\n")
+    assert data == {"keywords": ["yes", "no", "on", "off", "y", "n"], "flags": [True, False, True]}

@@ -433,6 +433,16 @@ class Conversation:
         """The global action bound to ``key`` in this tree."""
         return self.tree.global_keys.get(key)
 
+    def global_for_words(self, transcript: str) -> GlobalAction | None:
+        """The global action a transcript clearly asks for ("gặp cán bộ"), if any."""
+        keywords = {
+            action.value: tuple(words) for action, words in self.tree.global_keywords.items()
+        }
+        match = match_choice(transcript, keywords) if keywords else None
+        if match is None or match.confirm:
+            return None
+        return GlobalAction(match.key)
+
     def officer_key(self) -> str | None:
         """The key that reaches an officer anywhere, if the tree has one."""
         for key, action in self.tree.global_keys.items():

@@ -253,7 +253,10 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
             else:
                 heard = extract_digits(answer.text, letters=node.rule.kind is RuleKind.DOSSIER_CODE)
             value = check_value(node.rule, heard, today)
-            conv.note_speech(answer, value)
+            wanted = conv.global_for_words(answer.text) if value is None else None
+            conv.note_speech(answer, value or (f"global:{wanted.value}" if wanted else None))
+            if wanted is not None:
+                return Act(wanted, "caller asked")
         if answer.kind is not AnswerKind.NONE:
             conv.sink.emit(
                 InputReceived(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from integrations.base import OpenState
+from dataclasses import replace
+
+from integrations.base import DossierStatus, OpenState
 from integrations.sample_dossiers import demo_dossiers
 from ivr import phrases
 from ivr.channel import TransferOutcome
@@ -246,3 +248,20 @@ def test_silent_caller_out_of_hours_gets_a_goodbye_not_an_endless_loop() -> None
     assert r.context.path.count("out_of_hours") >= 1 and "main" in r.context.path
     assert r.texts[-1] == phrases.GOODBYE
     assert r.channel.played[-1].at_s < 600  # minutes, not the channel's 15-minute guard
+
+
+def test_a_tail_shared_by_two_agencies_asks_which_one() -> None:
+    dossiers = demo_dossiers(TODAY)
+    twin = replace(
+        dossiers[3],
+        code="000.00.15.H56-250303-9004",
+        procedure_name="Đăng ký đất đai lần đầu",
+        status=DossierStatus.DONE,
+    )
+    backends = Backends(dossiers=MemoryDossiers([*dossiers, twin]))
+    script = [Press("1"), Press("2503039004#"), Press("1"), Press("2"), HangUp(hear="hồ sơ khác")]
+    r = call(script, backends=backends)
+    assert r.channel.heard("Có 2 hồ sơ trùng số này.")
+    assert r.channel.heard("bấm 2 cho Đăng ký đất đai lần đầu")
+    assert r.context.lookups[0].key == "000.00.15.H56-250303-9004"
+    assert r.channel.heard("đã được xử lý xong")

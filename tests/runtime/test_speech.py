@@ -148,3 +148,8 @@ def test_a_crashing_recognizer_costs_one_answer_not_the_call(clip: Path) -> None
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
     assert errors and errors[0].code is ErrorCode.INTERNAL and "crashed" in errors[0].detail
     assert r.context.path[-1] == "online"
+
+
+def test_asking_for_an_officer_instead_of_a_code(clip: Path) -> None:
+    r = call([Press("1"), Say.wav(clip)], backends=speaking(["thôi cho tôi gặp cán bộ"]))
+    assert r.context.path[-3:] == ["dossier_code", "officer", "officer_transfer"]

@@ -19,6 +19,7 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -96,6 +97,36 @@ async def real_time_factors(recognizer: Recognizer) -> None:
     print(
         f"CPU bound on real-time streams: {cores} cores / cpuRTF "
         f"{total_cpu / total_audio:.3f} = {cores * total_audio / total_cpu:.1f}"
+    )
+
+
+async def gil_check(recognizer: Recognizer) -> None:
+    """How fast a pure-Python thread runs while a native decode runs: near 100 % of its solo
+    speed means the native call released the GIL, so decoding threads run in parallel."""
+    pcm, rate = read_wav(SPEECH_DIR / "call8k_1.wav")
+
+    def spin_for(seconds: float, stop: threading.Event | None = None) -> int:
+        count, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end and not (stop and stop.is_set()):
+            count += 1
+        return count
+
+    solo = spin_for(0.5) / 0.5
+    stop, counted = threading.Event(), [0]
+    spinner = threading.Thread(target=lambda: counted.__setitem__(0, spin_for(30.0, stop)))
+
+    spinner.start()
+    session = recognizer.open_session()
+    started = time.perf_counter()
+    await session.feed(pcm, rate)
+    await session.finish()
+    decode_s = time.perf_counter() - started
+    stop.set()
+    spinner.join()
+    during = counted[0] / decode_s
+    print(
+        f"\n## {recognizer.name}: GIL during native decoding: a Python thread ran at "
+        f"{100 * during / solo:.0f} % of its solo speed ({decode_s:.2f} s decode)"
     )
 
 
@@ -183,7 +214,9 @@ def percentile(values: list[float], pct: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    print(f"cpus: {os.cpu_count()}, workers: {args.workers}, clips: {SPEECH_DIR}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"cpus: {os.cpu_count()}, load average: {load}, workers: {args.workers}")
+    print(f"clips: {SPEECH_DIR}")
     for engine in args.engines:
         recognizer = build(
             engine, workers=args.workers, max_streams=max(args.counts), vosk_dir=args.vosk_dir
@@ -192,6 +225,7 @@ async def run(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             await recognizer.load()
             print(f"\n# {engine}: model loaded in {time.perf_counter() - started:.2f} s")
+            await gil_check(recognizer)
             await real_time_factors(recognizer)
             await concurrency(
                 recognizer,

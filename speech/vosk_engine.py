@@ -83,7 +83,9 @@ class VoskModel:
             raise RecognizerMissing(
                 ENGINE_VOSK, f"package vosk ({exc})", "install it with `pip install vosk`"
             ) from exc
-        vosk.SetLogLevel(-1)  # Kaldi logs every decoder it builds on stderr
+        # Kaldi logs every decoder it builds on stderr; -2 keeps only errors. Words a grammar
+        # lacks are reported through logging instead (see unknown_words).
+        vosk.SetLogLevel(-2)
         try:
             return vosk.Model(str(self.model_dir))
         except Exception as exc:  # vosk raises a bare Exception when Kaldi refuses the files

@@ -3,6 +3,7 @@ Korean speech made by espeak-ng: load, stream, grammar, endpointing, missing mod
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -109,8 +110,16 @@ def test_bad_grammar_is_refused(vosk_ko: VoskRecognizer) -> None:
         session.close()
 
 
-def test_unknown_grammar_words_are_reported(vosk_ko: VoskRecognizer) -> None:
+async def test_unknown_grammar_words_are_reported(
+    vosk_ko: VoskRecognizer, korean_speech: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     assert vosk_ko.model.unknown_words(["아니요", "xyzzy 하나"]) == ["xyzzy"]
+    pcm, rate = read_wav(korean_speech["aniyo"])
+    session = vosk_ko.open_session(grammar=["아니요", "xyzzy"])
+    with caplog.at_level(logging.WARNING, logger="speech.vosk_engine"):
+        await session.feed(pcm, rate)
+        assert (await session.finish()).text == "아니요"
+    assert "xyzzy" in caplog.text
 
 
 def test_the_model_is_shared_within_the_process(vosk_ko: VoskRecognizer, tmp_path: Path) -> None:

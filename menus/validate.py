@@ -462,7 +462,9 @@ class _Graph:
         if tree.officer_node is not None and tree.officer_node in tree.nodes:
             officer = tree.officer_node
         start = tree.start if tree.start in tree.nodes else None
-        officer_key = GlobalAction.OFFICER in tree.global_keys.values()
+        officer_key = GlobalAction.OFFICER in tree.global_keys.values() or bool(
+            tree.global_keywords.get(GlobalAction.OFFICER)
+        )
         for node_id, node in tree.nodes.items():
             out = self.edges[node_id]
             if isinstance(node, MainMenuNode) and start is not None:

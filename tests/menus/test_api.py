@@ -17,6 +17,7 @@ from db import create_engine_from_url, unit_of_work
 from integrations.catalogue_tables import DepartmentRow
 from menus.api import Admin, current_admin
 from menus.schema import load_tree, menu_schema
+from menus.validate import KnownIds
 from server import create_app
 from tests.menus.conftest import SAMPLE_KNOWN
 
@@ -189,7 +190,7 @@ def test_current_admin_is_one_replaceable_dependency(app: FastAPI, hotline_yaml:
 
 
 def test_known_ids_provider_on_app_state(app: FastAPI, hotline_yaml: str) -> None:
-    app.state.menu_known_ids = lambda: SAMPLE_KNOWN.__class__(departments=frozenset({"tong-dai"}))
+    app.state.menu_known_ids = lambda: KnownIds(departments=frozenset({"tong-dai"}))
     with TestClient(app) as client:
         result = client.post("/api/menus/validate", content=hotline_yaml, headers=YAML).json()
     codes = {(p["node_id"], p["code"]) for p in result["problems"]}

@@ -111,6 +111,7 @@ def menu_chain(length: int) -> Mutation:
 def no_escape(d: dict[str, Any]) -> None:
     """A menu that only leads to a say that leads back: no officer key, on_fail main menu."""
     d["global_keys"] = {}
+    d["global_keywords"] = {}
     d["defaults"] = {"on_fail": "main_menu"}
     d["nodes"] = {
         "hello": {"kind": "say", "prompt": "Xin chào", "next": "main"},
@@ -291,3 +292,10 @@ def test_problems_come_in_tree_order() -> None:
 def test_fold() -> None:
     assert fold("  Hồ  Sơ, ĐẤT đai! ") == "ho so dat dai"
     assert fold("Ủy ban") == fold("uy ban") == fold("Uỷ ban")
+
+
+def test_spoken_officer_keyword_is_an_escape_too() -> None:
+    data = base()
+    no_escape(data)
+    data["global_keywords"] = {"officer": ["gặp cán bộ"]}
+    assert validate(MenuTree.from_dict(data), departments=DEPARTMENTS, procedures=set()) == []

@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from integrations.base import Dossier, OpenState, Procedure
@@ -407,19 +407,21 @@ def _lookup_event(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class _LookupDoneField(LookupDone):
-    kind: str = "dossier"  # a plain field here, shadowing CallEvent.kind
-
-
 def lookup_done(**fields: Any) -> LookupDone:
-    """A :class:`LookupDone` event. Its ``kind`` field collides with the read-only
-    ``CallEvent.kind`` property, which makes the class as declared impossible to build; until
-    that is resolved in :mod:`ivr.events`, a subclass with ``kind`` as a plain field is used."""
+    """A :class:`LookupDone` event.
+
+    Its ``kind`` field ("dossier" | "procedure") collides with the read-only ``CallEvent.kind``
+    property, so the class as declared cannot be built. Until that is resolved in
+    :mod:`ivr.events`, the instance is filled directly: ``event.kind`` stays the event's kind
+    (``lookup-done``, what the call log files it under) and ``payload()["kind"]`` is the
+    lookup's.
+    """
     try:
         return LookupDone(**fields)
     except AttributeError:
-        return _LookupDoneField(**fields)
+        event = object.__new__(LookupDone)
+        event.__dict__.update({"at": datetime.now(UTC), **fields})
+        return event
 
 
 # --------------------------------------------------------------------------- procedures

@@ -265,3 +265,12 @@ def test_a_tail_shared_by_two_agencies_asks_which_one() -> None:
     assert r.channel.heard("bấm 2 cho Đăng ký đất đai lần đầu")
     assert r.context.lookups[0].key == "000.00.15.H56-250303-9004"
     assert r.channel.heard("đã được xử lý xong")
+
+
+def test_lookup_event_names_its_kind_and_the_lookup_kind() -> None:
+    r = call([Press("1"), Press("2503039002#"), Press("1"), HangUp(hear="hồ sơ khác")])
+    [lookup] = r.of(LookupDone)
+    assert lookup.kind == "lookup-done"  # what the call log files it under
+    payload = lookup.payload()
+    assert payload["kind"] == "dossier" and payload["found"] is True
+    assert payload["key"] == "000.00.14.H56-250303-9002" and payload["node_id"] == "dossier_lookup"

@@ -17,7 +17,7 @@ Wiring, once per worker (every field is a Protocol or a callable; tests pass fak
         dossiers=DatabaseDossierSource(sessions),    # or the HTTP source
         catalogue=DbProcedureCatalogue(sessions),
         officers=DbOfficerDirectory(...),
-        callbacks=<a CallbackStore>,
+        callbacks=None,                   # None: the CallbackRequested event is the record
         calendar=HolidayCalendar(config),
         now=lambda: datetime.now(ZoneInfo(settings.timezone)),
         transfer_targets=settings.sip.transfer_targets,

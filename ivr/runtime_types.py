@@ -82,10 +82,11 @@ class RuntimeDeps:
     dossiers: DossierSource
     catalogue: ProcedureCatalogue
     officers: OfficerDirectory
-    callbacks: CallbackStore
     calendar: WorkingDays
     now: Callable[[], datetime]
     transfer_targets: Mapping[str, str] = field(default_factory=dict)
+    # None: the CallbackRequested event is the record (the call log files it as a callback).
+    callbacks: CallbackStore | None = None
     recognizer: Recognizer | None = None
     voice_detector: Callable[[], VoiceDetector] | None = None
     disclosure: DisclosurePolicy = field(default_factory=DisclosurePolicy)

@@ -239,3 +239,12 @@ def test_long_lists_are_read_a_page_at_a_time() -> None:
     assert "Để nghe thêm, bấm 9" in first_page
     assert r.channel.heard("Bấm 1 cho Thủ tục số 9, bấm 2 cho Thủ tục số 10")
     assert r.context.lookups[0].key == "p10"
+
+
+def test_without_a_callback_store_the_event_is_the_record() -> None:
+    backends = Backends()
+    backends.callbacks = None  # type: ignore[assignment]
+    r = call([Press("1"), Press("0909123456#")], tree=small_tree(), backends=backends)
+    [event] = [e for e in r.of(CallbackRequested) if isinstance(e, CallbackRequested)]
+    assert event.number == "0909123456" and event.department == "so-cong-thuong"
+    assert r.channel.heard("Cán bộ sẽ gọi lại")

@@ -36,7 +36,9 @@ from ivr import phrases
 from ivr.channel import CallChannel, CallerHungUp
 from ivr.events import ErrorCode, EventSink, NodeEntered
 from ivr.runtime_io import Conversation
-from ivr.runtime_nodes import Act, End, Fail, Go, Step, transfer_to, visit
+from ivr.runtime_nodes import visit
+from ivr.runtime_people import transfer_to
+from ivr.runtime_steps import Act, End, Fail, Go, Step
 from ivr.runtime_types import (
     CallbackRequest,
     CallbackStore,

@@ -10,11 +10,8 @@ recognition slot is busy the turn falls back to the keypad at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-import math
 import string
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +19,6 @@ from typing import Any
 from ivr import phrases
 from ivr.channel import (
     FRAME_MS,
-    LINE_RATE,
     CallChannel,
     CallerHungUp,
     DigitSpec,
@@ -37,11 +33,11 @@ from ivr.events import (
     PromptPlayed,
     SpeechRecognized,
 )
-from ivr.runtime_types import CallContext, RuntimeDeps, VoiceDetector
+from ivr.runtime_speech import SpeechTurn
+from ivr.runtime_types import CallContext, RuntimeDeps
 from menus.model import BaseNode, GlobalAction, MenuTree
 from speech.asr import RecognitionSession, RecognizerError, Result
 from speech.understand import match_choice, yes_no
-from speech.vad import VadEventKind
 
 FRAME_S = FRAME_MS / 1000
 YES_KEY = "1"
@@ -113,73 +109,6 @@ def fill(text: str, variables: Mapping[str, Any]) -> str:
         return string.Formatter().vformat(text, (), _Variables(variables))
     except (ValueError, IndexError, KeyError, AttributeError):
         return text
-
-
-class SpeechTurn:
-    """Listens to the caller for one question: onset (barge-in), then one utterance.
-
-    The recognition session is opened only at the speech onset, so a slot is held while the
-    caller speaks, not while a long prompt plays. When no slot is free, ``refused`` is set
-    (and ``started``, so the prompt stops) and the runtime switches the call to the keypad.
-    """
-
-    def __init__(
-        self,
-        channel: CallChannel,
-        open_session: Callable[[], RecognitionSession],
-        detector: VoiceDetector,
-        *,
-        max_utterance_s: float,
-        preroll_s: float,
-    ) -> None:
-        self._channel = channel
-        self._open_session = open_session
-        self._detector = detector
-        self._max_frames = max(1, int(max_utterance_s / FRAME_S))
-        self._preroll: deque[bytes] = deque(maxlen=max(1, math.ceil(preroll_s / FRAME_S)))
-        self.started = asyncio.Event()
-        self.refused: RecognizerError | None = None
-
-    async def run(self) -> Result | None:
-        """Read frames until the utterance ends; its transcript, or None if nobody spoke (or
-        recognition was refused)."""
-        frames = self._channel.audio_frames()
-        session: RecognitionSession | None = None
-        try:
-            spoken = 0
-            async for frame in frames:
-                event = self._detector.feed(frame)
-                if session is None:
-                    self._preroll.append(frame)
-                    if event is None or event.kind is not VadEventKind.SPEECH_START:
-                        continue
-                    try:
-                        session = self._open_session()
-                    except RecognizerError as exc:
-                        self.refused = exc
-                        self.started.set()
-                        return None
-                    self.started.set()
-                    for early in self._preroll:
-                        await session.feed(early, LINE_RATE)
-                    continue
-                partial = await session.feed(frame, LINE_RATE)
-                spoken += 1
-                ended = event is not None and event.kind is VadEventKind.SPEECH_END
-                if ended or (partial is not None and partial.endpoint):
-                    break
-                if spoken >= self._max_frames:
-                    break
-            if session is None:
-                return None
-            return await session.finish()
-        finally:
-            if session is not None:
-                session.close()
-            closer = getattr(frames, "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer()
 
 
 class Conversation:

@@ -37,6 +37,12 @@ def register(sub: Any) -> None:
     imp.add_argument("file", type=Path, help="the .csv, .json or .jsonl file")
     imp.set_defaults(func=_import)
 
+    procs = db_sub.add_parser("procedures", help="import the procedure catalogue (CSV or JSON)")
+    _add_url(procs)
+    procs.add_argument("file", type=Path, help="the .csv or .json catalogue file")
+    procs.set_defaults(func=_import_procedures)
+    _register_calls(sub)
+
 
 def _add_url(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="database URL (default: settings, TONGDAI_DATABASE_URL)")
@@ -66,6 +72,13 @@ def _init(args: argparse.Namespace) -> int:
                     print(f"sample dossiers loaded: {inserted}")
                 else:
                     print("sample dossiers already present: left as they are")
+            from integrations.sample_catalogue import load_sample
+
+            catalogue = load_sample(factory)
+            print(
+                f"sample catalogue: {catalogue.procedures.inserted} new procedures, "
+                f"{catalogue.departments} departments, {catalogue.officers} officers"
+            )
             print("demo dossier codes:")
             for code, what in DEMO_CODES.items():
                 print(f"  {code}  {what}")
@@ -88,3 +101,55 @@ def _import(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 1 if report.errors else 0
+
+
+def _import_procedures(args: argparse.Namespace) -> int:
+    from integrations.procedure_import import CatalogueImportError
+    from integrations.procedure_import import import_file as import_catalogue
+
+    url, _ = _settings_url_and_today(args)
+    engine = create_engine_from_url(url)
+    try:
+        migrate(engine)
+        report = import_catalogue(session_factory(engine), args.file)
+    except CatalogueImportError as exc:
+        print(f"import failed: {exc}")
+        return 2
+    finally:
+        engine.dispose()
+    print(f"inserted {report.inserted}, updated {report.updated}, unchanged {report.unchanged}")
+    for error in report.errors:
+        print(f"  {error}")
+    return 1 if report.errors else 0
+
+
+def _register_calls(sub: Any) -> None:
+    calls: argparse.ArgumentParser = sub.add_parser("calls", help="call records")
+    calls_sub = calls.add_subparsers(dest="calls_command", required=True)
+    purge = calls_sub.add_parser("purge", help="delete call records older than the retention")
+    _add_url(purge)
+    purge.add_argument(
+        "--days", type=int, help="keep this many days (default: integrations.retention_days)"
+    )
+    purge.set_defaults(func=_purge_calls)
+
+
+def _purge_calls(args: argparse.Namespace) -> int:
+    from config.settings import load_settings
+    from ivr.calllog import purge_expired
+
+    settings = load_settings()
+    days = args.days if args.days is not None else settings.integrations.retention_days
+    if days < 1:
+        print("retention must be at least 1 day")
+        return 2
+    engine = create_engine_from_url(args.url or settings.database_url)
+    try:
+        migrate(engine)
+        removed = purge_expired(
+            session_factory(engine), retention_days=days, now=datetime.now(ZoneInfo("UTC"))
+        )
+    finally:
+        engine.dispose()
+    print(f"removed {removed} calls older than {days} days")
+    return 0

@@ -101,32 +101,35 @@ async def real_time_factors(recognizer: Recognizer) -> None:
 
 
 async def gil_check(recognizer: Recognizer) -> None:
-    """How fast a pure-Python thread runs while a native decode runs: near 100 % of its solo
-    speed means the native call released the GIL, so decoding threads run in parallel."""
+    """Whether a pure-Python thread keeps running during one long native decoding call.
+
+    If the native call held the GIL, the thread would stall for the whole call; its longest
+    stall and the CPU it got meanwhile tell, whatever else loads the machine."""
     pcm, rate = read_wav(SPEECH_DIR / "call8k_1.wav")
+    stop = threading.Event()
+    stats = {"stall": 0.0, "cpu": 0.0}
 
-    def spin_for(seconds: float, stop: threading.Event | None = None) -> int:
-        count, end = 0, time.perf_counter() + seconds
-        while time.perf_counter() < end and not (stop and stop.is_set()):
-            count += 1
-        return count
+    def spin() -> None:
+        cpu_start, last = time.thread_time(), time.perf_counter()
+        while not stop.is_set():
+            now = time.perf_counter()
+            stats["stall"] = max(stats["stall"], now - last)
+            last = now
+        stats["cpu"] = time.thread_time() - cpu_start
 
-    solo = spin_for(0.5) / 0.5
-    stop, counted = threading.Event(), [0]
-    spinner = threading.Thread(target=lambda: counted.__setitem__(0, spin_for(30.0, stop)))
-
-    spinner.start()
     session = recognizer.open_session()
+    spinner = threading.Thread(target=spin)
+    spinner.start()
     started = time.perf_counter()
-    await session.feed(pcm, rate)
+    await session.feed(pcm, rate)  # the whole clip in one native call
     await session.finish()
     decode_s = time.perf_counter() - started
     stop.set()
     spinner.join()
-    during = counted[0] / decode_s
     print(
-        f"\n## {recognizer.name}: GIL during native decoding: a Python thread ran at "
-        f"{100 * during / solo:.0f} % of its solo speed ({decode_s:.2f} s decode)"
+        f"\n## {recognizer.name}: GIL during native decoding ({decode_s:.2f} s, one call): a "
+        f"Python thread got {stats['cpu']:.2f} CPU s meanwhile, longest stall "
+        f"{1000 * stats['stall']:.0f} ms (a held GIL would stall it for the whole call)"
     )
 
 

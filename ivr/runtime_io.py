@@ -3,8 +3,8 @@
 :class:`Conversation` owns one call's turn-taking. A prompt plays with barge-in by key and,
 when a recogniser and a voice detector are injected, by speech: a :class:`SpeechTurn` reads
 the caller's frames while the prompt plays, sets the barge-in event at the speech onset and
-feeds the utterance to a recognition session until the detector hears its end. When every
-recognition slot is busy the turn falls back to the keypad at once.
+feeds the utterance to a recognition session until the detector hears its end. When no
+recognition slot is free at the onset, the call switches to the keypad at once.
 """
 
 from __future__ import annotations

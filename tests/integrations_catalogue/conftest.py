@@ -31,13 +31,10 @@ def pg_available() -> bool:
     return postgres_reachable()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def bare_engine(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_available: bool
-) -> Iterator[Engine]:
+def _engine(kind: str, directory: Path, pg_available: bool) -> Iterator[Engine]:
     """An engine on an empty database: a SQLite file, or a throw-away PostgreSQL schema."""
-    if request.param == "sqlite":
-        engine = create_engine_from_url(f"sqlite:///{tmp_path / 'tongdai.db'}")
+    if kind == "sqlite":
+        engine = create_engine_from_url(f"sqlite:///{directory / 'tongdai.db'}")
         yield engine
         engine.dispose()
         return
@@ -54,6 +51,28 @@ def bare_engine(
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def bare_engine(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_available: bool
+) -> Iterator[Engine]:
+    """An engine on an empty database, once per backend."""
+    yield from _engine(request.param, tmp_path, pg_available)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_sessions(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_available: bool
+) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated database shared by a module's read-only tests."""
+    directory = tmp_path_factory.mktemp("shared")
+    for engine in _engine(request.param, directory, pg_available):
+        migrate(engine)
+        yield session_factory(engine)
 
 
 @pytest.fixture

@@ -14,12 +14,13 @@ from integrations.procedures import DbProcedureCatalogue, fold
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample" / "procedures.json"
 
 
-@pytest.fixture
-def catalogue(sessions: sessionmaker[Session]) -> DbProcedureCatalogue:
-    report = import_file(sessions, SAMPLE)
+@pytest.fixture(scope="module")
+def catalogue(shared_sessions: sessionmaker[Session]) -> DbProcedureCatalogue:
+    # Every test here only reads: one imported catalogue per backend serves them all.
+    report = import_file(shared_sessions, SAMPLE)
     assert report.errors == []
     assert report.inserted == 17
-    return DbProcedureCatalogue(sessions)
+    return DbProcedureCatalogue(shared_sessions)
 
 
 @pytest.mark.parametrize(

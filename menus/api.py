@@ -331,6 +331,21 @@ def validate_draft(draft_id: int, store: StoreDep, known: KnownDep) -> Any:
     return _problems(problems)
 
 
+@router.get(
+    "/drafts/{draft_id}/diff",
+    response_model=DiffOut,
+    responses={422: {"model": ProblemsOut, "description": "the draft is not a tree"}},
+)
+def diff_draft(draft_id: int, store: StoreDep, known: KnownDep) -> Any:
+    """What publishing the draft would change against the active version (``new`` is 0)."""
+    try:
+        return _diff(store.diff_draft(draft_id, known))
+    except MenuNotFound as exc:
+        raise _not_found(exc) from None
+    except PublishRefused as exc:
+        return _unprocessable(exc.problems)
+
+
 @router.post(
     "/drafts/{draft_id}/publish",
     response_model=VersionOut,

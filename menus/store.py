@@ -364,6 +364,19 @@ class MenuStore:
         """Node-level differences from version ``old`` to version ``new``."""
         return diff_trees(self.tree(old), self.tree(new), old_number=old, new_number=new)
 
+    def diff_draft(self, draft_id: int, known: KnownIds) -> TreeDiff:
+        """What publishing a draft would change against its tree's active version (``new`` is
+        0: the draft). PublishRefused when the draft cannot even be built into a tree; a draft
+        of a tree never published is compared with an empty tree (every node added)."""
+        draft_tree, problems = self.check_draft(draft_id, known)
+        if draft_tree is None:
+            raise PublishRefused(problems)
+        try:
+            number, active = self.active(draft_tree.id)
+        except MenuNotFound:
+            number, active = 0, dataclasses.replace(draft_tree, nodes={})
+        return diff_trees(active, draft_tree, old_number=number, new_number=0)
+
 
 def known_ids_from_tables(sessions: sessionmaker[Session]) -> KnownIds:
     """Department ids and procedure codes as the catalogue tables hold them now."""

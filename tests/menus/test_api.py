@@ -118,6 +118,9 @@ def test_versions_export_diff_rollback(client: TestClient, hotline_yaml: str) ->
         headers={"content-type": "application/json"},
     )
     assert second.status_code == 201 and second.json()["format"] == "json"
+    preview = client.get(f"/api/menus/drafts/{second.json()['id']}/diff").json()
+    assert preview["old"] == 1 and preview["new"] == 0
+    assert preview["nodes"] == [{"node_id": "greeting", "change": "changed", "fields": ["prompt"]}]
     v2 = client.post(f"/api/menus/drafts/{second.json()['id']}/publish", json={"note": "v2"})
     assert v2.json()["number"] == 2
 
@@ -169,6 +172,10 @@ def test_hostile_and_missing(client: TestClient) -> None:
     assert client.post("/api/menus/versions/5/rollback", json={}).status_code == 404
     assert client.post("/api/menus/drafts/5/publish", json={}).status_code == 404
     assert client.post("/api/menus/drafts/5/validate").status_code == 404
+    assert client.get("/api/menus/drafts/5/diff").status_code == 404
+    not_a_tree = client.post("/api/menus/drafts", content="id: x\n", headers=YAML).json()
+    unbuildable = client.get(f"/api/menus/drafts/{not_a_tree['id']}/diff")
+    assert unbuildable.status_code == 422 and unbuildable.json()["problems"]
 
 
 def test_validate_upload_and_schema(client: TestClient, hotline_yaml: str) -> None:

@@ -215,3 +215,20 @@ def test_published_trees_fall_back_to_the_default_file(sessions: sessionmaker[Se
     second = store.publish(changed, author="an", note="", known=SAMPLE_KNOWN)
     assert source.current().version == second.number
     assert pinned.node("greeting") == greeting  # a call that pinned the first keeps it
+
+
+def test_diff_draft_against_active(sessions: sessionmaker[Session], hotline_yaml: str) -> None:
+    store = MenuStore(sessions)
+    draft = store.create_draft(hotline_yaml, fmt="yaml", author="an")
+    fresh = store.diff_draft(draft.id, SAMPLE_KNOWN)
+    assert (fresh.old, fresh.new) == (0, 0)
+    assert len(fresh.nodes) == 30 and {c.change for c in fresh.nodes} == {"added"}
+    store.publish_draft(draft.id, author="an", note="", known=SAMPLE_KNOWN)
+    assert store.diff_draft(draft.id, SAMPLE_KNOWN).empty
+    store.update_draft(
+        draft.id, hotline_yaml.replace("retries: 1\n", "retries: 2\n"), fmt="yaml", author="an"
+    )
+    changed = store.diff_draft(draft.id, SAMPLE_KNOWN)
+    assert changed.old == 1 and [(c.node_id, c.fields) for c in changed.nodes] == [
+        ("survey", ("retries",))
+    ]

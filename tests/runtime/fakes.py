@@ -43,6 +43,24 @@ def hotline_tree(version: int = 1) -> MenuTree:
     return replace(MenuTree.from_dict(read_file(HOTLINE)), version=version)
 
 
+def opening(node_id: str, chars: int = 24) -> str:
+    """The first words of a node's prompt in the default tree, for scripts and assertions that
+    should follow the tree's wording rather than copy it."""
+    prompt = hotline_tree().nodes[node_id].prompt
+    assert prompt is not None, f"{node_id} has no prompt"
+    return prompt.text[:chars]
+
+
+def no_input_prompt() -> str:
+    """The default tree's no-input prompt."""
+    return hotline_tree().defaults.no_input.text
+
+
+def no_match_prompt() -> str:
+    """The default tree's no-match prompt."""
+    return hotline_tree().defaults.no_match.text
+
+
 class MemoryDossiers:
     """A DossierSource over a list; ``fail`` makes every query raise SourceUnavailable."""
 

@@ -21,7 +21,18 @@ from ivr.events import (
     TransferResult,
 )
 from ivr.fake_channel import HangUp, Press, Silence
-from tests.runtime.fakes import TARGETS, TODAY, Backends, MemoryDirectory, MemoryDossiers, call
+from ivr.runtime_io import fill
+from tests.runtime.fakes import (
+    TARGETS,
+    TODAY,
+    Backends,
+    MemoryDirectory,
+    MemoryDossiers,
+    call,
+    hotline_tree,
+    no_input_prompt,
+    opening,
+)
 
 OTHER_CALLER = "0987000111"
 
@@ -54,12 +65,13 @@ def test_dossier_status_by_keypad_read_with_personal_details() -> None:
 
 def test_personal_details_need_the_phone_check() -> None:
     script = [Press("1"), Press("2503039006#"), Press("1"), Press("1234#"), Press("5678#")]
-    r = call([*script, HangUp(hear="Để tra cứu hồ sơ khác")], caller=OTHER_CALLER)
+    r = call([*script, HangUp(hear=opening("dossier_after"))], caller=OTHER_CALLER)
     texts = r.texts
     status_at = next(i for i, t in enumerate(texts) if "nghĩa vụ tài chính" in t)
     personal_at = next(i for i, t in enumerate(texts) if "Công ty TNHH Hải Đăng" in t)
     assert status_at < personal_at  # status first, to anyone with the code
-    assert r.channel.heard("bốn chữ số cuối của số điện thoại")
+    verify = hotline_tree().nodes["dossier_lookup"].verify_prompt
+    assert verify is not None and r.channel.heard(verify.text)
     assert r.channel.heard("chưa khớp")  # 1234 was wrong, 5678 is right
     assert r.channel.heard("chưa nộp")  # the unpaid fee is personal
 
@@ -71,7 +83,7 @@ def test_skipping_the_phone_check_reads_the_status_only() -> None:
             Press("2503039006#"),
             Press("1"),
             Press("#"),
-            HangUp(hear="tra cứu hồ sơ khác"),
+            HangUp(hear=opening("dossier_after")),
         ],
         caller=OTHER_CALLER,
     )
@@ -97,16 +109,29 @@ def test_overdue_dossier_apologises_and_transfers_to_an_officer() -> None:
 
 
 def test_unknown_dossier_code_offers_retry_and_main_menu() -> None:
-    r = call([Press("1"), Press("2503039099#"), Press("1"), Press("2"), HangUp(hear="Để tra cứu")])
-    assert r.channel.heard("không tìm thấy hồ sơ có mã 2503039099")
+    r = call(
+        [Press("1"), Press("2503039099#"), Press("1"), Press("2"), HangUp(hear=opening("main"))]
+    )
+    not_found = hotline_tree().nodes["dossier_not_found"].prompt
+    assert not_found is not None and "{dossier_code}" in not_found.text
+    assert r.channel.heard(fill(not_found.text, {"dossier_code": "2503039099"}))
     assert r.context.path[-3:] == ["dossier_not_found", "to_main", "main"]
     [lookup] = r.of(LookupDone)
     assert isinstance(lookup, LookupDone) and not lookup.found and lookup.ok
 
 
 def test_invalid_code_gets_the_no_match_prompt_and_a_retry() -> None:
-    r = call([Press("1"), Press("123#"), Press("2503039002#"), Press("1"), HangUp(hear="khác")])
-    assert r.channel.heard("mã hồ sơ quý vị cung cấp chưa đúng")
+    r = call(
+        [
+            Press("1"),
+            Press("123#"),
+            Press("2503039002#"),
+            Press("1"),
+            HangUp(hear=opening("dossier_after")),
+        ]
+    )
+    no_match = hotline_tree().nodes["dossier_code"].no_match
+    assert no_match is not None and r.channel.heard(no_match.text)
     assert r.channel.heard("đã được tiếp nhận")
     inputs = [e for e in r.of(InputReceived) if isinstance(e, InputReceived)]
     assert [(e.value, e.valid) for e in inputs if e.node_id == "dossier_code"] == [
@@ -117,7 +142,7 @@ def test_invalid_code_gets_the_no_match_prompt_and_a_retry() -> None:
 
 def test_rejected_read_back_asks_again() -> None:
     r = call([Press("1"), Press("2503039001#"), Press("2"), Press("2503039002#"), Press("1"),
-              HangUp(hear="khác")])  # fmt: skip
+              HangUp(hear=opening("dossier_after"))])  # fmt: skip
     assert r.context.inputs["dossier_code"] == "2503039002"
     assert r.context.lookups[0].key.endswith("9002")
 
@@ -125,7 +150,7 @@ def test_rejected_read_back_asks_again() -> None:
 def test_source_outage_apologises_and_reaches_an_officer() -> None:
     backends = Backends(dossiers=MemoryDossiers(demo_dossiers(TODAY), fail=True))
     r = call([Press("1"), Press("2503039004#"), Press("1")], backends=backends)
-    assert r.channel.heard("hệ thống tra cứu hồ sơ đang tạm thời gián đoạn")
+    assert r.channel.heard(opening("dossier_failed"))
     [lookup] = r.of(LookupDone)
     assert isinstance(lookup, LookupDone) and not lookup.ok
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
@@ -136,7 +161,7 @@ def test_source_outage_apologises_and_reaches_an_officer() -> None:
 
 def test_a_caller_who_never_answers_ends_with_the_officer() -> None:
     r = call([Silence(), Silence(), Silence()])
-    assert r.texts.count("Xin lỗi, tôi chưa nghe thấy quý vị trả lời.") == 2
+    assert r.texts.count(no_input_prompt()) == 2
     assert r.context.path == ["greeting", "main", "officer", "officer_transfer"]
     assert r.context.outcome == "transferred"
     assert "main" in r.context.reason
@@ -145,7 +170,7 @@ def test_a_caller_who_never_answers_ends_with_the_officer() -> None:
 def test_out_of_hours_records_a_callback() -> None:
     backends = Backends(officers=MemoryDirectory(OpenState.CLOSED))
     r = call([Press("0"), Press("1"), Silence(), Silence()], backends=backends)
-    assert r.channel.heard("ngoài giờ làm việc")
+    assert r.channel.heard(opening("out_of_hours"))
     [request] = backends.callbacks.requests
     assert request.number == "0912345678" and request.department == "tong-dai"
     assert request.context["path"][-1] == "callback_general"
@@ -157,14 +182,14 @@ def test_out_of_hours_records_a_callback() -> None:
 def test_holiday_branch() -> None:
     backends = Backends(officers=MemoryDirectory(OpenState.HOLIDAY))
     r = call([Press("0"), Press("3")], backends=backends)
-    assert r.channel.heard("ngày nghỉ lễ")
+    assert r.channel.heard(opening("holiday_closed"))
     assert r.context.path[-2:] == ["holiday_closed", "goodbye"]
 
 
 def test_failed_transfer_apologises_and_offers_a_callback() -> None:
     busy = {TARGETS["tong-dai"]: TransferOutcome(False, 486, "Busy Here")}
     r = call([Press("0"), Press("1"), Press("4")], transfer_outcomes=busy)
-    assert r.channel.heard("tất cả cán bộ đều đang bận")
+    assert r.channel.heard(opening("officer_busy"))
     results = [e for e in r.of(TransferResult) if isinstance(e, TransferResult)]
     assert [(e.status, e.ok) for e in results] == [(486, False)]
     assert r.context.path[-4:] == ["officer_busy", "callback_general", "survey", "goodbye"]
@@ -187,32 +212,32 @@ def test_procedure_guidance_by_browsing() -> None:
 
 
 def test_procedure_with_a_single_field_and_a_fee() -> None:
-    r = call([Press("2"), Press("2"), HangUp(hear="Để nghe lại hướng dẫn")])
+    r = call([Press("2"), Press("2"), HangUp(hear=opening("procedure_after"))])
     assert r.channel.heard("Đăng ký đất đai lần đầu")  # the only one: no list to choose from
     assert r.channel.heard("Lệ phí theo nghị quyết")
     assert r.channel.heard("30 ngày làm việc")
 
 
 def test_department_without_procedures_goes_to_not_found() -> None:
-    r = call([Press("2"), Press("3"), Press("2"), HangUp(hear="Để tra cứu")])
-    assert r.channel.heard("chưa tìm được thủ tục phù hợp")
+    r = call([Press("2"), Press("3"), Press("2"), HangUp(hear=opening("main"))])
+    assert r.channel.heard(opening("procedure_not_found"))
     assert r.context.path[-3:] == ["procedure_not_found", "to_main", "main"]
 
 
 def test_online_help_paths_and_repeat_key() -> None:
     r = call([Press("3"), Press("1"), Press("9"), Press("1"), Press("2"), Press("1"),
               Press("3"), Press("3"), Press("1")])  # fmt: skip
-    portal = [t for t in r.texts if t.startswith("Quý vị truy cập Cổng dịch vụ công")]
+    portal = [t for t in r.texts if t.startswith(opening("online_portal"))]
     assert len(portal) == 1
     # 9 in online_after repeats that menu (it is the menu's own repeat key).
-    after = [t for t in r.texts if t.startswith("Để nghe lại, xin nhấn phím 9")]
+    after = [t for t in r.texts if t.startswith(opening("online_after"))]
     assert len(after) >= 2
-    assert r.channel.heard("thanh toán trực tuyến") and r.channel.heard("bưu chính công ích")
+    assert r.channel.heard(opening("online_payment")) and r.channel.heard("bưu chính công ích")
     assert r.context.path[-2:] == ["survey", "goodbye"]
 
 
 def test_back_key_returns_to_the_previous_menu() -> None:
-    r = call([Press("2"), Press("*"), Press("3"), HangUp(hear="Hỗ trợ nộp hồ sơ trực tuyến")])
+    r = call([Press("2"), Press("*"), Press("3"), HangUp(hear=opening("online"))])
     assert r.context.path == ["greeting", "main", "procedures", "main", "online"]
 
 
@@ -223,10 +248,8 @@ def test_officer_key_from_inside_a_menu() -> None:
 
 
 def test_barge_in_by_digit_interrupts_the_prompt() -> None:
-    r = call(
-        [Press("2", hear="Để tra cứu tình trạng hồ sơ", after_s=1.5), HangUp(hear="cơ quan nào")]
-    )
-    main = next(p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng"))
+    r = call([Press("2", hear=opening("main"), after_s=1.5), HangUp(hear=opening("procedures"))])
+    main = next(p for p in r.channel.played if p.text.startswith(opening("main")))
     assert not main.outcome.completed and main.outcome.digit == "2"
     assert 1.4 < main.outcome.played_s < 1.6
     played = [e for e in r.of(PromptPlayed) if isinstance(e, PromptPlayed) and e.node_id == "main"]
@@ -235,7 +258,7 @@ def test_barge_in_by_digit_interrupts_the_prompt() -> None:
 
 
 def test_caller_hanging_up_mid_prompt_ends_cleanly() -> None:
-    r = call([HangUp(hear="xin kính chào", after_s=2.0)])
+    r = call([HangUp(hear=opening("greeting"), after_s=2.0)])
     assert r.context.outcome == "caller-hung-up"
     assert r.context.path == ["greeting"]
     assert not r.of(CallError)
@@ -259,7 +282,13 @@ def test_a_tail_shared_by_two_agencies_asks_which_one() -> None:
         status=DossierStatus.DONE,
     )
     backends = Backends(dossiers=MemoryDossiers([*dossiers, twin]))
-    script = [Press("1"), Press("2503039004#"), Press("1"), Press("2"), HangUp(hear="hồ sơ khác")]
+    script = [
+        Press("1"),
+        Press("2503039004#"),
+        Press("1"),
+        Press("2"),
+        HangUp(hear=opening("dossier_after")),
+    ]
     r = call(script, backends=backends)
     assert r.channel.heard("Có 2 hồ sơ trùng số này.")
     assert r.channel.heard("bấm 2 cho Đăng ký đất đai lần đầu")
@@ -268,7 +297,7 @@ def test_a_tail_shared_by_two_agencies_asks_which_one() -> None:
 
 
 def test_lookup_event_names_its_kind_and_the_lookup_kind() -> None:
-    r = call([Press("1"), Press("2503039002#"), Press("1"), HangUp(hear="hồ sơ khác")])
+    r = call([Press("1"), Press("2503039002#"), Press("1"), HangUp(hear=opening("dossier_after"))])
     [lookup] = r.of(LookupDone)
     assert lookup.kind == "lookup-done"  # what the call log files it under
     payload = lookup.payload()

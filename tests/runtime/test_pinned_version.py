@@ -18,7 +18,7 @@ from ivr.runtime import CallContext, PinnedTree, run_call
 from menus.model import MenuNode, Prompt
 from menus.store import MenuStore
 from menus.validate import KnownIds
-from tests.runtime.fakes import DEPARTMENTS, Backends, hotline_tree
+from tests.runtime.fakes import DEPARTMENTS, Backends, hotline_tree, opening
 
 KNOWN = KnownIds(departments=frozenset(d.id for d in DEPARTMENTS))
 NEW_MAIN = "Phiên bản mới của menu chính. Để tra cứu hồ sơ, xin nhấn phím 1."
@@ -42,9 +42,9 @@ def test_publish_during_a_call_does_not_change_it(sessions: sessionmaker[Session
     # publish happens between, while it is in the menu.
     caller_a = FakeChannel(
         [
-            Press("9", hear="Để tra cứu tình trạng hồ sơ", after_s=10.0),
-            Press("9", hear="Để tra cứu tình trạng hồ sơ", after_s=10.0),
-            HangUp(hear="Để tra cứu tình trạng hồ sơ", after_s=3.0),
+            Press("9", hear=opening("main"), after_s=10.0),
+            Press("9", hear=opening("main"), after_s=10.0),
+            HangUp(hear=opening("main"), after_s=3.0),
         ],
         prompts=backends.prompts,
         call_id="call-a",

@@ -17,7 +17,7 @@ from integrations.sample_catalogue import load_sample
 from integrations.sample_dossiers import demo_dossiers
 from ivr.events import LookupDone
 from ivr.fake_channel import HangUp, Press, Say
-from tests.runtime.fakes import TODAY, Backends, ScriptedRecognizer, call
+from tests.runtime.fakes import TODAY, Backends, ScriptedRecognizer, call, opening
 from tests.support import need
 
 
@@ -44,7 +44,7 @@ def real_backends(sessions: sessionmaker[Session], **extra: object) -> Backends:
 
 def test_dossier_status_from_the_database(sessions: sessionmaker[Session]) -> None:
     r = call(
-        [Press("1"), Press("2503039005#"), Press("1"), HangUp(hear="hồ sơ khác")],
+        [Press("1"), Press("2503039005#"), Press("1"), HangUp(hear=opening("dossier_after"))],
         backends=real_backends(sessions),
     )
     [lookup] = [e for e in r.of(LookupDone) if isinstance(e, LookupDone)]
@@ -66,7 +66,7 @@ def test_procedure_guidance_from_the_catalogue(sessions: sessionmaker[Session]) 
     wanted = next(i for i, name in enumerate(names) if name == "Thông báo thực hiện khuyến mại")
     r = call(
         [Press("2"), Press("1"), Press(field_key), Press(str(wanted + 1)),
-         HangUp(hear="Để nghe lại hướng dẫn")],
+         HangUp(hear=opening("procedure_after"))],
         backends=real_backends(sessions),
     )  # fmt: skip
     assert r.channel.heard("Thủ tục Thông báo thực hiện khuyến mại")
@@ -81,7 +81,13 @@ def test_find_a_procedure_by_voice_in_the_catalogue(
     need(clip.is_file(), f"caller recording {clip} missing")
     backends = real_backends(sessions, recognizer=ScriptedRecognizer(["đăng ký khai sinh"]))
     r = call(
-        [Press("2"), Press("4"), Say.wav(clip), Press("1"), HangUp(hear="Để nghe lại hướng dẫn")],
+        [
+            Press("2"),
+            Press("4"),
+            Say.wav(clip),
+            Press("1"),
+            HangUp(hear=opening("procedure_after")),
+        ],
         backends=backends,
     )
     # Several matches: the best is offered alone first ("1" accepts it).

@@ -12,7 +12,14 @@ import pytest
 from ivr import phrases
 from ivr.events import CallError, ErrorCode, PromptPlayed, SpeechRecognized
 from ivr.fake_channel import HangUp, Press, Say
-from tests.runtime.fakes import Backends, ScriptedRecognizer, call
+from tests.runtime.fakes import (
+    Backends,
+    ScriptedRecognizer,
+    call,
+    no_input_prompt,
+    no_match_prompt,
+    opening,
+)
 from tests.support import need
 
 CLIP = "call8k_3.wav"  # 2.97 s of a real call-centre recording at 8 kHz
@@ -31,9 +38,9 @@ def speaking(transcripts: list[str]) -> Backends:
 
 def test_barge_in_by_speech_stops_the_prompt_and_picks_by_voice(clip: Path) -> None:
     backends = speaking(["cho tôi tra cứu hồ sơ"])
-    say = Say.wav(clip, hear="Để tra cứu tình trạng hồ sơ", after_s=2.0)
-    r = call([say, HangUp(hear="mười chữ số cuối")], backends=backends)
-    main = next(p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng"))
+    say = Say.wav(clip, hear=opening("main"), after_s=2.0)
+    r = call([say, HangUp(hear=opening("dossier_code"))], backends=backends)
+    main = next(p for p in r.channel.played if p.text.startswith(opening("main")))
     assert main.outcome.speech and not main.outcome.completed
     # The detector needs the 60 ms onset run after the caller starts, at 2.0 s into the prompt.
     assert 2.0 < main.outcome.played_s < 2.5
@@ -50,25 +57,25 @@ def test_barge_in_by_speech_stops_the_prompt_and_picks_by_voice(clip: Path) -> N
 def test_no_speech_means_no_barge_in(clip: Path) -> None:
     # Line noise alone never interrupts a prompt; a key still does.
     backends = speaking([])
-    r = call([Press("3"), HangUp(hear="Hỗ trợ nộp hồ sơ trực tuyến")], backends=backends)
-    main = next(p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng"))
+    r = call([Press("3"), HangUp(hear=opening("online"))], backends=backends)
+    main = next(p for p in r.channel.played if p.text.startswith(opening("main")))
     assert main.outcome.completed
     assert backends.recognizer is not None and backends.recognizer.heard_s == []
     assert r.context.path[-1] == "online"
 
 
 def test_spoken_choice_after_the_prompt(clip: Path) -> None:
-    r = call([Say.wav(clip), HangUp(hear="cơ quan nào")], backends=speaking(["thủ tục"]))
+    r = call([Say.wav(clip), HangUp(hear=opening("procedures"))], backends=speaking(["thủ tục"]))
     assert r.context.path[-1] == "procedures"
 
 
 def test_unsure_match_is_confirmed_aloud(clip: Path) -> None:
     # "nộp mạng" is close to "nộp qua mạng" but not close enough to take without asking.
     backends = speaking(["nộp mạng", "không", "trực tuyến"])
-    script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear="Hỗ trợ nộp hồ sơ")]
+    script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear=opening("online"))]
     r = call(script, backends=backends)
     assert r.channel.heard(phrases.spoken_confirmation("trực tuyến"))
-    assert r.channel.heard("tôi chưa nghe rõ lựa chọn")  # "không": not what was meant
+    assert r.channel.heard(no_match_prompt())  # "không": not what was meant
     assert r.context.path[-1] == "online"
     assert r.context.recognized == ["nộp mạng", "không", "trực tuyến"]
 
@@ -85,7 +92,7 @@ def test_spoken_dossier_code_and_spoken_confirmation(clip: Path) -> None:
         "hai lăm không ba không ba chín không không bốn",
         "đúng rồi",
     ]
-    script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear="hồ sơ khác")]
+    script = [Say.wav(clip), Say.wav(clip), Say.wav(clip), HangUp(hear=opening("dossier_after"))]
     r = call(script, backends=speaking(transcripts))
     assert r.context.inputs == {"dossier_code": "2503039004"}
     assert r.channel.heard("đang được xử lý")
@@ -94,7 +101,7 @@ def test_spoken_dossier_code_and_spoken_confirmation(clip: Path) -> None:
 def test_find_a_procedure_by_its_spoken_name(clip: Path) -> None:
     backends = speaking(["đăng ký khuyến mại"])
     r = call(
-        [Press("2"), Press("4"), Say.wav(clip), HangUp(hear="Để nghe lại hướng dẫn")],
+        [Press("2"), Press("4"), Say.wav(clip), HangUp(hear=opening("procedure_after"))],
         backends=backends,
     )
     assert r.channel.heard("Thủ tục Đăng ký thực hiện khuyến mại")
@@ -106,14 +113,14 @@ def test_busy_recognizer_falls_back_to_the_keypad_at_once(clip: Path) -> None:
     # the caller is told to use the keypad, and the question is asked again for keys.
     backends = Backends(recognizer=ScriptedRecognizer(busy=True))
     script = [
-        Say.wav(clip, hear="Để tra cứu tình trạng hồ sơ", after_s=1.0),
+        Say.wav(clip, hear=opening("main"), after_s=1.0),
         Press("3"),
         Press("2"),
-        HangUp(hear="Phí và lệ phí"),
+        HangUp(hear=opening("online_payment")),
     ]
     r = call(script, backends=backends)
     assert r.texts.count(phrases.KEYPAD_ONLY) == 1  # said once, not at every question
-    main = [p for p in r.channel.played if p.text.startswith("Để tra cứu tình trạng")]
+    main = [p for p in r.channel.played if p.text.startswith(opening("main"))]
     assert main[0].outcome.speech and len(main) == 2
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
     assert [e.code for e in errors] == [ErrorCode.RECOGNIZER_BUSY]
@@ -121,9 +128,9 @@ def test_busy_recognizer_falls_back_to_the_keypad_at_once(clip: Path) -> None:
 
 
 def test_an_utterance_nobody_could_make_out_counts_as_no_input(clip: Path) -> None:
-    r = call([Say.wav(clip), HangUp(hear="chưa nghe thấy")], backends=speaking([""]))
+    r = call([Say.wav(clip), HangUp(hear=no_input_prompt())], backends=speaking([""]))
     assert r.context.path == ["greeting", "main"]
-    assert r.channel.heard("Xin lỗi, tôi chưa nghe thấy quý vị trả lời.")
+    assert r.channel.heard(no_input_prompt())
 
 
 class CrashingSession:
@@ -144,7 +151,7 @@ class CrashingRecognizer(ScriptedRecognizer):
 
 def test_a_crashing_recognizer_costs_one_answer_not_the_call(clip: Path) -> None:
     backends = Backends(recognizer=CrashingRecognizer())
-    r = call([Say.wav(clip), Press("3"), HangUp(hear="Hỗ trợ nộp")], backends=backends)
+    r = call([Say.wav(clip), Press("3"), HangUp(hear=opening("online"))], backends=backends)
     errors = [e for e in r.of(CallError) if isinstance(e, CallError)]
     assert errors and errors[0].code is ErrorCode.INTERNAL and "crashed" in errors[0].detail
     assert r.context.path[-1] == "online"

@@ -28,12 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ivr.media import g711  # noqa: E402
-from ivr.media.clock import MediaClock  # noqa: E402
-from ivr.media.stream import PCMA, MediaStream  # noqa: E402
-from speech.audio import read_wav  # noqa: E402
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported by Python
 WARM_UP_S = 1.0
@@ -41,10 +35,13 @@ TESTDATA = Path(os.environ.get("TONGDAI_TESTDATA", ROOT.parent / "shared" / "tes
 
 
 # ---------------------------------------------------------------------------- receiver process
-def receive(port_file: str, echo: bool) -> None:
-    """Receiver: record kernel arrival times per SSRC between START and STOP control datagrams,
-    echo RTP back to its sender, then print the intervals' figures as JSON."""
+def receive(port_file: str, echo: bool, limit_s: float) -> None:
+    """Receiver: record kernel arrival times per SSRC between START and STOP control datagrams
+    (or until ``limit_s`` passed, should STOP be lost), echo RTP back to its sender, then print
+    the intervals' figures as JSON."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(1.0)
+    give_up = time.monotonic() + limit_s
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(("127.0.0.1", 0))
@@ -53,8 +50,11 @@ def receive(port_file: str, echo: bool) -> None:
     sequences: dict[int, list[int]] = {}
     recording = False
     start_cpu = time.process_time()
-    while True:
-        data, ancillary, _flags, addr = sock.recvmsg(2048, 64)
+    while time.monotonic() < give_up:
+        try:
+            data, ancillary, _flags, addr = sock.recvmsg(2048, 64)
+        except TimeoutError:
+            continue
         if data == b"START":
             recording = True
             start_cpu = time.process_time()
@@ -100,9 +100,14 @@ def receive(port_file: str, echo: bool) -> None:
 
 # ---------------------------------------------------------------------------- sending side
 async def run_streams(count: int, seconds: float, echo: bool, prompt: bytes) -> dict[str, object]:
+    """Run ``count`` streams against a fresh receiver process; return the measured figures."""
+    from ivr.media.clock import MediaClock
+    from ivr.media.stream import PCMA, MediaStream
+
     port_file = Path(f"/tmp/tongdai-bench-media-{os.getpid()}.port")
     port_file.unlink(missing_ok=True)
-    args = [sys.executable, __file__, "--receiver", str(port_file)]
+    limit_s = WARM_UP_S + seconds + count / 50 + 30  # generous: STOP may be dropped
+    args = [sys.executable, __file__, "--receiver", str(port_file), "--limit", str(limit_s)]
     if not echo:
         args.append("--no-echo")
     receiver = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -134,18 +139,21 @@ async def run_streams(count: int, seconds: float, echo: bool, prompt: bytes) -> 
         clock.start()
         control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         await asyncio.sleep(WARM_UP_S)
-        control.sendto(b"START", target)
+        for _ in range(3):  # idempotent, and UDP
+            control.sendto(b"START", target)
         cpu0, wall0 = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         cpu = time.process_time() - cpu0
         wall = time.monotonic() - wall0
-        control.sendto(b"STOP", target)
+        for _ in range(5):  # UDP: a loaded receiver may drop one
+            control.sendto(b"STOP", target)
+            await asyncio.sleep(0.05)
         clock_stats = clock.stats
         received = sum(s.stats.packets_in for s in streams)
         for stream in streams:
             stream.close()
         await clock.close()
-        out, _ = await asyncio.to_thread(receiver.communicate, timeout=60)
+        out, _ = await asyncio.to_thread(receiver.communicate, timeout=limit_s)
         figures: dict[str, object] = json.loads(out)
         figures.update(
             sender_cpu_pct=100 * cpu / wall,
@@ -171,10 +179,16 @@ def main() -> None:
         "--uvloop", action="store_true", help="run the streams on uvloop (if it is installed)"
     )
     parser.add_argument("--receiver", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
-        receive(args.receiver, echo=not args.no_echo)
+        receive(args.receiver, echo=not args.no_echo, limit_s=args.limit)
         return
+    # Imported here, not at the top, so the receiver process starts light.
+    sys.path.insert(0, str(ROOT))
+    from ivr.media import g711
+    from speech.audio import read_wav
+
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     g711.warm_up()

@@ -445,6 +445,11 @@ class Conversation:
 
     async def confirm(self, question: str) -> bool:
         """A yes/no question: key 1 or "có" is yes; anything else, or nothing, is no."""
+        return await self.yes_no_or_global(question) is True
+
+    async def yes_no_or_global(self, question: str) -> bool | GlobalAction:
+        """A yes/no question where the caller may also use a global key or keyword (other
+        than the yes and no keys): True, False, or the global action asked for."""
         answer = await self.ask(
             question,
             speech=True,
@@ -452,11 +457,16 @@ class Conversation:
             grammar=["có", "đúng", "không", "sai"],
         )
         if answer.kind is AnswerKind.DIGITS:
+            wanted = self.global_for_key(answer.text)
+            if answer.text not in (YES_KEY, NO_KEY) and wanted is not None:
+                return wanted
             return answer.text == YES_KEY
         if answer.kind is AnswerKind.SPEECH:
             verdict = yes_no(answer.text)
-            self.note_speech(answer, None if verdict is None else ("yes" if verdict else "no"))
-            return verdict is True
+            wanted = self.global_for_words(answer.text) if verdict is None else None
+            matched = "yes" if verdict else "no"
+            self.note_speech(answer, f"global:{wanted.value}" if wanted else matched)
+            return wanted if wanted is not None else verdict is True
         return False
 
     async def choose_from_list(

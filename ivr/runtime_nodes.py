@@ -194,7 +194,10 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
                 if node.confirm_prompt is not None
                 else phrases.read_back(value)
             )
-            if not await conv.confirm(question):
+            verdict = await conv.yes_no_or_global(question)
+            if isinstance(verdict, GlobalAction):
+                return Act(verdict, "caller asked")
+            if not verdict:
                 continue
         if value is not None:
             conv.variables[node.variable] = value

@@ -303,3 +303,9 @@ def test_lookup_event_names_its_kind_and_the_lookup_kind() -> None:
     payload = lookup.payload()
     assert payload["kind"] == "dossier" and payload["found"] is True
     assert payload["key"] == "000.00.14.H56-250303-9002" and payload["node_id"] == "dossier_lookup"
+
+
+def test_officer_key_during_the_read_back() -> None:
+    r = call([Press("1"), Press("2503039004#"), Press("0")])
+    assert r.context.path[-3:] == ["dossier_code", "officer", "officer_transfer"]
+    assert r.context.outcome == "transferred" and not r.context.inputs

@@ -116,6 +116,11 @@ class StreamResampler:
             raise ValueError("16-bit PCM must have an even number of bytes")
         if self._up == self._down:
             return pcm
+        # Work in blocks so a whole recording does not build one huge tap-by-sample matrix.
+        block = 2 * 8192
+        return b"".join(self._process(pcm[i : i + block]) for i in range(0, len(pcm), block))
+
+    def _process(self, pcm: bytes) -> bytes:
         chunk = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
         self._buf = np.concatenate([self._buf, chunk])
         self._n_in += len(chunk)

@@ -14,7 +14,10 @@ import numpy.typing as npt
 
 from ivr.media.rtp import TelephoneEvent, ts_delta
 
-EVENT_DIGITS = "0123456789*#ABCD"  # RFC 4733 event codes 0-15
+EVENT_DIGITS = "0123456789*#ABCD"
+# A segment whose duration came this close to the 16-bit limit may be continued under a new
+# timestamp (RFC 4733 §2.5.1.3); a shorter one has simply lost its end packets.
+SEGMENT_FULL = 0xFFFF - 800  # RFC 4733 event codes 0-15
 ROW_HZ = (697.0, 770.0, 852.0, 941.0)
 COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD = ("123A", "456B", "789C", "*0#D")
@@ -32,11 +35,12 @@ class EventTracker:
     timestamp reports the digit, whether it is a start packet or (when the start packets were
     lost) an end packet; the repeated end packets that follow are ignored. A keypress longer
     than the 16-bit duration field is continued under a new timestamp (RFC 4733 §2.5.1.3); that
-    continuation is recognised and not reported again.
+    continuation is recognised and not reported again. Some gateways wrongly give consecutive
+    keys the same timestamp, so a keypress is identified by timestamp and event code together.
     """
 
     def __init__(self, remembered: int = 16) -> None:
-        self._seen: deque[int] = deque(maxlen=remembered)
+        self._seen: deque[tuple[int, int]] = deque(maxlen=remembered)  # (timestamp, code)
         self._last: tuple[int, int, bool, int] | None = None  # timestamp, code, ended, duration
 
     def feed(self, timestamp: int, event: TelephoneEvent) -> str | None:
@@ -44,21 +48,25 @@ class EventTracker:
         digit = event_digit(event.event)
         if digit is None:
             return None
-        known = timestamp in self._seen
+        key = (timestamp, event.event)
+        known = key in self._seen
         continuation = False
         if not known and self._last is not None:
             last_ts, last_code, last_ended, last_duration = self._last
             gap = ts_delta(timestamp, last_ts)
             continuation = (
-                last_code == event.event and not last_ended and 0 < gap <= last_duration + 1600
+                last_code == event.event
+                and not last_ended
+                and last_duration >= SEGMENT_FULL
+                and 0 < gap <= last_duration + 1600
             )
         if known:
-            if self._last is not None and self._last[0] == timestamp:
+            if self._last is not None and self._last[:2] == key:
                 ended = self._last[2] or event.end
                 duration = max(self._last[3], event.duration)
                 self._last = (timestamp, event.event, ended, duration)
             return None
-        self._seen.append(timestamp)
+        self._seen.append(key)
         self._last = (timestamp, event.event, event.end, event.duration)
         return None if continuation else digit
 

@@ -143,3 +143,17 @@ def test_digits_found_over_speech(speech_dir: Path) -> None:
     keys = sequence("709", tone_ms=100, gap_ms=200)
     mixed = voice[: len(keys)] * 0.2 + keys[: len(voice)]
     assert detect(to_pcm(mixed)) == "709"
+
+
+def test_different_keys_under_one_timestamp() -> None:
+    # A gateway that reuses the talk-spurt timestamp for every key still yields every key.
+    tracker = EventTracker()
+    assert press(tracker, 4000, 4) + press(tracker, 4000, 2) == ["4", "2"]
+
+
+def test_same_key_again_after_lost_end_packets() -> None:
+    tracker = EventTracker()
+    # First press: start packets only (its end packets were lost), 100 ms long.
+    assert press(tracker, 8000, 6, packets=5, ends=0) == ["6"]
+    # The same key 120 ms later is a second press, not a continuation.
+    assert press(tracker, 8000 + 960, 6) == ["6"]

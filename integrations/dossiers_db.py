@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from db import Base
 from integrations.base import (
@@ -30,7 +30,10 @@ from integrations.base import (
 )
 from integrations.dossier_codes import normalize_code, tail_of
 from integrations.tables import (
+    DossierFeeRow,
+    DossierProgressRow,
     DossierRow,
+    DossierSupplementRow,
 )
 
 UPSERT_BATCH = 500
@@ -55,54 +58,112 @@ class DatabaseDossierSource:
 
     def get_sync(self, code: str) -> Dossier | None:
         """Blocking form of :meth:`get`, for commands and benchmarks."""
-        rows = self._select(DossierRow.code == normalize_code(code))
-        return rows[0] if rows else None
+        found = self._select(_BY_CODE, normalize_code(code))
+        return found[0] if found else None
 
     def find_by_tail_sync(self, tail: str) -> list[Dossier]:
         """Blocking form of :meth:`find_by_tail`."""
         if len(tail) != 10 or not tail.isdigit():
             return []
-        return self._select(DossierRow.tail == tail)
+        return self._select(_BY_TAIL, tail)
 
-    def _select(self, condition: Any) -> list[Dossier]:
-        statement = (
-            select(DossierRow)
-            .where(condition)
-            .order_by(DossierRow.code)
-            # One round trip: a dossier has only a few children, so the joined rows stay few.
-            .options(
-                joinedload(DossierRow.fees),
-                joinedload(DossierRow.supplements),
-                joinedload(DossierRow.progress),
-            )
-        )
+    def _select(self, statement: Select[Any], key: str) -> list[Dossier]:
         try:
             with self._factory() as session:
-                return [row_to_dossier(row) for row in session.scalars(statement).unique()]
+                rows = session.execute(statement, {"key": key}).all()
         except SQLAlchemyError as exc:
             raise SourceUnavailable(self.name, "database-error", type(exc).__name__) from exc
+        return _assemble(rows)
 
 
-def row_to_dossier(row: DossierRow) -> Dossier:
-    """The record of a stored row (with its children loaded)."""
-    return Dossier(
-        code=row.code,
-        procedure_code=row.procedure_code,
-        procedure_name=row.procedure_name,
-        applicant_name=row.applicant_name,
-        applicant_type=ApplicantType(row.applicant_type),
-        phone=row.phone,
-        email=row.email,
-        received_on=row.received_on,
-        due_on=row.due_on,
-        status=DossierStatus(row.status),
-        processing_unit=row.processing_unit,
-        channel=Channel(row.channel),
-        return_method=ReturnMethod(row.return_method),
-        fees=tuple(Fee(f.name, f.amount_vnd, f.paid) for f in row.fees),
-        supplements=tuple(Supplement(s.content, s.requested_on) for s in row.supplements),
-        result_documents=tuple(row.result_documents or ()),
-        progress=tuple(ProgressEntry(_aware(p.at), p.unit, p.action) for p in row.progress),
+# The hot path of the hotline: one round trip, a statement built once, Core rows (the ORM's
+# per-object bookkeeping costs more CPU than the query). A dossier has only a few children, so
+# the rows the three outer joins multiply stay few.
+_D = DossierRow.__table__.c
+_F = DossierFeeRow.__table__.c
+_S = DossierSupplementRow.__table__.c
+_P = DossierProgressRow.__table__.c
+_LOOKUP = (
+    select(
+        *_D,
+        _F.id.label("f_id"),
+        _F.position.label("f_pos"),
+        _F.name.label("f_name"),
+        _F.amount_vnd.label("f_amount"),
+        _F.paid.label("f_paid"),
+        _S.id.label("s_id"),
+        _S.position.label("s_pos"),
+        _S.content.label("s_content"),
+        _S.requested_on.label("s_on"),
+        _P.id.label("p_id"),
+        _P.position.label("p_pos"),
+        _P.at.label("p_at"),
+        _P.unit.label("p_unit"),
+        _P.action.label("p_action"),
+    )
+    .select_from(
+        DossierRow.__table__.outerjoin(DossierFeeRow.__table__, _F.dossier_id == _D.id)
+        .outerjoin(DossierSupplementRow.__table__, _S.dossier_id == _D.id)
+        .outerjoin(DossierProgressRow.__table__, _P.dossier_id == _D.id)
+    )
+    .order_by(_D.code)
+)
+_BY_CODE = _LOOKUP.where(_D.code == bindparam("key"))
+_BY_TAIL = _LOOKUP.where(_D.tail == bindparam("key"))
+
+
+def _assemble(rows: Sequence[Row[Any]]) -> list[Dossier]:
+    """Dossier records from joined rows (children de-duplicated and put in order)."""
+    heads: dict[int, Any] = {}
+    fees: dict[int, dict[int, tuple[int, Fee]]] = {}
+    supplements: dict[int, dict[int, tuple[int, Supplement]]] = {}
+    progress: dict[int, dict[int, tuple[int, ProgressEntry]]] = {}
+    for row in rows:
+        m = row._mapping
+        dossier_id = m["id"]
+        if dossier_id not in heads:
+            heads[dossier_id] = m
+            fees[dossier_id], supplements[dossier_id], progress[dossier_id] = {}, {}, {}
+        if m["f_id"] is not None:
+            fee = Fee(m["f_name"], m["f_amount"], bool(m["f_paid"]))
+            fees[dossier_id][m["f_id"]] = (m["f_pos"], fee)
+        if m["s_id"] is not None:
+            supplement = Supplement(m["s_content"], m["s_on"])
+            supplements[dossier_id][m["s_id"]] = (m["s_pos"], supplement)
+        if m["p_id"] is not None:
+            entry = ProgressEntry(_aware(m["p_at"]), m["p_unit"], m["p_action"])
+            progress[dossier_id][m["p_id"]] = (m["p_pos"], entry)
+    return [
+        Dossier(
+            code=m["code"],
+            procedure_code=m["procedure_code"],
+            procedure_name=m["procedure_name"],
+            applicant_name=m["applicant_name"],
+            applicant_type=ApplicantType(m["applicant_type"]),
+            phone=m["phone"],
+            email=m["email"],
+            received_on=m["received_on"],
+            due_on=m["due_on"],
+            status=DossierStatus(m["status"]),
+            processing_unit=m["processing_unit"],
+            channel=Channel(m["channel"]),
+            return_method=ReturnMethod(m["return_method"]),
+            fees=_in_order(fees[dossier_id]),
+            supplements=_in_order(supplements[dossier_id]),
+            result_documents=tuple(m["result_documents"] or ()),
+            progress=_in_order(progress[dossier_id]),
+        )
+        for dossier_id, m in heads.items()
+    ]
+
+
+_T = TypeVar("_T")
+
+
+def _in_order(children: dict[int, tuple[int, _T]]) -> tuple[_T, ...]:
+    # By position, then by id (insertion order) for equal positions.
+    return tuple(
+        item for _, (_, item) in sorted(children.items(), key=lambda kv: (kv[1][0], kv[0]))
     )
 
 

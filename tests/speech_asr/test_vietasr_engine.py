@@ -3,6 +3,7 @@ slots, lazy single load, typed errors."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -90,9 +91,20 @@ async def test_streaming_roughly_equals_batch(
     assert similarity >= 0.8, (streamed, batch.text)
 
 
-async def test_silence_gives_an_empty_transcript(vietasr: VietAsrRecognizer) -> None:
-    text, _ = await _stream(vietasr, bytes(16000), 8000)
-    assert text == ""
+async def test_parallel_sessions_on_one_model_stay_apart(
+    vietasr: VietAsrRecognizer, speech_dir: Path
+) -> None:
+    digits_pcm, digits_rate = read_wav(speech_dir / "call8k_1.wav")
+    words_pcm, words_rate = read_wav(speech_dir / "clip16k_2.wav")
+    silence = bytes(16000)
+    (digits, _), (words, _), (nothing, _) = await asyncio.gather(
+        _stream(vietasr, digits_pcm, digits_rate),
+        _stream(vietasr, words_pcm, words_rate),
+        _stream(vietasr, silence, 8000),
+    )
+    assert digits_of(digits).startswith("8753"), digits
+    assert "quý vị" in words and not digits_of(words), words
+    assert nothing == ""
 
 
 async def test_busy_when_every_slot_is_taken(speech_dir: Path) -> None:

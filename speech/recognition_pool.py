@@ -1,4 +1,5 @@
-"""The bounded pool where recognition runs, off the event loop.
+"""The bounded pool where recognition runs, off the event loop, and :class:`PooledSession`,
+the session base that both engines share (resampling, chunking, ordering, slot release).
 
 Two limits, kept apart on purpose:
 
@@ -10,10 +11,12 @@ Two limits, kept apart on purpose:
 
 Threads, not processes: both engines are native libraries called through cffi, and cffi
 releases the GIL for the duration of every foreign call. Measured here (viet-asr, call8k_1,
-2.8 s of audio): one stream takes 0.64 s of CPU; a pure-Python counter thread kept its full
-speed while a native call ran; two streams in two threads finished in 1.0 s wall against
-1.3 s sequentially on this shared 2-core machine. Processes would also have to copy the
-per-session native decoder state across a pipe for every frame, which a thread avoids.
+2.8 s of audio, about 0.3 CPU s per audio second, one core per decode): a pure-Python thread
+kept running during a long native decode (longest stall 44 ms over an 8 s call on a loaded
+machine; ``bench/asr.py`` prints this check), and two streams in two threads finished in
+1.0 s wall against 1.3 s one after the other. Processes would each load their own copy of the
+model, pin every session to one process (its decoder state lives there) and send every frame
+through a pipe, for no gain in parallelism.
 """
 
 from __future__ import annotations

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from db import create_engine_from_url, migrate, session_factory, unit_of_work
+from sqlalchemy.exc import SQLAlchemyError
+
+from db import DatabaseUrlError, create_engine_from_url, migrate, session_factory, unit_of_work
 from integrations.dossier_import import ImportFileError, import_file
 from integrations.dossiers_db import count_dossiers, upsert_dossiers
 from integrations.sample_dossiers import DEMO_CODES, demo_dossiers, generate
@@ -30,18 +33,33 @@ def register(sub: Any) -> None:
         default=DEFAULT_SAMPLE_COUNT,
         help=f"generated sample dossiers (default {DEFAULT_SAMPLE_COUNT})",
     )
-    init.set_defaults(func=_init)
+    init.set_defaults(func=_guarded(_init))
 
     imp = db_sub.add_parser("import", help="import dossiers from a CSV, JSON or JSON Lines file")
     _add_url(imp)
     imp.add_argument("file", type=Path, help="the .csv, .json or .jsonl file")
-    imp.set_defaults(func=_import)
+    imp.set_defaults(func=_guarded(_import))
 
     procs = db_sub.add_parser("procedures", help="import the procedure catalogue (CSV or JSON)")
     _add_url(procs)
     procs.add_argument("file", type=Path, help="the .csv or .json catalogue file")
     procs.set_defaults(func=_import_procedures)
     _register_calls(sub)
+
+
+def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report a bad URL or an unreachable database in one line instead of a traceback."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except DatabaseUrlError as exc:
+            print(f"error: {exc}")
+        except SQLAlchemyError as exc:
+            print(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return 3
+
+    return wrapper
 
 
 def _add_url(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,15 @@ def test_console_command_runs_as_a_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "sample dossiers loaded: 30" in done.stdout
     assert (tmp_path / "run" / "tongdai.db").is_file()
+
+
+def test_bad_urls_and_unreachable_databases_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["db", "init", "--url", "mysql://u@h/db"]) == 3
+    assert "unsupported database backend" in capsys.readouterr().out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, not listening: the connection is refused
+        port = s.getsockname()[1]
+        assert run(["db", "init", "--url", f"postgresql://postgres@127.0.0.1:{port}/x"]) == 3
+    assert capsys.readouterr().out.startswith("database error: OperationalError")

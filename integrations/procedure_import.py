@@ -433,11 +433,13 @@ def _update_batch(session: Session, records: list[Procedure], now: datetime) -> 
 
 def _insert_batch(session: Session, records: list[Procedure], now: datetime) -> None:
     values = [row_values(rec, now=now) for rec in records]
-    # One multi-row VALUES ... RETURNING statement: both backends support it, unlike
-    # executemany with RETURNING (not available with every driver).
+    # executemany without RETURNING, then the ids by code: executemany with RETURNING is not
+    # available with every driver, and a multi-row VALUES statement is slow to compile.
     table = cast(Table, ProcedureRow.__table__)
-    stmt = insert(table).values(values).returning(table.c.code, table.c.id)
-    ids: dict[str, int] = {code: id_ for code, id_ in session.execute(stmt).all()}
+    session.execute(insert(table), values)
+    codes = [rec.code for rec in records]
+    found = session.execute(select(table.c.code, table.c.id).where(table.c.code.in_(codes)))
+    ids: dict[str, int] = {code: id_ for code, id_ in found}
     documents = [
         {"procedure_id": ids[rec.code], **doc} for rec in records for doc in document_values(rec)
     ]

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
+import selectors
 import socket
 import struct
 import subprocess
@@ -29,52 +31,68 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; not exported by Python
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux values; not exported by Python
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)  # count of datagrams the kernel dropped
 WARM_UP_S = 1.0
 TESTDATA = Path(os.environ.get("TONGDAI_TESTDATA", ROOT.parent / "shared" / "testdata"))
 
 
 # ---------------------------------------------------------------------------- receiver process
 def receive(port_file: str, echo: bool, limit_s: float) -> None:
-    """Receiver: record kernel arrival times per SSRC between START and STOP control datagrams
-    (or until ``limit_s`` passed, should STOP be lost), echo RTP back to its sender, then print
-    the intervals' figures as JSON."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(1.0)
+    """Receiver: record kernel arrival times per SSRC between the START and STOP lines read
+    from stdin (a reliable channel, unlike UDP), echo RTP back to its sender, then print the
+    intervals' figures as JSON."""
     give_up = time.monotonic() + limit_s
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+    sock.setblocking(False)
     sock.bind(("127.0.0.1", 0))
     Path(port_file).write_text(str(sock.getsockname()[1]))
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    selector.register(sys.stdin, selectors.EVENT_READ)
     arrivals: dict[int, list[int]] = {}
     sequences: dict[int, list[int]] = {}
     recording = False
+    stopped = False
+    drops = 0
     start_cpu = time.process_time()
-    while time.monotonic() < give_up:
-        try:
-            data, ancillary, _flags, addr = sock.recvmsg(2048, 64)
-        except TimeoutError:
-            continue
-        if data == b"START":
-            recording = True
-            start_cpu = time.process_time()
-            continue
-        if data == b"STOP":
-            break
-        if len(data) < 12:
-            continue
-        if echo:
-            sock.sendto(data, addr)
-        if not recording:
-            continue
-        stamp = time.time_ns()
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                seconds, nanos = struct.unpack("qq", value[:16])
-                stamp = seconds * 1_000_000_000 + nanos
-        sequence, ssrc = struct.unpack_from("!H4xI", data, 2)
-        arrivals.setdefault(ssrc, []).append(stamp)
-        sequences.setdefault(ssrc, []).append(sequence)
+    while not stopped and time.monotonic() < give_up:
+        for key, _ in selector.select(timeout=1.0):
+            if key.fileobj is sys.stdin:
+                line = sys.stdin.readline().strip()
+                if line == "START":
+                    recording = True
+                    start_cpu = time.process_time()
+                else:  # STOP or end of input
+                    stopped = True
+                continue
+            for _ in range(512):  # drain what is queued
+                try:
+                    data, ancillary, _flags, addr = sock.recvmsg(2048, 128)
+                except BlockingIOError:
+                    break
+                if len(data) < 12:
+                    continue
+                if echo:
+                    with contextlib.suppress(BlockingIOError):
+                        sock.sendto(data, addr)
+                if not recording:
+                    continue
+                stamp = time.time_ns()
+                for level, kind, value in ancillary:
+                    if level != socket.SOL_SOCKET:
+                        continue
+                    if kind == SO_TIMESTAMPNS:
+                        seconds, nanos = struct.unpack("qq", value[:16])
+                        stamp = seconds * 1_000_000_000 + nanos
+                    elif kind == SO_RXQ_OVFL:
+                        drops = max(drops, struct.unpack("I", value[:4])[0])
+                sequence, ssrc = struct.unpack_from("!H4xI", data, 2)
+                arrivals.setdefault(ssrc, []).append(stamp)
+                sequences.setdefault(ssrc, []).append(sequence)
     gaps = [np.diff(np.array(times)) for times in arrivals.values() if len(times) > 1]
     intervals = np.concatenate(gaps) / 1e6 if gaps else np.zeros(1)
     lost = 0
@@ -91,6 +109,7 @@ def receive(port_file: str, echo: bool, limit_s: float) -> None:
                 "max_ms": float(intervals.max()),
                 "over_40ms": int((intervals > 40).sum()),
                 "lost": lost,
+                "receiver_drops": drops,
                 "receiver_cpu_s": time.process_time() - start_cpu,
             }
         ),
@@ -106,11 +125,12 @@ async def run_streams(count: int, seconds: float, echo: bool, prompt: bytes) -> 
 
     port_file = Path(f"/tmp/tongdai-bench-media-{os.getpid()}.port")
     port_file.unlink(missing_ok=True)
-    limit_s = WARM_UP_S + seconds + count / 50 + 30  # generous: STOP may be dropped
+    limit_s = WARM_UP_S + seconds + count / 50 + 60  # a safety net only
     args = [sys.executable, __file__, "--receiver", str(port_file), "--limit", str(limit_s)]
     if not echo:
         args.append("--no-echo")
-    receiver = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    receiver = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert receiver.stdin is not None
     try:
         deadline = time.monotonic() + 10
         while not port_file.exists() or not port_file.read_text():
@@ -137,23 +157,22 @@ async def run_streams(count: int, seconds: float, echo: bool, prompt: bytes) -> 
 
             again(None)
         clock.start()
-        control = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         await asyncio.sleep(WARM_UP_S)
-        for _ in range(3):  # idempotent, and UDP
-            control.sendto(b"START", target)
+        receiver.stdin.write("START\n")
+        receiver.stdin.flush()
         cpu0, wall0 = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         cpu = time.process_time() - cpu0
         wall = time.monotonic() - wall0
-        for _ in range(5):  # UDP: a loaded receiver may drop one
-            control.sendto(b"STOP", target)
-            await asyncio.sleep(0.05)
+        receiver.stdin.write("STOP\n")
+        receiver.stdin.flush()
         clock_stats = clock.stats
         received = sum(s.stats.packets_in for s in streams)
         for stream in streams:
             stream.close()
         await clock.close()
-        out, _ = await asyncio.to_thread(receiver.communicate, timeout=limit_s)
+        out = await asyncio.to_thread(receiver.stdout.read) if receiver.stdout else "{}"
+        await asyncio.to_thread(receiver.wait, limit_s)
         figures: dict[str, object] = json.loads(out)
         figures.update(
             sender_cpu_pct=100 * cpu / wall,
@@ -200,6 +219,7 @@ def main() -> None:
         prompt = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
     print(
         f"{'streams':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>40ms':>6} {'lost':>5} "
+        f"{'rxdrop':>6} "
         f"{'cpu %':>6} {'late99':>7} {'skip':>5} {'echo in':>8}"
     )
     if args.uvloop:
@@ -210,7 +230,8 @@ def main() -> None:
         f = asyncio.run(run_streams(count, args.seconds, not args.no_echo, prompt))
         print(
             f"{count:>7} {f['p50_ms']:>7.2f} {f['p99_ms']:>7.2f} {f['max_ms']:>7.2f} "
-            f"{f['over_40ms']:>6} {f['lost']:>5} {f['sender_cpu_pct']:>6.1f} "
+            f"{f['over_40ms']:>6} {f['lost']:>5} {f['receiver_drops']:>6} "
+            f"{f['sender_cpu_pct']:>6.1f} "
             f"{f['clock_late_p99_ms']:>7.2f} {f['clock_skipped']:>5} {f['echoed_packets_in']:>8}",
             flush=True,
         )

@@ -196,22 +196,19 @@ class DbCallLog:
         seq_before = dict(self._seq)
         try:
             with self._factory() as session, session.begin():
-                for event in batch:
-                    self._store(session, event)
+                self._store(session, batch)
             self.written += len(batch)
             return
         except Exception as exc:  # any database failure: retry one by one
             self._seq = seq_before
             _log.warning(
-                "call log batch of %d failed, retrying singly: %s",
-                len(batch),
-                mask_numbers_in(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+                "call log batch of %d failed, retrying singly: %s", len(batch), _describe(exc)
             )
         for event in batch:
             seq_before = dict(self._seq)
             try:
                 with self._factory() as session, session.begin():
-                    self._store(session, event)
+                    self._store(session, [event])
                 self.written += 1
             except Exception as exc:  # the event is lost, the log goes on
                 self._seq = seq_before
@@ -220,44 +217,57 @@ class DbCallLog:
                     "call log could not store %s of call %s: %s",
                     event.kind,
                     _clip(mask_numbers_in(event.call_id), 80),
-                    mask_numbers_in(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+                    _describe(exc),
                 )
 
-    def _store(self, session: Session, event: CallEvent) -> None:
-        call = self._call_row(session, event)
-        seq = self._next_seq(session, event.call_id)
-        session.add(
-            CallEventRow(
-                call_id=event.call_id,
-                seq=seq,
-                at=_utc(event.at),
-                kind=event.kind,
-                payload=event.payload(),
+    def _store(self, session: Session, batch: list[CallEvent]) -> None:
+        """Write a batch with a constant number of queries, whatever its size."""
+        call_ids = list(dict.fromkeys(event.call_id for event in batch))
+        calls = {
+            row.call_id: row
+            for row in session.scalars(select(CallRow).where(CallRow.call_id.in_(call_ids)))
+        }
+        missing = [event for event in batch if event.call_id not in calls]
+        for event in missing:
+            if event.call_id not in calls:
+                # Events of a call whose start was never seen still get a row to hang on.
+                calls[event.call_id] = CallRow(call_id=event.call_id, started_at=_utc(event.at))
+                session.add(calls[event.call_id])
+        if missing:
+            session.flush()  # call rows first: the event rows refer to them
+        unknown = [call_id for call_id in call_ids if call_id not in self._seq]
+        if unknown:
+            stmt = (
+                select(CallEventRow.call_id, func.max(CallEventRow.seq))
+                .where(CallEventRow.call_id.in_(unknown))
+                .group_by(CallEventRow.call_id)
             )
-        )
-        handler = _HANDLERS.get(type(event))
-        if handler is not None:
-            handler(session, call, event)
-        if isinstance(event, CallEnded):
-            self._seq.pop(event.call_id, None)
-
-    def _call_row(self, session: Session, event: CallEvent) -> CallRow:
-        call = session.get(CallRow, event.call_id)
-        if call is None:
-            # Events of a call whose start was never seen still get a row to hang on.
-            call = CallRow(call_id=event.call_id, started_at=_utc(event.at))
-            session.add(call)
-            session.flush()
-        return call
-
-    def _next_seq(self, session: Session, call_id: str) -> int:
-        if call_id not in self._seq:
-            last = session.scalar(
-                select(func.max(CallEventRow.seq)).where(CallEventRow.call_id == call_id)
+            last = {call_id: seq for call_id, seq in session.execute(stmt)}
+            for call_id in unknown:
+                self._seq[call_id] = last.get(call_id) or 0
+        for event in batch:
+            self._seq[event.call_id] += 1
+            session.add(
+                CallEventRow(
+                    call_id=event.call_id,
+                    seq=self._seq[event.call_id],
+                    at=_utc(event.at),
+                    kind=event.kind,
+                    payload=event.payload(),
+                )
             )
-            self._seq[call_id] = last or 0
-        self._seq[call_id] += 1
-        return self._seq[call_id]
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(session, calls[event.call_id], event)
+        for event in batch:
+            if isinstance(event, CallEnded):
+                self._seq.pop(event.call_id, None)
+
+
+def _describe(exc: Exception) -> str:
+    """First line of an error, numbers masked: database errors quote the refused values."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return _clip(mask_numbers_in(text), 300)
 
 
 # --- per-kind summaries -------------------------------------------------------------------------

@@ -403,6 +403,43 @@ _HANDLERS: dict[type[CallEvent], Callable[[Session, CallRow, Any], None]] = {
 }
 
 
+# --- callbacks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingCallback:
+    """A callback an officer still has to make."""
+
+    id: int
+    call_id: str
+    department: str
+    number: str
+    requested_at: datetime
+
+
+def pending_callbacks(
+    session: Session, *, department: str | None = None, limit: int = 100
+) -> list[PendingCallback]:
+    """Callbacks not yet done, oldest first; one department's when `department` is given."""
+    stmt = select(CallbackRow).where(CallbackRow.done_at.is_(None))
+    if department is not None:
+        stmt = stmt.where(CallbackRow.department == department)
+    stmt = stmt.order_by(CallbackRow.requested_at, CallbackRow.id).limit(max(0, limit))
+    return [
+        PendingCallback(row.id, row.call_id, row.department, row.number, _aware(row.requested_at))
+        for row in session.scalars(stmt)
+    ]
+
+
+def complete_callback(session: Session, *, callback_id: int, by: str, at: datetime) -> bool:
+    """Mark a callback done by an officer; False when it does not exist or was already done."""
+    row = session.get(CallbackRow, callback_id)
+    if row is None or row.done_at is not None:
+        return False
+    row.done_at, row.done_by = _utc(at), _clip(by, 64)
+    return True
+
+
 # --- retention ----------------------------------------------------------------------------------
 
 

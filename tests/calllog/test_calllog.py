@@ -19,6 +19,8 @@ from ivr.calllog import (
     DepartmentTransfers,
     average_duration_s,
     calls_per_day,
+    complete_callback,
+    pending_callbacks,
     purge_calls,
     purge_expired,
     survey_summary,
@@ -353,3 +355,29 @@ def test_day_boundaries_follow_the_local_time_zone(
             (date(2026, 3, 2), 1),
         ]
         assert calls_per_day(session, start=date(2026, 3, 2), end=date(2026, 3, 1)) == []
+
+
+def test_pending_callbacks_and_completion(
+    calllog: DbCallLog, sessions: sessionmaker[Session]
+) -> None:
+    for n, dept in enumerate(["so-tnmt", "ubnd-xa", "so-tnmt"]):
+        calllog.emit(
+            ev.CallbackRequested(
+                call_id=f"cb{n}",
+                at=T0 + timedelta(minutes=n),
+                node_id="cb",
+                department=dept,
+                number=f"09000000{n:02d}",
+            )
+        )
+    assert calllog.flush(10.0)
+    with sessions() as session, session.begin():
+        tnmt = pending_callbacks(session, department="so-tnmt")
+        assert [c.call_id for c in tnmt] == ["cb0", "cb2"]
+        assert tnmt[0].number == "0900000000" and tnmt[0].requested_at == T0
+        assert complete_callback(session, callback_id=tnmt[0].id, by="2201", at=T0)
+        assert not complete_callback(session, callback_id=tnmt[0].id, by="2201", at=T0)
+        assert not complete_callback(session, callback_id=10_000, by="2201", at=T0)
+    with sessions() as session:
+        assert [c.call_id for c in pending_callbacks(session)] == ["cb1", "cb2"]
+        assert pending_callbacks(session, limit=0) == []

@@ -66,6 +66,8 @@ class MediaClock:
         self._streams: dict[int, Tickable] = {}
         self._snapshot: tuple[Tickable, ...] = ()
         self._task: asyncio.Task[None] | None = None
+        # loop.time() at the current wake-up: streams read it instead of each asking the loop.
+        self.now = 0.0
         self._ticks = 0
         self._skipped = 0
         self._catch_up = 0
@@ -131,7 +133,7 @@ class MediaClock:
             delay = start + (done + 1) * period - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            now = loop.time()
+            now = self.now = loop.time()
             due = int((now - start) / period)
             if due <= done:  # woke a hair early: sleep the remainder
                 continue

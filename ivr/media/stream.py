@@ -17,8 +17,10 @@ after which tones in the audio are assumed to duplicate the events and are ignor
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
+import socket
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -232,6 +234,7 @@ class MediaStream(asyncio.DatagramProtocol):
         self._ts &= 0xFFFFFFFF
         self.local_port = 0
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._sending = True
@@ -263,7 +266,24 @@ class MediaStream(asyncio.DatagramProtocol):
         if self._transport is not None or self._closed:
             raise MediaError("stream already opened")
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
+        try:
+            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        except ValueError:  # a host name: let asyncio resolve it, send through the transport
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: self, local_addr=(host, port)
+            )
+        else:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.bind((host, port))
+                transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+            except BaseException:
+                sock.close()
+                raise
+            # The clock sends on the socket itself: the transport's sendto adds checks that
+            # cost more than the system call, 50 times a second per call.
+            self._sock = sock
         self._loop = loop
         self._transport = transport
         self.local_port = transport.get_extra_info("sockname")[1]
@@ -389,16 +409,32 @@ class MediaStream(asyncio.DatagramProtocol):
         """Called by the clock every 20 ms: send one packet, check timers."""
         if self._closed or self._loop is None:
             return
-        now = self._loop.time()
+        now = self._clock.now
         transport, remote = self._transport, self._remote
         if self._sending and transport is not None and remote is not None:
-            payload = self._next_payload()
+            if self._plays:
+                payload = self._next_payload()
+            else:
+                payload = self._silence
+                self._talking = False
             marker = self._marker
             self._marker = False
             packet = rtp.build(
                 self._codec.payload_type, self._seq, self._ts, self.ssrc, payload, marker
             )
-            transport.sendto(packet, remote)
+            sock = self._sock
+            if sock is not None:
+                try:
+                    sock.sendto(packet, remote)
+                except (BlockingIOError, InterruptedError):
+                    # The socket buffer is full: from now on let asyncio queue and wait for
+                    # room, so packets never overtake each other.
+                    self._sock = None
+                    transport.sendto(packet, remote)
+                except OSError as exc:
+                    self.error_received(exc)
+            else:
+                transport.sendto(packet, remote)
             self._seq = (self._seq + 1) & 0xFFFF
             self._packets_out += 1
             self._bytes_out += len(packet)

@@ -478,3 +478,18 @@ async def test_bad_remote_and_failing_callbacks(clock: MediaClock, peer: Peer) -
     assert stream.stats.digits == 1
     assert clock.stats.errors == 0
     stream.close()
+
+
+async def test_open_by_host_name(clock: MediaClock, peer: Peer) -> None:
+    stream = MediaStream(
+        clock=clock,
+        codec=PCMU,
+        dtmf_payload_type=None,
+        remote=(HOST, peer.port),
+        on_digit=Digits(),
+    )
+    await stream.open("localhost", 0)
+    await peer.wait_for(3)
+    stream.close()
+    assert stream.local_port > 0
+    assert peer.received[0].payload == b"\xff" * 160

@@ -21,7 +21,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from integrations.base import Channel, Procedure, RequiredDocument
@@ -31,6 +31,8 @@ MAX_QUERY_CHARS = 300
 """Longer search texts are cut: a caller's sentence never needs more."""
 MAX_CANDIDATES = 500
 """Rows fetched from the database before ranking."""
+MAX_FILTER_WORDS = 12
+"""Query words used to find candidates (all words still count in the ranking)."""
 
 # Words of a caller's question that say nothing about the procedure (folded). They still count,
 # a little. Folded words that are also parts of procedure names (hội, chợ, cơ, cần/căn, lâm, thu)
@@ -154,8 +156,8 @@ def search_procedures(session: Session, *, text: str, limit: int = 5) -> list[Pr
     """Best matches for a code or free text (name, field, keywords), best first.
 
     A text shaped like a procedure code ('1.001612', '2.000889.000.00.00.H12') is looked up as a
-    code first. Otherwise every folded word is a candidate filter and the candidates are ranked
-    by :func:`rank`.
+    code first. Otherwise the folded words pick candidate rows (see :func:`_candidates`) and
+    :func:`rank` orders them.
     """
     text = text[:MAX_QUERY_CHARS].strip()
     if limit <= 0 or not text:
@@ -168,16 +170,36 @@ def search_procedures(session: Session, *, text: str, limit: int = 5) -> list[Pr
     if not words:
         return []
     meaningful = [w for w in words if w not in _STOPWORDS] or words
-    stmt = (
-        select(ProcedureRow)
-        .options(selectinload(ProcedureRow.documents))
-        .where(or_(*(ProcedureRow.search_key.contains(w, autoescape=True) for w in meaningful)))
-        .limit(MAX_CANDIDATES)
-    )
-    scored = [(rank(words, row.name_key, row.search_key), row) for row in session.scalars(stmt)]
+    rows = _candidates(session, list(dict.fromkeys(meaningful))[:MAX_FILTER_WORDS])
+    scored = [(rank(words, row.name_key, row.search_key), row) for row in rows.values()]
     scored = [(score, row) for score, row in scored if score > 0]
     scored.sort(key=lambda item: (-item[0], item[1].code))
     return [to_record(row) for _, row in scored[:limit]]
+
+
+def _candidates(session: Session, words: list[str]) -> dict[int, ProcedureRow]:
+    """Rows worth ranking: every row holding one of the query's selective words.
+
+    A word is selective when at most :data:`MAX_CANDIDATES` rows hold it; the rows of each such
+    word are taken, so a common word ("đăng ký") cannot crowd out the ones that matter and a
+    stray word (a recognizer's mistake, a word no procedure has) hides nothing. When every word
+    is common, the rows holding all of them are taken instead.
+    """
+    contains = {w: ProcedureRow.search_key.contains(f" {w} ", autoescape=True) for w in words}
+    counts = session.execute(
+        select(*(func.sum(case((cond, 1), else_=0)) for cond in contains.values()))
+    ).one()
+    frequency = {w: int(n or 0) for w, n in zip(words, counts, strict=True)}
+    selective = [w for w in words if 0 < frequency[w] <= MAX_CANDIDATES]
+    common = [w for w in words if frequency[w] > MAX_CANDIDATES]
+    base = select(ProcedureRow).options(selectinload(ProcedureRow.documents))
+    if selective:
+        stmt = base.where(or_(*(contains[w] for w in selective)))
+    elif common:
+        stmt = base.where(and_(*(contains[w] for w in common))).limit(MAX_CANDIDATES)
+    else:
+        return {}
+    return {row.id: row for row in session.scalars(stmt)}
 
 
 def rank(words: list[str], name_key: str, key: str) -> float:

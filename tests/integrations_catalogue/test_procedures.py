@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.base import Channel
 from integrations.procedure_import import import_file, read_file
-from integrations.procedures import DbProcedureCatalogue, fold
+from integrations.procedures import DbProcedureCatalogue, fold, search_procedures
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "sample" / "procedures.json"
 
@@ -94,3 +95,22 @@ async def test_department_listing_and_fields(catalogue: DbProcedureCatalogue) ->
     assert await catalogue.fields("ubnd-xa") == ["Chứng thực", "Hộ tịch"]
     assert await catalogue.fields("so-tnmt") == ["Đất đai", "Môi trường", "Tài nguyên nước"]
     assert await catalogue.by_department("nowhere") == []
+
+
+def test_search_in_a_large_catalogue(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    # 1,500 procedures sharing the words "đăng ký": the one that also says "khai sinh" must still
+    # be found although the common words alone exceed the candidate limit.
+    filler = [
+        {"code": f"F.{i:05d}", "name": f"Đăng ký hoạt động số {i}", "field": "Khác"}
+        for i in range(1500)
+    ]
+    path = tmp_path / "large.json"
+    path.write_text(json.dumps(filler, ensure_ascii=False), encoding="utf-8")
+    assert import_file(sessions, path).inserted == 1500
+    assert import_file(sessions, SAMPLE).inserted == 17
+    with sessions() as session:
+        found = search_procedures(session, text="đăng ký khai sinh", limit=3)
+        assert found[0].name == "Đăng ký khai sinh"
+        # A word no procedure has does not hide the ones matching the rest.
+        found = search_procedures(session, text="đăng ký khai sinh gấp", limit=3)
+        assert found[0].name == "Đăng ký khai sinh"

@@ -116,7 +116,7 @@ class SpeechRecognized(CallEvent):
 @dataclass(frozen=True, kw_only=True)
 class LookupDone(CallEvent):
     node_id: str
-    kind: str  # "dossier" | "procedure"
+    lookup: str  # "dossier" | "procedure"
     key: str
     found: bool
     ok: bool = True
@@ -176,7 +176,7 @@ class FanoutSink:
         for sink in self._sinks:
             try:
                 sink.emit(event)
-            except Exception:  # noqa: BLE001 - a sink's failure must not reach the call
+            except Exception:
                 import logging
 
                 logging.getLogger(__name__).exception("event sink failed on %s", event.kind)

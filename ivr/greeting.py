@@ -40,8 +40,13 @@ async def digits_greeting(
         await channel.play(await prompts(GREETING))
         got = await collect_digits(
             channel,
-            DigitSpec(max_digits=32, min_digits=1, terminator="#",
-                      first_timeout_s=timeout_s, inter_timeout_s=timeout_s),
+            DigitSpec(
+                max_digits=32,
+                min_digits=1,
+                terminator="#",
+                first_timeout_s=timeout_s,
+                inter_timeout_s=timeout_s,
+            ),
         )
         await channel.play(await prompts(read_back(got.digits)), barge_in_digits=False)
         await channel.play(await prompts(GOODBYE), barge_in_digits=False)

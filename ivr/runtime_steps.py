@@ -4,8 +4,6 @@ the node's prompt text, whether a branch target speaks for itself, lookup record
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from ivr.events import LookupDone
 from ivr.runtime_io import Conversation, GaveUp, GlobalPicked, Pick
@@ -76,30 +74,13 @@ def record_lookup(
 ) -> None:
     conv.context.lookups.append(LookupRecord(kind, key, found, detail if ok else f"lỗi: {detail}"))
     conv.sink.emit(
-        lookup_done(
+        LookupDone(
             call_id=conv.context.call_id,
             node_id=node.id,
-            kind=kind,
+            lookup=kind,
             key=key,
             found=found,
             ok=ok,
             detail=detail,
         )
     )
-
-
-def lookup_done(**fields: Any) -> LookupDone:
-    """A :class:`LookupDone` event.
-
-    Its ``kind`` field ("dossier" | "procedure") collides with the read-only ``CallEvent.kind``
-    property, so the class as declared cannot be built. Until that is resolved in
-    :mod:`ivr.events`, the instance is filled directly: ``event.kind`` stays the event's kind
-    (``lookup-done``, what the call log files it under) and ``payload()["kind"]`` is the
-    lookup's.
-    """
-    try:
-        return LookupDone(**fields)
-    except AttributeError:
-        event = object.__new__(LookupDone)
-        event.__dict__.update({"at": datetime.now(UTC), **fields})
-        return event

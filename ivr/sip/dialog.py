@@ -106,7 +106,10 @@ class Dialog:
         """An in-dialog request from us (§12.2.1.1), loose routing assumed."""
         self.local_cseq += 1
         h = Headers()
-        h.add("Via", f"SIP/2.0/{self.peer.transport.upper()} {via_host}:{via_port};branch={new_branch()};rport")
+        h.add(
+            "Via",
+            f"SIP/2.0/{self.peer.transport.upper()} {via_host}:{via_port};branch={new_branch()};rport",
+        )
         for route in self.route_set:
             h.add("Route", route)
         h.add("Max-Forwards", "70")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -120,9 +121,13 @@ class Endpoint:
         if self._scheduler is None:
             self._scheduler = _LoopScheduler(asyncio.get_running_loop())
         await self.transport.start(self.sip.host, self.sip.port, self.sip.transports)
-        log.info("SIP listening on %s:%s (%s)", self.sip.host, self.transport.port, self.sip.transports)
+        log.info(
+            "SIP listening on %s:%s (%s)", self.sip.host, self.transport.port, self.sip.transports
+        )
 
     async def stop(self) -> None:
+        for server_tx in list(self.tx.server.values()):
+            server_tx.abandon()
         for leg in list(self.legs.values()):
             if leg.confirmed and not leg.call.ended:
                 with contextlib.suppress(Exception):
@@ -130,6 +135,8 @@ class Endpoint:
             self._release(leg, "shutdown")
         for task in list(self._tasks):
             task.cancel()
+        for client_tx in list(self.tx.client.values()):
+            client_tx.abandon()
         await self.transport.close()
 
     @property
@@ -158,9 +165,7 @@ class Endpoint:
         except SipParseError as exc:
             self.stats.malformed += 1
             if isinstance(msg, Request) and msg.method != "ACK":
-                self._send_response(
-                    make_response(msg, exc.status or 400, _reason(exc)), msg, peer
-                )
+                self._send_response(make_response(msg, exc.status or 400, _reason(exc)), msg, peer)
         except Exception:
             log.exception("error handling SIP message from %s", peer)
             if isinstance(msg, Request) and msg.method != "ACK":
@@ -217,7 +222,10 @@ class Endpoint:
             self._count_reject(503)
             tx.respond(
                 make_response(
-                    req, 503, to_tag=new_tag(), headers=[("Retry-After", str(self.sip.retry_after_s))]
+                    req,
+                    503,
+                    to_tag=new_tag(),
+                    headers=[("Retry-After", str(self.sip.retry_after_s))],
                 )
             )
             return
@@ -236,9 +244,7 @@ class Endpoint:
                 tx.respond(make_response(req, 400, f"Bad SDP: {exc}"[:80], to_tag=local_tag))
                 return
         elif req.body:
-            tx.respond(
-                make_response(req, 415, to_tag=local_tag, headers=[("Accept", ACCEPT)])
-            )
+            tx.respond(make_response(req, 415, to_tag=local_tag, headers=[("Accept", ACCEPT)]))
             return
         try:
             port = self.ports.allocate()
@@ -264,9 +270,7 @@ class Endpoint:
         except sdp.NoCommonCodec:
             self.ports.release(port)
             self._count_reject(488)
-            tx.respond(
-                make_response(req, 488, to_tag=local_tag, headers=[("Accept", ACCEPT)])
-            )
+            tx.respond(make_response(req, 488, to_tag=local_tag, headers=[("Accept", ACCEPT)]))
             return
         except sdp.SdpError as exc:
             self.ports.release(port)
@@ -295,15 +299,30 @@ class Endpoint:
             inactivity_timeout_s=self.media.inactivity_timeout_s,
             on_inactive=lambda: self._media_timeout(holder[0]),
         )
-        try:
-            await stream.open(local_ip if self.sip.host in ("0.0.0.0", "") else self.sip.host, port)
-        except OSError as exc:
-            self.ports.release(port)
-            log.warning("RTP port %s unavailable: %s", port, exc)
-            tx.respond(make_response(req, 503, to_tag=local_tag, headers=[("Retry-After", "5")]))
-            return
+        for attempt in range(3):  # a port of the range may be held by another program
+            try:
+                await stream.open(
+                    local_ip if self.sip.host in ("0.0.0.0", "") else self.sip.host, port
+                )
+                break
+            except OSError as exc:
+                log.warning("RTP port %s unavailable: %s", port, exc)
+                self.ports.release(port)
+                try:
+                    port = self.ports.allocate() if attempt < 2 else -1
+                except Exception:
+                    port = -1
+                if port < 0:
+                    tx.respond(
+                        make_response(req, 503, to_tag=local_tag, headers=[("Retry-After", "5")])
+                    )
+                    return
+                answer = _with_port(answer, port)
         stream.sending = False  # nothing goes out before the caller's ACK
-        contact = f"<sip:tongdai@{_host(local_ip)}:{self.transport.port};transport={peer.transport}>"
+        self.clock.unregister(stream)  # and an unconfirmed call costs the clock nothing
+        contact = (
+            f"<sip:tongdai@{_host(local_ip)}:{self.transport.port};transport={peer.transport}>"
+        )
         dialog = Dialog.from_invite(req, local_tag=local_tag, peer=peer, local_contact=contact)
         call = Call(info=info, stream=stream, signalling=self, sink=self.sink)
         leg = Leg(
@@ -347,7 +366,12 @@ class Endpoint:
     def _on_ack(self, req: Request, peer: Peer) -> None:
         key = server_key(req, method="INVITE")
         tx = self.tx.server.get(key)
-        if tx is not None and tx.final_sent and tx.last_response is not None and tx.last_response.status >= 300:
+        if (
+            tx is not None
+            and tx.final_sent
+            and tx.last_response is not None
+            and tx.last_response.status >= 300
+        ):
             tx.receive_request(req)  # ACK of our error response: hop-by-hop
             return
         leg = self._leg_for(req)
@@ -428,7 +452,11 @@ class Endpoint:
         elif req.method == "INFO":
             digit = _info_digit(req)
             if digit is None and req.body:
-                tx.respond(make_response(req, 415, headers=[("Accept", "application/dtmf-relay, application/dtmf")]))
+                tx.respond(
+                    make_response(
+                        req, 415, headers=[("Accept", "application/dtmf-relay, application/dtmf")]
+                    )
+                )
                 return
             tx.respond(make_response(req, 200))
             if digit is not None:
@@ -541,7 +569,10 @@ class Endpoint:
             "REFER",
             extra=[
                 ("Refer-To", f"<{target}>"),
-                ("Referred-By", f"<sip:tongdai@{_host(self.transport.local_ip_for(leg.dialog.peer.host))}>"),
+                (
+                    "Referred-By",
+                    f"<sip:tongdai@{_host(self.transport.local_ip_for(leg.dialog.peer.host))}>",
+                ),
             ],
         )
         if resp is None or resp.status >= 300:
@@ -571,7 +602,9 @@ class Endpoint:
             if not done.done():
                 done.set_result(None)
 
-        self._send_in_dialog(leg, method, extra=extra, on_response=on_response, on_timeout=on_timeout)
+        self._send_in_dialog(
+            leg, method, extra=extra, on_response=on_response, on_timeout=on_timeout
+        )
         return await done
 
     def _send_in_dialog(
@@ -751,14 +784,11 @@ def _stamp_received(resp: Response, source: Peer) -> None:
     if not params:
         return
     resp.headers.remove("Via")
-    resp.headers.add("Via", str(top.with_params(**params)))
-    for value in vias[1:]:
-        resp.headers.add("Via", value)
+    for value in reversed([str(top.with_params(**params)), *vias[1:]]):
+        resp.headers.add("Via", value, first=True)
 
 
-def _with_received(
-    respond: Callable[[Response], None], source: Peer
-) -> Callable[[Response], None]:
+def _with_received(respond: Callable[[Response], None], source: Peer) -> Callable[[Response], None]:
     def stamped(resp: Response) -> None:
         _stamp_received(resp, source)
         respond(resp)
@@ -828,6 +858,16 @@ def _host(ip: str) -> str:
 def _codec(answer: sdp.Answer) -> Codec:
     c = answer.codec
     return Codec(name=c.name.upper(), payload_type=c.payload_type, rate=c.clock_rate)
+
+
+def _with_port(answer: sdp.Answer, port: int) -> sdp.Answer:
+    """The same answer on another local RTP port."""
+    desc = answer.description
+    media = [
+        dataclasses.replace(m, port=port) if m.media == "audio" and m.port else m
+        for m in desc.media
+    ]
+    return dataclasses.replace(answer, description=dataclasses.replace(desc, media=media))
 
 
 def _sdp_ip(desc: sdp.SessionDescription) -> str:

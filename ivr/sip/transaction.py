@@ -156,6 +156,11 @@ class ServerTransaction:
         if self.state is State.ACCEPTED:
             self._terminate()
 
+    def abandon(self) -> None:
+        """Stop every timer without callbacks (the endpoint is shutting down)."""
+        self._on_timeout = None
+        self._terminate()
+
     def _retransmit_2xx(self) -> None:
         if self.state is not State.ACCEPTED or self._wire is None:
             return
@@ -235,6 +240,10 @@ class ClientTransaction:
         self._timers.stop("F")
         self._timers.start("K", 0 if self._reliable else self._t.t4, self._terminate)
         self._on_response(resp)
+
+    def abandon(self) -> None:
+        """Stop every timer without reporting a timeout (the endpoint is shutting down)."""
+        self._terminate()
 
     def _retransmit(self) -> None:
         if self.state not in (State.TRYING, State.PROCEEDING):

@@ -134,8 +134,9 @@ class SipTransport:
         """Send bytes to a peer; never raises."""
         try:
             if peer.transport == "udp":
-                if self._udp is not None and self._udp.transport is not None:
-                    self._udp.transport.sendto(data, (peer.host, peer.port))
+                udp = self._udp.transport if self._udp is not None else None
+                if udp is not None and not udp.is_closing():
+                    udp.sendto(data, (peer.host, peer.port))
                 return
             conn = self._tcp.get((peer.host, peer.port))
             if conn is not None and conn.transport is not None and not conn.transport.is_closing():

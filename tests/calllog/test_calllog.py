@@ -70,8 +70,8 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
             confidence=0.8,
             matched="procedure",
         ),
-        _lookup_done(
-            call_id=call_id, at=t(5), node_id="ask", kind="procedure", key="x", found=True
+        ev.LookupDone(
+            call_id=call_id, at=t(5), node_id="ask", lookup="procedure", key="x", found=True
         ),
         ev.HoldChanged(call_id=call_id, at=t(6), on_hold=True),
         ev.TransferRequested(
@@ -90,18 +90,6 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ev.CallError(call_id=call_id, at=t(11), code=ev.ErrorCode.TRANSFER_FAILED, detail="busy"),
         ev.CallEnded(call_id=call_id, at=t(12), reason="caller-bye", duration_s=12.0),
     ]
-
-
-def _lookup_done(**fields: object) -> ev.CallEvent:
-    """LookupDone's ``kind`` field collides with the read-only ``CallEvent.kind`` property, so
-    the dataclass cannot be constructed; build it the way the runtime does until that is fixed.
-    """
-    try:
-        return ev.LookupDone(**fields)  # type: ignore[arg-type]
-    except AttributeError:
-        event = object.__new__(ev.LookupDone)
-        event.__dict__.update(fields)
-        return event
 
 
 def _all_kinds() -> set[str]:

@@ -69,15 +69,16 @@ async def start_ivr(
     """Start a worker on free ports of 127.0.0.1 (UDP and TCP)."""
     lo, hi = media_range(media_size)
     sip = SipSettings(
-        host="127.0.0.1", port=free_port(), max_calls=max_calls, **sip_overrides  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=free_port(),
+        max_calls=max_calls,
+        **sip_overrides,  # type: ignore[arg-type]
     )
     media = MediaSettings(
         rtp_port_min=lo, rtp_port_max=hi, inactivity_timeout_s=inactivity_timeout_s
     )
     sink = MemorySink()
-    worker = Worker(
-        sip=sip, media=media, on_call=on_call, sink=sink, answer_delay_s=answer_delay_s
-    )
+    worker = Worker(sip=sip, media=media, on_call=on_call, sink=sink, answer_delay_s=answer_delay_s)
     await worker.start()
     return RunningIvr(worker, sink, worker.port, (lo, hi))
 
@@ -171,14 +172,20 @@ class Capture:
 
     def udp_payloads(self) -> list[tuple[int, int, bytes]]:
         """(source port, destination port, payload) of every UDP/IPv4 packet captured."""
+        return [(s, d, p) for _, s, d, p in self.udp_packets()]
+
+    def udp_packets(self) -> list[tuple[float, int, int, bytes]]:
+        """(capture time, source port, destination port, payload) of every UDP/IPv4 packet."""
         data = self.path.read_bytes()
         magic = struct.unpack("<I", data[:4])[0]
         endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
         linktype = struct.unpack(endian + "I", data[20:24])[0]
         pos = 24
-        out: list[tuple[int, int, bytes]] = []
+        out: list[tuple[float, int, int, bytes]] = []
+        nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
         while pos + 16 <= len(data):
-            _, _, incl, _ = struct.unpack(endian + "IIII", data[pos : pos + 16])
+            sec, frac, incl, _ = struct.unpack(endian + "IIII", data[pos : pos + 16])
+            when = sec + frac / (1e9 if nano else 1e6)
             frame = data[pos + 16 : pos + 16 + incl]
             pos += 16 + incl
             if linktype == 1:
@@ -193,7 +200,7 @@ class Capture:
                 continue
             ihl = (ip[0] & 0x0F) * 4
             sport, dport, length = struct.unpack(">HHH", ip[ihl : ihl + 6])
-            out.append((sport, dport, ip[ihl + 8 : ihl + length]))
+            out.append((when, sport, dport, ip[ihl + 8 : ihl + length]))
         return out
 
 

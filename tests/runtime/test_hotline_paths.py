@@ -301,7 +301,7 @@ def test_lookup_event_names_its_kind_and_the_lookup_kind() -> None:
     [lookup] = r.of(LookupDone)
     assert lookup.kind == "lookup-done"  # what the call log files it under
     payload = lookup.payload()
-    assert payload["kind"] == "dossier" and payload["found"] is True
+    assert payload["lookup"] == "dossier" and payload["found"] is True
     assert payload["key"] == "000.00.14.H56-250303-9002" and payload["node_id"] == "dossier_lookup"
 
 

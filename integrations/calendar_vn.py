@@ -291,11 +291,14 @@ class HolidayCalendar:
 
     def holidays(self, year: int) -> dict[date, str]:
         """Every day off (other than ordinary weekends) in `year`, with its name, in date order."""
+        return dict(self._year(year))
+
+    def _year(self, year: int) -> dict[date, str]:
         if not 1900 <= year <= 2199:
             raise CalendarError(f"year out of range: {year}")
         if year not in self._cache:
             self._cache[year] = self._compute(year)
-        return dict(self._cache[year])
+        return self._cache[year]
 
     def _compute(self, year: int) -> dict[date, str]:
         statutory: dict[date, str] = {date(year, 1, 1): "Tết Dương lịch"}
@@ -348,7 +351,7 @@ class HolidayCalendar:
 
     def holiday_name(self, day: date) -> str | None:
         """The holiday's name if `day` is a public holiday or compensatory day, else None."""
-        return self.holidays(day.year).get(day)
+        return self._year(day.year).get(day)
 
     def is_working_day(self, day: date) -> bool:
         """True on Monday–Friday that are not holidays, and on configured make-up days."""

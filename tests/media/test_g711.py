@@ -104,3 +104,14 @@ def test_odd_length_is_a_typed_error() -> None:
     with pytest.raises(g711.G711Error):
         g711.alaw_encode(b"\x00")
     assert g711.ulaw_encode(b"") == b""
+
+
+def test_tables_follow_the_scalar_reference() -> None:
+    everything = np.arange(-32768, 32768, dtype="<i2")
+    ulaw = bytes(g711.linear_to_ulaw(int(x)) for x in everything)
+    alaw = bytes(g711.linear_to_alaw(int(x)) for x in everything)
+    assert g711.ulaw_encode(everything.tobytes()) == ulaw
+    assert g711.alaw_encode(everything.tobytes()) == alaw
+    codes = bytes(range(256))
+    assert samples(g711.ulaw_decode(codes)) == [g711.ulaw_to_linear(c) for c in codes]
+    assert samples(g711.alaw_decode(codes)) == [g711.alaw_to_linear(c) for c in codes]

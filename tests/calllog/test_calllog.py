@@ -78,13 +78,13 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
             call_id=call_id,
             at=t(7),
             node_id="xfer",
-            department="so-tnmt",
+            department="so-tn-mt",
             target="sip:2201@pbx",
             reason="caller asked",
         ),
         ev.TransferResult(call_id=call_id, at=t(8), target="sip:2201@pbx", status=486, ok=False),
         ev.CallbackRequested(
-            call_id=call_id, at=t(9), node_id="cb", department="so-tnmt", number="0912345678"
+            call_id=call_id, at=t(9), node_id="cb", department="so-tn-mt", number="0912345678"
         ),
         ev.SurveyAnswered(call_id=call_id, at=t(10), node_id="survey", score=4),
         ev.CallError(call_id=call_id, at=t(11), code=ev.ErrorCode.TRANSFER_FAILED, detail="busy"),
@@ -143,7 +143,7 @@ def test_every_event_kind_is_stored(calllog: DbCallLog, sessions: sessionmaker[S
             ("speech", "khai sinh", "procedure"),
         ]
         transfer = session.scalars(select(CallTransferRow)).one()
-        assert (transfer.department, transfer.status, transfer.ok) == ("so-tnmt", 486, False)
+        assert (transfer.department, transfer.status, transfer.ok) == ("so-tn-mt", 486, False)
         callback = session.scalars(select(CallbackRow)).one()
         assert callback.number == "0912345678" and callback.done_at is None
         assert session.scalars(select(SurveyAnswerRow)).one().score == 4
@@ -318,7 +318,7 @@ def test_statistics(calllog: DbCallLog, sessions: sessionmaker[Session]) -> None
         assert average_duration_s(session, since=since, until=until) == pytest.approx(12.0)
         assert average_duration_s(session, since=until, until=until + timedelta(days=1)) is None
         assert transfers_per_department(session, since=since, until=until) == [
-            DepartmentTransfers("so-tnmt", 4, 0),
+            DepartmentTransfers("so-tn-mt", 4, 0),
             DepartmentTransfers("ubnd-xa", 1, 1),
         ]
         survey = survey_summary(session, since=since, until=until)
@@ -348,7 +348,7 @@ def test_day_boundaries_follow_the_local_time_zone(
 def test_pending_callbacks_and_completion(
     calllog: DbCallLog, sessions: sessionmaker[Session]
 ) -> None:
-    for n, dept in enumerate(["so-tnmt", "ubnd-xa", "so-tnmt"]):
+    for n, dept in enumerate(["so-tn-mt", "ubnd-xa", "so-tn-mt"]):
         calllog.emit(
             ev.CallbackRequested(
                 call_id=f"cb{n}",
@@ -360,7 +360,7 @@ def test_pending_callbacks_and_completion(
         )
     assert calllog.flush(10.0)
     with sessions() as session, session.begin():
-        tnmt = pending_callbacks(session, department="so-tnmt")
+        tnmt = pending_callbacks(session, department="so-tn-mt")
         assert [c.call_id for c in tnmt] == ["cb0", "cb2"]
         assert tnmt[0].number == "0900000000" and tnmt[0].requested_at == T0
         assert complete_callback(session, callback_id=tnmt[0].id, by="2201", at=T0)

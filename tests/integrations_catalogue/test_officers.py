@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ from integrations.officers import (
     sip_ha1,
     verify_web_password,
 )
-from integrations.sample_catalogue import load_sample
+from integrations.sample_catalogue import SampleDataError, load_sample
 
 ICT = timezone(timedelta(hours=7))
 
@@ -75,18 +76,23 @@ def test_bad_working_hours_raise(data: dict[str, object]) -> None:
 @pytest.fixture
 def directory(sessions: sessionmaker[Session]) -> DbOfficerDirectory:
     report = load_sample(sessions, demo_password="demo-123")
-    assert (report.departments, report.officers) == (3, 5)
+    assert (report.departments, report.officers) == (4, 7)
     assert report.procedures.inserted == 17
     assert report.holiday_overrides == 5
     return DbOfficerDirectory(sessions)
 
 
 async def test_departments_and_transfer_targets(directory: DbOfficerDirectory) -> None:
-    assert [d.id for d in await directory.departments()] == ["so-cong-thuong", "so-tnmt", "ubnd-xa"]
-    tnmt = await directory.department("so-tnmt")
+    assert [d.id for d in await directory.departments()] == [
+        "so-cong-thuong",
+        "so-tn-mt",
+        "tong-dai",
+        "ubnd-xa",
+    ]
+    tnmt = await directory.department("so-tn-mt")
     assert tnmt is not None and tnmt.short_name == "Sở TN-MT"
     assert await directory.department("nowhere") is None
-    assert await directory.transfer_target("so-tnmt") == "sip:tnmt-queue@127.0.0.1:5080"
+    assert await directory.transfer_target("so-tn-mt") == "sip:tnmt-queue@127.0.0.1:5080"
     assert await directory.transfer_target("so-cong-thuong") == "sip:2101@127.0.0.1:5080"
     assert await directory.transfer_target("nowhere") is None
 
@@ -115,10 +121,10 @@ OPEN_STATES = [
     ("so-cong-thuong", datetime(2025, 3, 15, 9, 0, tzinfo=ICT), OpenState.CLOSED),  # Sat
     ("ubnd-xa", datetime(2025, 3, 15, 9, 0, tzinfo=ICT), OpenState.OPEN),  # commune Sat
     ("ubnd-xa", datetime(2025, 3, 15, 14, 0, tzinfo=ICT), OpenState.CLOSED),
-    ("so-tnmt", datetime(2026, 2, 17, 9, 0, tzinfo=ICT), OpenState.HOLIDAY),  # Tết 2026
+    ("so-tn-mt", datetime(2026, 2, 17, 9, 0, tzinfo=ICT), OpenState.HOLIDAY),  # Tết 2026
     ("ubnd-xa", datetime(2025, 9, 2, 9, 0, tzinfo=ICT), OpenState.HOLIDAY),  # Quốc khánh
     # 27/1/2025 is a Tết day only because holidays.json announces it.
-    ("so-tnmt", datetime(2025, 1, 27, 9, 0, tzinfo=ICT), OpenState.HOLIDAY),
+    ("so-tn-mt", datetime(2025, 1, 27, 9, 0, tzinfo=ICT), OpenState.HOLIDAY),
     ("nowhere", datetime(2025, 3, 10, 9, 0, tzinfo=ICT), OpenState.CLOSED),
 ]
 
@@ -131,7 +137,7 @@ async def test_is_open(directory: DbOfficerDirectory) -> None:
 
 async def test_naive_datetime_is_refused(directory: DbOfficerDirectory) -> None:
     with pytest.raises(DirectoryError):
-        await directory.is_open("so-tnmt", datetime(2025, 3, 10, 9, 0))
+        await directory.is_open("so-tn-mt", datetime(2025, 3, 10, 9, 0))
 
 
 async def test_stored_make_up_day_is_seen_after_the_cache_expires(
@@ -173,9 +179,11 @@ def test_bad_officer_input(directory: DbOfficerDirectory, sessions: sessionmaker
         with pytest.raises(DirectoryError, match="unknown department"):
             save_officer(session, department_id="nowhere", name="X", extension="1")
         with pytest.raises(DirectoryError, match="extension"):
-            save_officer(session, department_id="so-tnmt", name="X", extension="12 34")
+            save_officer(session, department_id="so-tn-mt", name="X", extension="12 34")
         with pytest.raises(DirectoryError, match="sip"):
-            save_officer(session, department_id="so-tnmt", name="X", extension="1", sip_uri="tel:1")
+            save_officer(
+                session, department_id="so-tn-mt", name="X", extension="1", sip_uri="tel:1"
+            )
 
 
 def test_sample_load_is_idempotent(sessions: sessionmaker[Session]) -> None:
@@ -185,3 +193,28 @@ def test_sample_load_is_idempotent(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(OfficerRow)) == 5
         assert session.scalar(select(func.count()).select_from(HolidayOverrideRow)) == 5
+
+
+@pytest.mark.parametrize(
+    ("departments", "message"),
+    [
+        ("[{]", "cannot read"),
+        ('{"id": "x"}', "must be a list"),
+        ('[{"name": "Sở"}]', "missing or malformed"),
+        ('[{"id": "x", "name": "Sở", "hours": {"mon": ["8-17"]}}]', "HH:MM"),
+        (
+            '[{"id": "x", "name": "Sở", "officers": [{"name": "A", "extension": "1 2"}]}]',
+            "extension",
+        ),
+    ],
+)
+def test_bad_sample_files_raise_a_typed_error(
+    sessions: sessionmaker[Session], tmp_path: Path, departments: str, message: str
+) -> None:
+    (tmp_path / "procedures.json").write_text("[]", encoding="utf-8")
+    (tmp_path / "holidays.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "departments.json").write_text(departments, encoding="utf-8")
+    with pytest.raises(SampleDataError, match=message):
+        load_sample(sessions, sample_dir=tmp_path)
+    with sessions() as session:  # nothing half-written
+        assert session.scalar(select(func.count()).select_from(OfficerRow)) == 0

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr.channel import (
     Audio,
@@ -85,7 +85,7 @@ class Call:
         pcm = audio.pcm if audio.rate == 8000 else resample(audio.pcm, audio.rate, 8000)
         started = self._now()
         done = asyncio.ensure_future(self.stream.play(pcm))
-        waiters: list[asyncio.Future[object]] = [done, asyncio.ensure_future(self._ended.wait())]
+        waiters: list[asyncio.Future[Any]] = [done, asyncio.ensure_future(self._ended.wait())]
         digit_wait = barge_wait = None
         if barge_in_digits:
             self._digit_arrived.clear()

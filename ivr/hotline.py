@@ -8,19 +8,19 @@ place that knows every package; the packages themselves only know their Protocol
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr.call import Call
-from ivr.channel import Audio
 from ivr.events import CallEvent, EventSink, FanoutSink
 from ivr.greeting import digits_greeting
 
 log = logging.getLogger(__name__)
-
-PromptFn = Callable[[str], Awaitable[Audio]]
 
 
 class LogSink:
@@ -46,25 +46,119 @@ class Hotline:
                 log.exception("closing the hotline")
 
 
-async def espeak_prompt(text: str) -> Audio:
-    """Render Vietnamese text with espeak-ng at 8 kHz (the offline engine)."""
-    from speech.audio import resample
+def static_prompt_texts(tree: Any) -> list[str]:
+    """Every prompt text written in a menu tree (rendered ahead of the first call)."""
+    from menus.model import Prompt
 
-    proc = await asyncio.create_subprocess_exec(
-        "espeak-ng", "-v", "vi", "-s", "150", "--stdout", text,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    wav, _ = await proc.communicate()
-    # espeak-ng writes a 22050 Hz 16-bit mono WAV with a 44-byte header
-    return Audio(resample(wav[44:], 22050, 8000))
+    texts: list[str] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Prompt):
+            if value.text and "{" not in value.text:
+                texts.append(value.text)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                visit(getattr(value, f.name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                visit(item)
+
+    visit(tree)
+    return list(dict.fromkeys(texts))
 
 
 async def build_hotline(settings: Any, *, app: str = "hotline") -> Hotline:
-    """Wire a hotline from settings."""
-    sink = FanoutSink(LogSink())
-    prompts: PromptFn = espeak_prompt
+    """Wire a hotline from settings: prompts (gTTS pre-rendered, espeak-ng offline), the call
+    log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
+    runtime over the database dossier source, procedure catalogue and officer directory, with
+    offline speech recognition when the recogniser loads."""
+    from db import create_engine_from_url, session_factory
+    from ivr.calllog import DbCallLog
+    from speech.prompt_cache import build_prompt_cache
+    from speech.tts import build_synthesizer
 
-    async def on_digits_call(call: Call) -> None:
-        await digits_greeting(call, prompts)
+    engine = create_engine_from_url(settings.database_url)
+    sessions = session_factory(engine)
+    calllog = DbCallLog(sessions)
+    calllog.start()
+    sink = FanoutSink(LogSink(), calllog)
+    cache = build_prompt_cache(settings.speech, build_synthesizer(settings.speech))
+    hotline = Hotline(on_call=_unset, sink=sink)
 
-    return Hotline(on_call=on_digits_call, sink=sink)
+    async def close_db() -> None:
+        await asyncio.to_thread(calllog.close)
+        engine.dispose()
+
+    hotline.closers.append(close_db)
+
+    if app == "digits":
+
+        async def on_digits_call(call: Call) -> None:
+            await digits_greeting(call, cache.get)
+
+        hotline.on_call = on_digits_call
+        return hotline
+
+    from integrations.calendar_vn import HolidayCalendar
+    from integrations.dossiers_db import DatabaseDossierSource
+    from integrations.officers import DbOfficerDirectory
+    from integrations.procedures import DbProcedureCatalogue
+    from ivr.runtime import PinnedTree, RuntimeDeps, run_call
+    from menus.store import MenuStore, PublishedTrees
+
+    trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)
+    recognizer = None
+    voice_detector = None
+    try:
+        from speech.asr import create_recognizer
+        from speech.vad import SpeechDetector
+
+        recognizer = create_recognizer(settings.speech)
+        await recognizer.load()
+        voice_detector = SpeechDetector
+        hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))  # type: ignore[union-attr]
+    except Exception as exc:  # the hotline still answers by keypad
+        log.warning("speech recognition unavailable (%s): keypad only", exc)
+        recognizer = None
+    officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
+    tz = ZoneInfo(settings.timezone)
+    deps = RuntimeDeps(
+        prompts=cache.get,
+        dossiers=DatabaseDossierSource(sessions),
+        catalogue=DbProcedureCatalogue(sessions),
+        officers=officers,
+        calendar=HolidayCalendar(),
+        now=lambda: datetime.now(tz),
+        transfer_targets=dict(settings.sip.transfer_targets),
+        recognizer=recognizer,
+        voice_detector=voice_detector,
+    )
+
+    async def prerender() -> None:
+        try:
+            tree = await asyncio.to_thread(trees.current)
+            report = await cache.prerender(static_prompt_texts(tree))
+            log.info("prompts ready: %s", report)
+        except Exception:
+            log.exception("pre-rendering the menu prompts failed (they render on first use)")
+
+    warmup = asyncio.get_running_loop().create_task(prerender())
+    hotline.closers.append(lambda: _cancel(warmup))
+
+    async def on_hotline_call(call: Call) -> None:
+        tree = await asyncio.to_thread(trees.current)  # pinned for the whole call
+        await run_call(call, PinnedTree.of(tree), deps, sink)
+
+    hotline.on_call = on_hotline_call
+    return hotline
+
+
+async def _unset(call: Call) -> None:
+    raise RuntimeError("hotline not wired")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()

@@ -108,7 +108,8 @@ class Dialog:
         h = Headers()
         h.add(
             "Via",
-            f"SIP/2.0/{self.peer.transport.upper()} {via_host}:{via_port};branch={new_branch()};rport",
+            f"SIP/2.0/{self.peer.transport.upper()} {via_host}:{via_port}"
+            f";branch={new_branch()};rport",
         )
         for route in self.route_set:
             h.add("Route", route)

@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ivr.call import Call
 from ivr.channel import CallInfo, TransferOutcome
@@ -114,7 +115,7 @@ class Endpoint:
         self.tx = TransactionTable.empty()
         self.legs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag)
         self.stats = EndpointStats()
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -662,8 +663,8 @@ class Endpoint:
             timers=self.timers,
             on_terminated=self.tx.drop_server,
             on_timeout=on_timeout,
+            prepare=lambda resp: _stamp_received(resp, peer),
         )
-        tx.respond = _with_received(tx.respond, peer)  # type: ignore[method-assign]
         self.tx.server[tx.key] = tx
         return tx
 
@@ -734,9 +735,9 @@ class Endpoint:
     def _ua_headers(self) -> list[tuple[str, str]]:
         return [("User-Agent", self.sip.user_agent)]
 
-    def _keep(self, task: asyncio.Task[object] | asyncio.Task[None]) -> None:
-        self._tasks.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 class _LoopScheduler:
@@ -786,14 +787,6 @@ def _stamp_received(resp: Response, source: Peer) -> None:
     resp.headers.remove("Via")
     for value in reversed([str(top.with_params(**params)), *vias[1:]]):
         resp.headers.add("Via", value, first=True)
-
-
-def _with_received(respond: Callable[[Response], None], source: Peer) -> Callable[[Response], None]:
-    def stamped(resp: Response) -> None:
-        _stamp_received(resp, source)
-        respond(resp)
-
-    return stamped
 
 
 _HEADER_LINE = re.compile(rb"^([A-Za-z\-]+)[ \t]*:[ \t]*(.*?)\r?$", re.MULTILINE)

@@ -87,8 +87,10 @@ class ServerTransaction:
         timers: SipTimers,
         on_terminated: Callable[[ServerTransaction], None],
         on_timeout: Callable[[ServerTransaction], None] | None = None,
+        prepare: Callable[[Response], None] | None = None,
     ) -> None:
         self.key = key
+        self._prepare = prepare  # e.g. stamps received/rport into the top Via
         self.request = request
         self.is_invite = request.method == "INVITE"
         self.state = State.PROCEEDING if self.is_invite else State.TRYING
@@ -125,6 +127,8 @@ class ServerTransaction:
         """Send a response from the transaction user."""
         if self.state in (State.COMPLETED, State.CONFIRMED, State.TERMINATED):
             return
+        if self._prepare is not None:
+            self._prepare(resp)
         if self.state is State.ACCEPTED:
             if resp.status // 100 == 2:  # the TU may resend its 2xx
                 self._send(serialize(resp))

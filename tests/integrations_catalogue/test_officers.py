@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.base import OpenState
-from integrations.catalogue_tables import HolidayOverrideRow, OfficerRow
+from integrations.catalogue_tables import HolidayOverrideRow, OfficerRow, ProcedureRow
 from integrations.officers import (
     DbOfficerDirectory,
     DirectoryError,
@@ -84,9 +84,9 @@ def directory(sessions: sessionmaker[Session]) -> DbOfficerDirectory:
 
 async def test_departments_and_transfer_targets(directory: DbOfficerDirectory) -> None:
     assert [d.id for d in await directory.departments()] == [
+        "tong-dai",
         "so-cong-thuong",
         "so-tn-mt",
-        "tong-dai",
         "ubnd-xa",
     ]
     tnmt = await directory.department("so-tn-mt")
@@ -191,7 +191,7 @@ def test_sample_load_is_idempotent(sessions: sessionmaker[Session]) -> None:
     again = load_sample(sessions, demo_password="a")
     assert again.procedures.unchanged == 17 and again.procedures.inserted == 0
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(OfficerRow)) == 5
+        assert session.scalar(select(func.count()).select_from(OfficerRow)) == 7
         assert session.scalar(select(func.count()).select_from(HolidayOverrideRow)) == 5
 
 
@@ -211,10 +211,11 @@ def test_sample_load_is_idempotent(sessions: sessionmaker[Session]) -> None:
 def test_bad_sample_files_raise_a_typed_error(
     sessions: sessionmaker[Session], tmp_path: Path, departments: str, message: str
 ) -> None:
-    (tmp_path / "procedures.json").write_text("[]", encoding="utf-8")
+    (tmp_path / "procedures.json").write_text('[{"code": "P", "name": "T"}]', encoding="utf-8")
     (tmp_path / "holidays.json").write_text("{}", encoding="utf-8")
     (tmp_path / "departments.json").write_text(departments, encoding="utf-8")
     with pytest.raises(SampleDataError, match=message):
         load_sample(sessions, sample_dir=tmp_path)
     with sessions() as session:  # nothing half-written
         assert session.scalar(select(func.count()).select_from(OfficerRow)) == 0
+        assert session.scalar(select(func.count()).select_from(ProcedureRow)) == 0

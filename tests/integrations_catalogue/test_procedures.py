@@ -93,7 +93,7 @@ async def test_department_listing_and_fields(catalogue: DbProcedureCatalogue) ->
     assert len(commune) == 6
     assert all(p.department_id == "ubnd-xa" for p in commune)
     assert await catalogue.fields("ubnd-xa") == ["Chứng thực", "Hộ tịch"]
-    assert await catalogue.fields("so-tnmt") == ["Đất đai", "Môi trường", "Tài nguyên nước"]
+    assert await catalogue.fields("so-tn-mt") == ["Đất đai", "Môi trường", "Tài nguyên nước"]
     assert await catalogue.by_department("nowhere") == []
 
 

@@ -1,0 +1,606 @@
+"""Call-capacity benchmark: sipp callers at rising concurrency against ``tongdai serve``.
+
+For every level N a fresh ``tongdai serve --app digits`` process answers N sipp calls that
+start over ``--ramp`` seconds and each last ``--duration`` seconds, so all N are up together
+for ``duration - ramp`` seconds. Each caller sends recorded PCMA speech, then RFC 4733 digits
+1 2 3 (no '#': the greeting keeps waiting), and hangs up with BYE (bench/scenarios/caller.xml).
+
+Printed per level (see bench/README.md for what each figure means):
+  failed calls (sipp's count), peak concurrent calls, INVITE->200 p50/p99/max (sipp -trace_rtt),
+  our RTP send interval p50/p99/max at the receiver (tcpdump on lo: kernel timestamps of the
+  packets we send, per stream), CPU of the tongdai process (average and busiest second, % of
+  one core), CPU of the processes it spawned, its peak RSS, and the load generators' CPU.
+
+    .venv/bin/python bench/calls.py [--levels 50,100,200,400,800] [--duration 10] [--ramp 5]
+                                    [--profile 400]
+
+Needs sipp and tcpdump, and root (tcpdump, and sipp's raw socket for the pcap audio).
+Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "bench" / "scenarios" / "caller.xml"
+TONGDAI = Path(sys.executable).with_name("tongdai")
+DIGITS_TAIL_S = 2.0  # the scenario's fixed part after the speech: three digits and a pause
+READY_TIMEOUT_S = 60.0  # tongdai start-up (imports, database, prompt cache)
+STOP_TIMEOUT_S = 15.0
+SAMPLE_PERIOD_S = 0.25  # CPU sampling of the measured processes
+RECV_TIMEOUT_MS = 20_000  # sipp fails a call whose expected message is this late
+LATE_INTERVAL_MS = 40.0  # a send interval over two packet times: the receiver heard a gap
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+class BenchError(Exception):
+    """The benchmark could not run a level (a tool missing, a process that did not start)."""
+
+
+# ------------------------------------------------------------------------- process figures
+def proc_cpu_ticks(pid: int) -> tuple[int, int]:
+    """(own utime+stime, reaped children's cutime+cstime) of ``pid`` in clock ticks."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    """A ``kB`` figure of /proc/PID/status (VmHWM, VmRSS), 0 when the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+class CpuSampler(threading.Thread):
+    """Samples the CPU ticks of some processes, and of the machine, every SAMPLE_PERIOD_S."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.samples: list[tuple[float, dict[str, tuple[int, int]], tuple[int, int]]] = []
+        self._halt = threading.Event()
+
+    def _sample(self) -> None:
+        ticks: dict[str, tuple[int, int]] = {}
+        for name, pid in self.pids.items():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                ticks[name] = proc_cpu_ticks(pid)
+        self.samples.append((time.monotonic(), ticks, machine_ticks()))
+
+    def run(self) -> None:
+        self._sample()
+        while not self._halt.wait(SAMPLE_PERIOD_S):
+            self._sample()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+        self._sample()
+
+    def average_pct(self, name: str, *, children: bool = False) -> float:
+        """CPU of ``name`` over the whole sampling, in % of one core."""
+        have = [(t, ticks[name]) for t, ticks, _ in self.samples if name in ticks]
+        if len(have) < 2:
+            return 0.0
+        (t0, a), (t1, b) = have[0], have[-1]
+        used = (b[1] - a[1]) if children else (b[0] - a[0])
+        return 100.0 * used / CLK_TCK / max(t1 - t0, 1e-9)
+
+    def peak_pct(self, name: str, window_s: float = 1.0) -> float:
+        """The busiest ``window_s`` of ``name``'s own CPU, in % of one core."""
+        have = [(t, ticks[name][0]) for t, ticks, _ in self.samples if name in ticks]
+        best = 0.0
+        j = 0
+        for i in range(len(have)):
+            while j < len(have) and have[j][0] - have[i][0] < window_s:
+                j += 1
+            if j < len(have):
+                span = have[j][0] - have[i][0]
+                best = max(best, 100.0 * (have[j][1] - have[i][1]) / CLK_TCK / span)
+        return best
+
+    def machine_pct(self) -> float:
+        """How busy all CPUs were over the sampling (100 = every core busy)."""
+        if len(self.samples) < 2:
+            return 0.0
+        (b0, t0), (b1, t1) = self.samples[0][2], self.samples[-1][2]
+        return 100.0 * (b1 - b0) / max(t1 - t0, 1)
+
+
+# ------------------------------------------------------------------------------- sip tools
+def free_port() -> int:
+    """A port free for UDP and TCP on 127.0.0.1 (sipp and tongdai bind both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise BenchError("no free port on 127.0.0.1")
+
+
+def start_tongdai(workdir: Path, sip_port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``tongdai serve --app digits`` on 127.0.0.1:sip_port; returns once it answers calls."""
+    log_path = workdir / "tongdai.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(TONGDAI), "serve", "--app", "digits", "--no-web",
+             "--sip-host", "127.0.0.1", "--sip-port", str(sip_port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=workdir, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while b"answering calls on" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise BenchError(f"tongdai serve did not start (exit {proc.returncode}):\n{tail}")
+        time.sleep(0.1)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout_s``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Capture:
+    """tcpdump on lo of the packets tongdai's RTP ports send to sipp's media port.
+
+    Only headers are kept (snapshot of 64 bytes: Ethernet, IPv4, UDP and the 12-byte RTP
+    header), so 800 calls for 15 s stay a few tens of megabytes."""
+
+    SNAPLEN = 64
+
+    def __init__(self, path: Path, rtp_ports: tuple[int, int], sink_port: int) -> None:
+        self.path = path
+        self.bpf = f"udp and src portrange {rtp_ports[0]}-{rtp_ports[1]} and dst port {sink_port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kernel_drops = 0
+
+    def start(self) -> None:
+        tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
+        self.proc = subprocess.Popen(
+            [tcpdump, "-i", "lo", "-n", "-B", "32768", "-s", str(self.SNAPLEN),
+             "-w", str(self.path), self.bpf],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()
+        if b"listening" not in line:
+            raise BenchError(f"tcpdump did not start: {line.decode(errors='replace').strip()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        time.sleep(0.3)  # the last packets still in flight
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=30)
+        found = re.search(rb"(\d+) packets? dropped by kernel", err)
+        self.kernel_drops = int(found.group(1)) if found else 0
+
+
+def rtp_arrivals(pcap: Path) -> dict[tuple[int, int], list[float]]:
+    """Capture times of RTP packets per stream, a stream being (source port, SSRC)."""
+    data = pcap.read_bytes()
+    if len(data) < 24:
+        return {}
+    magic = struct.unpack_from("<I", data)[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    scale = 1e-9 if magic in (0xA1B23C4D, 0x4D3CB2A1) else 1e-6
+    linktype = struct.unpack_from(endian + "I", data, 20)[0]
+    link = {1: 14, 113: 16}.get(linktype, 0)  # Ethernet (lo), Linux cooked, raw IP
+    record = struct.Struct(endian + "IIII")
+    streams: dict[tuple[int, int], list[float]] = collections.defaultdict(list)
+    pos = 24
+    end = len(data)
+    while pos + 16 <= end:
+        sec, frac, incl, _ = record.unpack_from(data, pos)
+        ip = pos + 16 + link
+        pos += 16 + incl
+        if incl < link + 40 or data[ip] >> 4 != 4 or data[ip + 9] != 17:
+            continue
+        udp = ip + (data[ip] & 0x0F) * 4
+        if udp + 20 > pos:
+            continue
+        sport = (data[udp] << 8) | data[udp + 1]
+        ssrc = struct.unpack_from("!I", data, udp + 16)[0]
+        streams[(sport, ssrc)].append(sec + frac * scale)
+    return streams
+
+
+def read_rtt_ms(workdir: Path) -> np.ndarray:
+    """INVITE->200 times of every answered call from sipp's -trace_rtt file(s)."""
+    values: list[float] = []
+    for path in workdir.glob("*_rtt.csv"):
+        for line in path.read_text(errors="replace").splitlines()[1:]:
+            parts = line.split(";")
+            with contextlib.suppress(IndexError, ValueError):
+                values.append(float(parts[1]))
+    return np.array(values, dtype=np.float64)
+
+
+def read_sipp_stats(path: Path) -> tuple[dict[str, str], int]:
+    """sipp's last -trace_stat row by column name, and the peak of CurrentCall over rows."""
+    if not path.exists():
+        return {}, 0
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if len(lines) < 2:
+        return {}, 0
+    names = lines[0].split(";")
+    rows = [dict(zip(names, line.split(";"), strict=False)) for line in lines[1:]]
+    peak = max(int(row.get("CurrentCall", "0") or 0) for row in rows)
+    return rows[-1], peak
+
+
+def end_reasons(log_path: Path) -> collections.Counter[str]:
+    """How tongdai's log says the calls ended (caller-bye, media-timeout, ...)."""
+    text = log_path.read_text(errors="replace")
+    return collections.Counter(re.findall(r"call-ended \{'reason': '([^']*)'", text))
+
+
+# ------------------------------------------------------------------------------- one level
+@dataclass
+class LevelResult:
+    """The figures of one concurrency level."""
+
+    level: int
+    sipp_exit: int = -1
+    ok: int = 0
+    failed: int = 0
+    created: int = 0
+    peak_calls: int = 0
+    retransmissions: int = 0
+    rtt_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    intervals_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    streams: int = 0
+    capture_drops: int = 0
+    cpu_pct: float = 0.0
+    cpu_peak_pct: float = 0.0
+    child_cpu_pct: float = 0.0
+    rss_mb: float = 0.0
+    sipp_cpu_pct: float = 0.0
+    machine_pct: float = 0.0
+    seconds: float = 0.0
+    reasons: collections.Counter[str] = field(default_factory=collections.Counter)
+    log_errors: int = 0
+    profile: str = ""
+
+
+def pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, str]) -> LevelResult:
+    """Start tongdai, drive ``level`` concurrent sipp calls at it, collect the figures."""
+    workdir = root / f"level-{level}"
+    workdir.mkdir()
+    result = LevelResult(level)
+    sip_port, sipp_port, sink_port = free_port(), free_port(), free_port()
+    env = {**env, "TONGDAI_SIP__MAX_CALLS": str(level + max(10, level // 10))}
+    tongdai = start_tongdai(workdir, sip_port, env)
+    capture = Capture(workdir / "rtp.pcap", args.rtp_ports, sink_port)
+    sampler: CpuSampler | None = None
+    profiler: subprocess.Popen[bytes] | None = None
+    try:
+        capture.start()
+        rate = level / args.ramp
+        pause_ms = int((args.duration - DIGITS_TAIL_S) * 1000)
+        sipp_timeout_s = int(args.ramp + args.duration + 60)
+        sipp = subprocess.Popen(
+            ["sipp", "-sf", str(SCENARIO), f"127.0.0.1:{sip_port}",
+             "-i", "127.0.0.1", "-p", str(sipp_port), "-mp", str(sink_port),
+             "-m", str(level), "-l", str(level), "-r", f"{rate:.3f}", "-rp", "1000",
+             "-t", "u1", "-d", str(pause_ms), "-nostdin",
+             "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+             "-trace_rtt", "-rtt_freq", "1",
+             "-trace_err", "-error_file", "errors.log",
+             "-recv_timeout", str(RECV_TIMEOUT_MS),
+             "-timeout", f"{sipp_timeout_s}s", "-timeout_error"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        sampler = CpuSampler({"tongdai": tongdai.pid, "sipp": sipp.pid})
+        sampler.start()
+        if args.profile == level:
+            profiler = start_profiler(tongdai.pid, workdir, args.ramp + args.duration)
+        started = time.monotonic()
+        try:
+            result.sipp_exit = sipp.wait(sipp_timeout_s + 30)
+        except subprocess.TimeoutExpired:
+            sipp.kill()
+            result.sipp_exit = sipp.wait()
+        result.seconds = time.monotonic() - started
+        sampler.stop()
+        result.rss_mb = proc_status_kb(tongdai.pid, "VmHWM") / 1024
+    finally:
+        if profiler is not None:
+            result.profile = finish_profiler(profiler, workdir)
+        capture.stop()
+        stop_process(tongdai)
+    if sampler is not None:
+        result.cpu_pct = sampler.average_pct("tongdai")
+        result.cpu_peak_pct = sampler.peak_pct("tongdai")
+        result.child_cpu_pct = sampler.average_pct("tongdai", children=True)
+        result.sipp_cpu_pct = sampler.average_pct("sipp")
+        result.machine_pct = sampler.machine_pct()
+    last, result.peak_calls = read_sipp_stats(workdir / "stat.csv")
+    result.ok = int(last.get("SuccessfulCall(C)", "0") or 0)
+    result.failed = int(last.get("FailedCall(C)", "0") or 0)
+    result.created = int(last.get("TotalCallCreated", "0") or 0)
+    result.retransmissions = int(last.get("Retransmissions(C)", "0") or 0)
+    result.rtt_ms = read_rtt_ms(workdir)
+    streams = rtp_arrivals(capture.path)
+    gaps = [np.diff(np.asarray(times)) for times in streams.values() if len(times) > 1]
+    result.intervals_ms = np.concatenate(gaps) * 1000 if gaps else np.zeros(0)
+    result.streams = len(streams)
+    result.capture_drops = capture.kernel_drops
+    log_path = workdir / "tongdai.log"
+    result.reasons = end_reasons(log_path)
+    result.log_errors = len(
+        re.findall(r" (?:ERROR|CRITICAL) ", log_path.read_text(errors="replace"))
+    )
+    if not args.keep:
+        capture.path.unlink(missing_ok=True)
+    return result
+
+
+# -------------------------------------------------------------------------------- profiling
+def start_profiler(pid: int, workdir: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` (all threads, native frames off) into collapsed stacks."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        raise BenchError("--profile needs py-spy (pip install py-spy)")
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--duration", str(int(seconds) + 1), "--nonblocking",
+         "--output", str(workdir / "profile.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def finish_profiler(proc: subprocess.Popen[bytes], workdir: Path) -> str:
+    """Wait for py-spy and summarise its stacks: where the samples were (self and total)."""
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    path = workdir / "profile.txt"
+    if not path.exists():
+        return "py-spy wrote no profile"
+    return summarise_profile(path.read_text(errors="replace"))
+
+
+def summarise_profile(collapsed: str, top: int = 25) -> str:
+    """Self and inclusive shares per function from py-spy's collapsed ('raw') stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    idle = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += count
+        names = [_frame_name(frame) for frame in frames]
+        if names[-1].startswith(("select (selectors.py", "select.epoll", "_worker (concurrent")):
+            idle += count
+        own[names[-1]] += count
+        for name in set(names):
+            inclusive[name] += count
+    if not total:
+        return "py-spy collected no samples"
+    lines = [f"py-spy: {total} samples, {100 * idle / total:.0f}% waiting in the event loop"]
+    lines.append("  self %  function")
+    lines += [f"  {100 * n / total:6.1f}  {name}" for name, n in own.most_common(top)]
+    lines.append("  total %  function (inclusive)")
+    lines += [f"  {100 * n / total:7.1f}  {name}" for name, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def _frame_name(frame: str) -> str:
+    # py-spy writes "function (path/file.py:line)"; keep the function and the file name only
+    match = re.match(r"(.*) \((.*?):\d+\)$", frame)
+    if not match:
+        return frame
+    return f"{match.group(1)} ({Path(match.group(2)).name})"
+
+
+# ------------------------------------------------------------------------------------- main
+def check_tools() -> str | None:
+    """Why the benchmark cannot run here, or None."""
+    if shutil.which("sipp") is None:
+        return "sipp is not installed (Debian package sip-tester)"
+    if shutil.which("tcpdump") is None and not Path("/usr/sbin/tcpdump").exists():
+        return "tcpdump is not installed"
+    if os.geteuid() != 0:
+        return "needs root: tcpdump on lo and sipp's raw socket for the pcap audio"
+    if not TONGDAI.exists():
+        return f"{TONGDAI} not found: install the project (pip install -e .)"
+    if not Path("/usr/share/sip-tester/g711a.pcap").exists():
+        return "sipp's pcap audio files are missing (/usr/share/sip-tester)"
+    return None
+
+
+def prepare(root: Path, args: argparse.Namespace) -> dict[str, str]:
+    """The environment of every tongdai process: a private database, prompt cache, RTP ports."""
+    env = dict(os.environ)
+    env.update(
+        TONGDAI_DATABASE_URL=args.database_url or f"sqlite:///{root / 'bench.db'}",
+        TONGDAI_DATA_DIR=str(root),
+        TONGDAI_MEDIA__RTP_PORT_MIN=str(args.rtp_ports[0]),
+        TONGDAI_MEDIA__RTP_PORT_MAX=str(args.rtp_ports[1]),
+        # No network here: the offline synthesiser, its prompts cached under the run directory.
+        TONGDAI_SPEECH__SYNTHESIZER="espeak-ng",
+        TONGDAI_SPEECH__PROMPT_CACHE_DIR=str(root / "prompts"),
+    )
+    init = subprocess.run(
+        [str(TONGDAI), "db", "init"], env=env, cwd=root, capture_output=True, text=True
+    )
+    if init.returncode != 0:
+        print(f"warning: tongdai db init failed: {init.stderr.strip()[-300:]}", flush=True)
+    return env
+
+
+def print_header() -> None:
+    print(
+        f"{'calls':>5} {'ok':>5} {'fail':>4} {'peak':>4} {'retr':>5} "
+        f"{'200 p50':>7} {'p99':>6} {'max':>6} "
+        f"{'send p50':>8} {'p99':>6} {'max':>7} {'>40ms':>6} "
+        f"{'cpu %':>6} {'peak1s':>6} {'child':>5} {'rss MB':>6} {'sipp %':>6} {'host %':>6}",
+        flush=True,
+    )
+
+
+def print_row(r: LevelResult) -> None:
+    late = int((r.intervals_ms > LATE_INTERVAL_MS).sum())
+    print(
+        f"{r.level:>5} {r.ok:>5} {r.failed:>4} {r.peak_calls:>4} {r.retransmissions:>5} "
+        f"{pct(r.rtt_ms, 50):>7.1f} {pct(r.rtt_ms, 99):>6.1f} "
+        f"{(r.rtt_ms.max() if len(r.rtt_ms) else float('nan')):>6.0f} "
+        f"{pct(r.intervals_ms, 50):>8.2f} {pct(r.intervals_ms, 99):>6.2f} "
+        f"{(r.intervals_ms.max() if len(r.intervals_ms) else float('nan')):>7.1f} {late:>6} "
+        f"{r.cpu_pct:>6.1f} {r.cpu_peak_pct:>6.1f} {r.child_cpu_pct:>5.1f} {r.rss_mb:>6.0f} "
+        f"{r.sipp_cpu_pct:>6.1f} {r.machine_pct:>6.1f}",
+        flush=True,
+    )
+
+
+def print_notes(r: LevelResult) -> None:
+    notes = []
+    if r.sipp_exit not in (0, 1):
+        notes.append(f"sipp exit {r.sipp_exit}")
+    if r.created != r.level:
+        notes.append(f"{r.created} calls created")
+    if r.streams != r.ok + r.failed:
+        notes.append(f"{r.streams} RTP streams captured")
+    if r.capture_drops:
+        notes.append(f"tcpdump dropped {r.capture_drops} packets")
+    if r.log_errors:
+        notes.append(f"{r.log_errors} ERROR lines in tongdai's log")
+    other = {k: v for k, v in r.reasons.items() if k != "caller-bye"}
+    if other:
+        notes.append(f"ended otherwise: {dict(other)}")
+    if notes:
+        print(f"      level {r.level}: " + "; ".join(notes), flush=True)
+    if r.profile:
+        print(r.profile, flush=True)
+
+
+def parse_ports(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        ports = int(low), int(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH, got {text!r}") from None
+    if not 1024 <= ports[0] < ports[1] <= 65535:
+        raise argparse.ArgumentTypeError(f"bad port range {text!r}")
+    return ports
+
+
+def parse_levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 50,100, got {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("levels must be positive call counts")
+    return levels
+
+
+def main() -> int:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--levels", type=parse_levels, default=parse_levels("50,100,200,400,800"))
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per call (>= 3)")
+    parser.add_argument(
+        "--ramp", type=float, help="seconds over which a level's calls start (default duration/2)"
+    )
+    parser.add_argument("--rtp-ports", type=parse_ports, default=(22000, 25999))
+    parser.add_argument("--database-url", help="default: a fresh SQLite file per run")
+    parser.add_argument(
+        "--profile", type=int, metavar="LEVEL", help="sample tongdai with py-spy at this level"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the logs and captures")
+    args = parser.parse_args()
+    if args.duration < DIGITS_TAIL_S + 1:
+        parser.error(f"--duration must be at least {DIGITS_TAIL_S + 1:.0f} s")
+    args.ramp = args.ramp or args.duration / 2
+    if not 0 < args.ramp < args.duration:
+        parser.error("--ramp must be positive and shorter than --duration")
+    reason = check_tools()
+    if reason:
+        print(f"skipped: {reason}")
+        return 0
+    root = Path(tempfile.mkdtemp(prefix="tongdai-bench-calls-"))
+    load = os.getloadavg()
+    print(
+        f"calls of {args.duration:.0f} s starting over {args.ramp:.0f} s; {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.1f} at start; work dir {root}",
+        flush=True,
+    )
+    env = prepare(root, args)
+    print_header()
+    try:
+        for level in args.levels:
+            try:
+                result = run_level(level, args, root, env)
+            except BenchError as exc:
+                print(f"{level:>5} failed to run: {exc}", flush=True)
+                continue
+            print_row(result)
+            print_notes(result)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,8 +3,10 @@
 1. Real-time factor per engine on every clip of the speech test material (decoding time /
    audio time, clips fed in 20 ms frames as fast as the engine takes them).
 2. Concurrent real-time streams: N sessions each fed a phone clip (8 kHz, 20 ms frames) at
-   real-time pace, N raised until some session's decoder falls more than ``--lag-limit-s``
-   behind the live audio.
+   real-time pace (starts spread over 0.5 s), N raised until some session's decoding trails
+   the live audio by more than ``--lag-limit-s`` when the caller stops speaking. viet-asr
+   decodes in bursts of about 0.45 s of audio, so single frames may wait ~0.3 s even when
+   the stream keeps up; the backlog at the end of speech is what a caller feels.
 3. End of speech -> final result latency (p50/p95) in those runs: the speech detector's
    trailing silence ends the turn, then the session's final result is awaited.
 
@@ -135,7 +137,8 @@ async def gil_check(recognizer: Recognizer) -> None:
 
 @dataclass
 class StreamRun:
-    max_lag_s: float
+    max_lag_s: float  # worst delay of a frame's decoding (the decoder works in bursts)
+    backlog_s: float  # how far decoding trailed the live audio when the caller stopped
     end_to_final_s: float | None  # speech end (as the detector placed it) -> final result
     final_only_s: float | None  # endpoint decided -> final result
 
@@ -147,7 +150,7 @@ async def one_stream(
     session = recognizer.open_session(grammar=grammar)
     endpointer = Endpointer(SpeechDetector(), no_input_timeout_s=5.0, max_utterance_s=15.0)
     frame = int(LINE_RATE * FRAME_S) * 2
-    max_lag = 0.0
+    lags: list[float] = []
     try:
         for k, i in enumerate(range(0, len(audio), frame)):
             due = start_at + (k + 1) * FRAME_S  # a frame exists once its 20 ms have passed
@@ -156,17 +159,19 @@ async def one_stream(
                 await asyncio.sleep(delay)
             chunk = audio[i : i + frame]
             await session.feed(chunk, LINE_RATE)
-            max_lag = max(max_lag, loop.time() - due)
+            lags.append(loop.time() - due)
             event = endpointer.feed(chunk)
             if isinstance(event, Endpoint):
                 decided = loop.time()
                 await session.finish()
                 done = loop.time()
+                backlog = lags[min(len(lags), max(1, round(event.at_s / FRAME_S))) - 1]
                 if event.reason is not EndReason.SPEECH_END:
-                    return StreamRun(max_lag, None, done - decided)
-                return StreamRun(max_lag, done - (start_at + event.at_s), done - decided)
+                    return StreamRun(max(lags), backlog, None, done - decided)
+                end_to_final = done - (start_at + event.at_s)
+                return StreamRun(max(lags), backlog, end_to_final, done - decided)
         await session.finish()
-        return StreamRun(max_lag, None, None)
+        return StreamRun(max(lags), lags[-1], None, None)
     finally:
         session.close()
 
@@ -182,30 +187,37 @@ async def concurrency(
         f"\n## {recognizer.name}{mode}: concurrent real-time streams of {clip.name} "
         f"({len(speech) / 2 / LINE_RATE:.1f} s speech + 1.5 s silence, 20 ms frames at 8 kHz)"
     )
-    print(f"{'N':>3} {'max lag s':>10} {'end->final p50':>15} {'p95':>6} {'final-only p95':>15}")
+    print(
+        f"{'N':>3} {'max lag s':>10} {'backlog s':>10} {'end->final p50':>15} {'p95':>6} "
+        f"{'final-only p95':>15}"
+    )
     held = 0
     rng = random.Random(1)
     for n in counts:
         loop = asyncio.get_running_loop()
         base = loop.time() + 0.2
         runs = await asyncio.gather(
-            *(
-                one_stream(recognizer, audio, base + rng.uniform(0, FRAME_S * 5), phrases)
-                for _ in range(n)
-            )
+            *(one_stream(recognizer, audio, base + rng.uniform(0, 0.5), phrases) for _ in range(n))
         )
         lag = max(r.max_lag_s for r in runs)
+        backlog = max(r.backlog_s for r in runs)
         ends = sorted(r.end_to_final_s for r in runs if r.end_to_final_s is not None)
         finals = sorted(r.final_only_s for r in runs if r.final_only_s is not None)
         print(
-            f"{n:3} {lag:10.3f} {percentile(ends, 50):15.3f} {percentile(ends, 95):6.3f} "
-            f"{percentile(finals, 95):15.3f}"
+            f"{n:3} {lag:10.3f} {backlog:10.3f} {percentile(ends, 50):15.3f} "
+            f"{percentile(ends, 95):6.3f} {percentile(finals, 95):15.3f}"
         )
-        if lag > lag_limit_s:
+        if backlog > lag_limit_s:
             break
         held = n
-    print(f"streams held in real time (max lag <= {lag_limit_s:.2f} s): {held}")
-    print("(end->final includes the detector's 700 ms trailing-silence wait)")
+    print(
+        f"streams held in real time (backlog at the end of speech <= {lag_limit_s:.2f} s "
+        f"in every stream): {held}"
+    )
+    print(
+        "(end->final: from the end of speech to the final transcript, including the "
+        "detector's 700 ms trailing-silence wait; final-only: from the endpoint decision)"
+    )
 
 
 def percentile(values: list[float], pct: int) -> float:
@@ -247,8 +259,8 @@ def main() -> int:
     parser.add_argument("--vosk-model-dir", dest="vosk_dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clip", default="call8k_4.wav")
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 6, 8, 10, 12, 16, 24])
-    parser.add_argument("--lag-limit-s", type=float, default=0.25)
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 10, 12, 16, 24])
+    parser.add_argument("--lag-limit-s", type=float, default=0.5)
     args = parser.parse_args()
     if "vosk" in args.engines and args.vosk_dir is None:
         try:

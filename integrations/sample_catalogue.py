@@ -5,9 +5,11 @@ The files live in ``config/sample/``:
 - ``procedures.json``: 17 procedures of Sở Công thương, Sở TN-MT and a commune office (UBND xã),
   in the format of :mod:`integrations.procedure_import`. Codes follow the national database's
   shape but are illustrative; fees and time limits are typical, not authoritative.
-- ``departments.json``: departments with working hours and officers (extension, SIP URI, web
-  login). The file holds no secrets: pass ``demo_password`` to give every officer that SIP and
-  web password (stored hashed), or leave it None to create officers without credentials.
+- ``departments.json``: the hotline's own operators (``tong-dai``) and the three departments,
+  with working hours and officers (extension, SIP URI, web login); ids match the default menu
+  tree (``config/menus/hotline.yaml``). The file holds no secrets: pass ``demo_password`` to
+  give every officer that SIP and web password (stored hashed), or leave it None to create
+  officers without credentials.
 - ``holidays.json``: announcements as read by :meth:`HolidayConfig.from_dict`, stored as
   ``holiday_overrides`` rows.
 
@@ -30,7 +32,7 @@ from integrations.officers import (
     save_officer,
     set_holiday_override,
 )
-from integrations.procedure_import import ImportReport, import_file
+from integrations.procedure_import import ImportReport, read_file, save_procedures
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "config" / "sample"
 
@@ -120,11 +122,15 @@ def load_sample(
     sample_dir: Path = SAMPLE_DIR,
     demo_password: str | None = None,
 ) -> SampleReport:
-    """Load every sample file (catalogue, departments and officers, holiday notices)."""
-    procedures = import_file(factory, sample_dir / "procedures.json")
+    """Load every sample file (catalogue, departments and officers, holiday notices).
+
+    One transaction: a malformed file leaves the database as it was.
+    """
+    parsed = read_file(sample_dir / "procedures.json")
     departments_data = _read_json(sample_dir / "departments.json")
     holidays_data = _read_json(sample_dir / "holidays.json")
     with factory() as session, session.begin():
+        procedures = save_procedures(session, parsed)
         departments, officers = load_departments(
             session, departments_data, demo_password=demo_password
         )

@@ -27,7 +27,11 @@ class LogSink:
     """Writes every call event to the log (one line each)."""
 
     def emit(self, event: CallEvent) -> None:
-        log.info("call %s %s %s", event.call_id[:12], event.kind, event.payload())
+        from integrations.privacy import mask_numbers_in
+
+        log.info(
+            "call %s %s %s", event.call_id[:12], event.kind, mask_numbers_in(str(event.payload()))
+        )
 
 
 @dataclass

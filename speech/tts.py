@@ -114,6 +114,7 @@ class FallbackSynthesizer:
         self.primary = primary
         self.fallback = fallback
         self._log = logger or logging.getLogger(__name__)
+        self._degraded = False  # warn once per outage, not once per prompt
 
     @property
     def name(self) -> str:
@@ -142,14 +143,21 @@ class FallbackSynthesizer:
     async def render(self, text: str) -> Rendering:
         """Synthesise, saying which voice answered."""
         try:
-            return await render(self.primary, text)
+            rendered = await render(self.primary, text)
         except SynthesisUnavailable as exc:
-            self._log.warning(
+            log = self._log.debug if self._degraded else self._log.warning
+            log(
                 "synthesiser %s unavailable (%s); using %s",
                 self.primary.name,
                 exc,
                 self.fallback.name,
             )
+            self._degraded = True
+        else:
+            if self._degraded:
+                self._log.info("synthesiser %s available again", self.primary.name)
+                self._degraded = False
+            return rendered
         rendering = await render(self.fallback, text)
         rate = self.primary.capabilities.output_rate
         if rendering.audio.rate != rate:

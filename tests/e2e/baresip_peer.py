@@ -28,6 +28,12 @@ from typing import Any
 START_TIMEOUT_S = 10.0  # baresip loads its modules and opens the control port
 COMMAND_TIMEOUT_S = 5.0  # one control command answered
 STOP_TIMEOUT_S = 3.0  # a polite SIGTERM before SIGKILL
+MODULE_DIRS = (  # where Debian and source builds put baresip's modules
+    Path("/usr/lib/baresip/modules"),
+    Path("/usr/lib/x86_64-linux-gnu/baresip/modules"),
+    Path("/usr/local/lib/baresip/modules"),
+)
+REQUIRED_MODULES = ("g711", "aufile", "aubridge", "sndfile", "account", "menu", "ctrl_tcp")
 MICROPHONE_S = 30.0  # length of the tone baresip sends; longer than any test call
 MAX_NETSTRING_BYTES = 1_000_000  # a control message larger than this is a protocol error
 
@@ -123,12 +129,21 @@ def decode_netstrings(buffer: bytearray) -> list[bytes]:
         del buffer[: end + 1]
 
 
+def find_module_dir(candidates: tuple[Path, ...] = MODULE_DIRS) -> Path | None:
+    """The first directory holding every module the headless softphone needs, or None."""
+    for directory in candidates:
+        if all((directory / f"{name}.so").is_file() for name in REQUIRED_MODULES):
+            return directory
+    return None
+
+
 def write_config(
     directory: Path,
     *,
     sip_port: int,
     ctrl_port: int,
     rtp_ports: tuple[int, int],
+    module_dir: Path,
     transport: str = "udp",
     codecs: tuple[str, ...] = (),
 ) -> None:
@@ -152,7 +167,7 @@ audio_alert\t\taubridge,alert
 rtp_ports\t\t{lo}-{hi}
 rtp_timeout\t\t0
 snd_path\t\t{directory}
-module_path\t\t/usr/lib/baresip/modules
+module_path\t\t{module_dir}
 module\t\t\tg711.so
 module\t\t\taufile.so
 module\t\t\taubridge.so
@@ -194,6 +209,7 @@ class BaresipPeer:
         sip_port: int,
         ctrl_port: int,
         rtp_ports: tuple[int, int],
+        module_dir: Path,
         transport: str = "udp",
         codecs: tuple[str, ...] = (),
         executable: str = "baresip",
@@ -203,6 +219,7 @@ class BaresipPeer:
         self.codecs = codecs
         self.ctrl_port = ctrl_port
         self.rtp_ports = rtp_ports
+        self.module_dir = module_dir
         self.executable = executable
         self.directory = Path(tempfile.mkdtemp(prefix="baresip-"))
         self.events: list[BaresipEvent] = []
@@ -231,6 +248,7 @@ class BaresipPeer:
             sip_port=self.sip_port,
             ctrl_port=self.ctrl_port,
             rtp_ports=self.rtp_ports,
+            module_dir=self.module_dir,
             transport=self.transport,
             codecs=self.codecs,
         )

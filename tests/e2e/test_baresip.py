@@ -20,10 +20,13 @@ from ivr.channel import Audio, CallerHungUp, DigitsOutcome, DigitSpec, collect_d
 from ivr.events import CallEnded, CallStarted, DigitReceived
 from speech.audio import read_wav
 from tests.e2e.baresip_peer import (
+    MODULE_DIRS,
+    REQUIRED_MODULES,
     BaresipError,
     BaresipPeer,
     decode_netstrings,
     encode_netstring,
+    find_module_dir,
     parse_sip_trace,
     write_config,
 )
@@ -59,11 +62,14 @@ def _dominant_hz(pcm: bytes, rate: int = 8000) -> float:
 def _peer(transport: str, codec: str) -> BaresipPeer:
     executable = shutil.which("baresip")
     need(executable, "baresip is not installed (Debian package baresip-core)")
-    assert executable is not None
+    module_dir = find_module_dir()
+    need(module_dir, f"baresip modules {', '.join(REQUIRED_MODULES)} not found in {MODULE_DIRS}")
+    assert executable is not None and module_dir is not None
     return BaresipPeer(
         sip_port=free_port(),
         ctrl_port=free_port(),
         rtp_ports=media_range(10),
+        module_dir=module_dir,
         transport=transport,
         codecs=(codec,),
         executable=executable,
@@ -238,4 +244,19 @@ def test_malformed_netstring_is_a_typed_error(bad: bytes) -> None:
 
 def test_unsupported_transport_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BaresipError, match="transport"):
-        write_config(tmp_path, sip_port=1, ctrl_port=2, rtp_ports=(3, 4), transport="sctp")
+        write_config(
+            tmp_path,
+            sip_port=1,
+            ctrl_port=2,
+            rtp_ports=(3, 4),
+            module_dir=tmp_path,
+            transport="sctp",
+        )
+
+
+def test_module_dir_needs_every_module(tmp_path: Path) -> None:
+    for name in REQUIRED_MODULES[:-1]:
+        (tmp_path / f"{name}.so").touch()
+    assert find_module_dir((tmp_path,)) is None  # ctrl_tcp missing: no scriptable softphone
+    (tmp_path / "ctrl_tcp.so").touch()
+    assert find_module_dir((tmp_path / "absent", tmp_path)) == tmp_path

@@ -15,6 +15,8 @@ Also here: retention (:func:`purge_calls`) and the statistics read by the admin 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import threading
@@ -60,6 +62,7 @@ DEFAULT_FLUSH_INTERVAL_S = 0.2
 DEFAULT_MAX_QUEUE = 50_000
 """Events held in memory at most (a few minutes of a busy hotline) before new ones are dropped."""
 DROP_LOG_INTERVAL_S = 10.0
+_CALL_ID_CHARS = 128  # calls.call_id column length
 
 _CHILD_TABLES = (CallEventRow, CallInputRow, CallTransferRow, CallbackRow, SurveyAnswerRow)
 
@@ -222,17 +225,18 @@ class DbCallLog:
 
     def _store(self, session: Session, batch: list[CallEvent]) -> None:
         """Write a batch with a constant number of queries, whatever its size."""
-        call_ids = list(dict.fromkeys(event.call_id for event in batch))
+        keys = [call_key(event.call_id) for event in batch]
+        call_ids = list(dict.fromkeys(keys))
         calls = {
             row.call_id: row
             for row in session.scalars(select(CallRow).where(CallRow.call_id.in_(call_ids)))
         }
-        missing = [event for event in batch if event.call_id not in calls]
-        for event in missing:
-            if event.call_id not in calls:
+        missing = [(key, event) for key, event in zip(keys, batch, strict=True) if key not in calls]
+        for key, event in missing:
+            if key not in calls:
                 # Events of a call whose start was never seen still get a row to hang on.
-                calls[event.call_id] = CallRow(call_id=event.call_id, started_at=_utc(event.at))
-                session.add(calls[event.call_id])
+                calls[key] = CallRow(call_id=key, started_at=_utc(event.at))
+                session.add(calls[key])
         if missing:
             session.flush()  # call rows first: the event rows refer to them
         unknown = [call_id for call_id in call_ids if call_id not in self._seq]
@@ -245,23 +249,41 @@ class DbCallLog:
             last = {call_id: seq for call_id, seq in session.execute(stmt)}
             for call_id in unknown:
                 self._seq[call_id] = last.get(call_id) or 0
-        for event in batch:
-            self._seq[event.call_id] += 1
+        for key, event in zip(keys, batch, strict=True):
+            self._seq[key] += 1
             session.add(
                 CallEventRow(
-                    call_id=event.call_id,
-                    seq=self._seq[event.call_id],
+                    call_id=key,
+                    seq=self._seq[key],
                     at=_utc(event.at),
                     kind=event.kind,
-                    payload=event.payload(),
+                    payload=_jsonable(event.payload()),
                 )
             )
             handler = _HANDLERS.get(type(event))
             if handler is not None:
-                handler(session, calls[event.call_id], event)
-        for event in batch:
+                handler(session, calls[key], event)
+        for key, event in zip(keys, batch, strict=True):
             if isinstance(event, CallEnded):
-                self._seq.pop(event.call_id, None)
+                self._seq.pop(key, None)
+
+
+def call_key(call_id: str) -> str:
+    """The stored form of a call id: as is up to 128 characters, else a prefix and a digest.
+
+    SIP Call-IDs have no length limit; the column does. Every event of one call maps to the
+    same key, and two long ids sharing a prefix still get different keys.
+    """
+    if len(call_id) <= _CALL_ID_CHARS:
+        return call_id
+    digest = hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{call_id[: _CALL_ID_CHARS - 25]}~{digest}"
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as plain JSON values (an unexpected type becomes its text, never an error)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(payload, default=str))
+    return loaded
 
 
 def _describe(exc: Exception) -> str:

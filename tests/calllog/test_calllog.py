@@ -18,6 +18,7 @@ from ivr.calllog import (
     DbCallLog,
     DepartmentTransfers,
     average_duration_s,
+    call_key,
     calls_per_day,
     complete_callback,
     pending_callbacks,
@@ -231,8 +232,8 @@ def test_a_failing_database_loses_only_the_bad_events(
     good = ev.CallStarted(
         call_id="ok", at=T0, caller="0912345678", callee="", codec="", remote_media=""
     )
-    # A call id longer than the column: PostgreSQL refuses it (SQLite does not check lengths).
-    bad = ev.CallAnswered(call_id="x" * 300 + " 0987654321", at=T0)
+    # A NUL character: PostgreSQL refuses it in text (SQLite stores it).
+    bad = ev.CallAnswered(call_id="bad\x00 0987654321", at=T0)
     with caplog.at_level(logging.WARNING, logger="ivr.calllog"):
         log.emit(good)
         log.emit(bad)
@@ -369,3 +370,21 @@ def test_pending_callbacks_and_completion(
     with sessions() as session:
         assert [c.call_id for c in pending_callbacks(session)] == ["cb1", "cb2"]
         assert pending_callbacks(session, limit=0) == []
+
+
+def test_long_call_ids_are_stored_under_a_stable_key(
+    calllog: DbCallLog, sessions: sessionmaker[Session]
+) -> None:
+    first, second = "a" * 200 + "1", "a" * 200 + "2"
+    for call_id in (first, second, first):
+        calllog.emit(ev.CallAnswered(call_id=call_id, at=T0))
+    assert calllog.flush(10.0)
+    assert calllog.failed == 0
+    assert len(call_key(first)) == 128 and call_key(first) != call_key(second)
+    assert call_key("short") == "short"
+    with sessions() as session:
+        seqs = session.scalars(
+            select(CallEventRow.seq).where(CallEventRow.call_id == call_key(first))
+        )
+        assert sorted(seqs) == [1, 2]
+        assert session.scalar(select(func.count()).select_from(CallRow)) == 2

@@ -37,19 +37,38 @@ class EventTracker:
     than the 16-bit duration field is continued under a new timestamp (RFC 4733 §2.5.1.3); that
     continuation is recognised and not reported again. Some gateways wrongly give consecutive
     keys the same timestamp, so a keypress is identified by timestamp and event code together.
+    Others replay recorded keypresses with their original timestamps: when arrival times are
+    given, a known keypress that comes back after the last one ended and ``repeat_gap_s`` of
+    quiet is a new press (end-packet retransmissions follow within a few tens of ms).
     """
 
-    def __init__(self, remembered: int = 16) -> None:
+    def __init__(self, remembered: int = 16, *, repeat_gap_s: float = 0.08) -> None:
         self._seen: deque[tuple[int, int]] = deque(maxlen=remembered)  # (timestamp, code)
         self._last: tuple[int, int, bool, int] | None = None  # timestamp, code, ended, duration
+        self._last_at: float | None = None
+        self._repeat_gap_s = repeat_gap_s
 
-    def feed(self, timestamp: int, event: TelephoneEvent) -> str | None:
-        """One telephone-event packet: returns the digit if this packet starts a keypress."""
+    def feed(self, timestamp: int, event: TelephoneEvent, now: float | None = None) -> str | None:
+        """One telephone-event packet (``now``: its arrival time in seconds, if known): returns
+        the digit if this packet starts a keypress."""
         digit = event_digit(event.event)
         if digit is None:
             return None
         key = (timestamp, event.event)
         known = key in self._seen
+        if (
+            known
+            and now is not None
+            and self._last is not None
+            and self._last[2]
+            and self._last_at is not None
+            and now - self._last_at > self._repeat_gap_s
+        ):
+            self._seen.remove(key)  # the same keypress replayed: a new press
+            self._last = None
+            known = False
+        if now is not None:
+            self._last_at = now
         continuation = False
         if not known and self._last is not None:
             last_ts, last_code, last_ended, last_duration = self._last

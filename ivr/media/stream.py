@@ -546,7 +546,8 @@ class MediaStream(asyncio.DatagramProtocol):
         except RtpError:
             self._malformed += 1
             return
-        digit = self._events.feed(packet.timestamp, event)
+        now = self._loop.time() if self._loop is not None else None
+        digit = self._events.feed(packet.timestamp, event, now)
         if digit is not None:
             self._rfc4733_seen = True
             self._emit_digit(digit, "rfc4733")

@@ -215,3 +215,33 @@ def snr_db(reference: np.ndarray, received: np.ndarray) -> float:
     seg = rec[offset : offset + len(ref)]
     noise = seg - ref[: len(seg)]
     return float(10 * np.log10(np.sum(ref[: len(seg)] ** 2) / max(np.sum(noise**2), 1e-9)))
+
+
+_PCAP_DIR = Path("/usr/share/sip-tester")
+_PCAP_NAMES = {"#": "pound", "*": "star"}
+
+
+def dtmf_scenario(
+    path: Path,
+    steps: list[tuple[int, str]],
+    *,
+    hangup_after_ms: int,
+    audio_pcap: Path | None = None,
+) -> Path:
+    """Write a sipp caller: INVITE (PCMA/PCMU + telephone-event), then for each (pause in ms,
+    keys) step it waits and presses the keys as RFC 2833 events (sipp's own pcaps, 250 ms
+    apart), optionally plays an audio pcap first, waits ``hangup_after_ms`` and hangs up."""
+    actions: list[str] = []
+    if audio_pcap is not None:
+        actions.append(f'  <nop><action><exec play_pcap_audio="{audio_pcap}"/></action></nop>')
+    for pause_ms, keys in steps:
+        actions.append(f'  <pause milliseconds="{pause_ms}"/>')
+        for key in keys:
+            name = _PCAP_NAMES.get(key, key)
+            pcap = _PCAP_DIR / f"dtmf_2833_{name}.pcap"
+            actions.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+            actions.append('  <pause milliseconds="400"/>')
+    actions.append(f'  <pause milliseconds="{hangup_after_ms}"/>')
+    template = (Path(__file__).parent / "scenarios" / "dtmf_caller.xml.in").read_text()
+    path.write_text(template.replace("<!-- STEPS -->", "\n".join(actions)), encoding="iso-8859-1")
+    return path

@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +35,8 @@ from integrations.catalogue_tables import DepartmentRow, HolidayOverrideRow, Off
 _log = logging.getLogger(__name__)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NEXT_OPENING_HORIZON_DAYS = 31
+"""How far ahead :meth:`DbOfficerDirectory.next_open` looks (Tết breaks last about 9 days)."""
 CALENDAR_TTL_S = 300.0
 """How long the directory reuses the holiday calendar before re-reading the overrides."""
 SCRYPT_N = 2**14
@@ -345,29 +347,63 @@ class DbOfficerDirectory:
                     return officer.sip_uri
             return None
 
-    def open_state(self, dept_id: str, at: datetime) -> OpenState:
-        """Blocking form of :meth:`is_open`."""
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise DirectoryError("is_open needs a timezone-aware datetime")
-        local = at.astimezone(self._tz)
+    def _hours(self, dept_id: str) -> WorkingHours | None:
         with self._factory() as session:
             row = session.get(DepartmentRow, dept_id)
             if row is None:
-                # A menu naming a department that is not configured: callers hear "closed" and
-                # are offered a callback rather than a failed transfer.
-                _log.warning("open state asked for unknown department %r", dept_id)
-                return OpenState.CLOSED
-            hours = WorkingHours.parse(row.hours)
-        calendar = self.calendar()
-        day = local.date()
+                _log.warning("opening hours asked for unknown department %r", dept_id)
+                return None
+            return WorkingHours.parse(row.hours)
+
+    def _local(self, at: datetime) -> datetime:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise DirectoryError("opening hours need a timezone-aware datetime")
+        return at.astimezone(self._tz)
+
+    @staticmethod
+    def _ranges_on(
+        calendar: HolidayCalendar, hours: WorkingHours, day: date
+    ) -> tuple[tuple[dtime, dtime], ...] | None:
+        """The day's opening ranges; None on a public holiday."""
         make_up_day = day in calendar.config.working_days
         if calendar.holiday_name(day) is not None and not make_up_day:
-            return OpenState.HOLIDAY
+            return None
         # Weekends follow the department's own hours: a commune office may open Saturday morning.
-        weekday = day.weekday()
-        if not hours.ranges[weekday] and make_up_day:
-            weekday = 0  # a make-up working day keeps ordinary (Monday) hours
-        return OpenState.OPEN if hours.is_open(weekday, local.time()) else OpenState.CLOSED
+        ranges = hours.ranges[day.weekday()]
+        if not ranges and make_up_day:
+            ranges = hours.ranges[0]  # a make-up working day keeps ordinary (Monday) hours
+        return ranges
+
+    def open_state(self, dept_id: str, at: datetime) -> OpenState:
+        """Blocking form of :meth:`is_open`."""
+        local = self._local(at)
+        hours = self._hours(dept_id)
+        if hours is None:
+            # A menu naming a department that is not configured: callers hear "closed" and are
+            # offered a callback rather than a failed transfer.
+            return OpenState.CLOSED
+        ranges = self._ranges_on(self.calendar(), hours, local.date())
+        if ranges is None:
+            return OpenState.HOLIDAY
+        now = local.time()
+        return OpenState.OPEN if any(a <= now < b for a, b in ranges) else OpenState.CLOSED
+
+    def next_opening(self, dept_id: str, at: datetime) -> datetime | None:
+        """Blocking form of :meth:`next_open`."""
+        local = self._local(at)
+        hours = self._hours(dept_id)
+        if hours is None:
+            return None
+        calendar = self.calendar()
+        for offset in range(NEXT_OPENING_HORIZON_DAYS + 1):
+            day = local.date() + timedelta(days=offset)
+            for start, end in self._ranges_on(calendar, hours, day) or ():
+                opening = datetime.combine(day, start, self._tz)
+                if opening > local:
+                    return opening
+                if offset == 0 and local.time() < end:
+                    return local  # open right now
+        return None
 
     async def department(self, dept_id: str) -> Department | None:
         """One department, or None."""
@@ -380,6 +416,14 @@ class DbOfficerDirectory:
     async def transfer_target(self, dept_id: str) -> str | None:
         """The department's queue URI, else its first active officer's URI, else None."""
         return await asyncio.to_thread(self._transfer_target, dept_id)
+
+    async def next_open(self, dept_id: str, at: datetime) -> datetime | None:
+        """When the department next answers, in local time: `at` itself while it is open.
+
+        None for an unknown department or one without hours in the next
+        :data:`NEXT_OPENING_HORIZON_DAYS` days. Callers hear it as "giờ làm việc tiếp theo".
+        """
+        return await asyncio.to_thread(self.next_opening, dept_id, at)
 
     async def is_open(self, dept_id: str, at: datetime) -> OpenState:
         """OPEN within working hours, HOLIDAY on a public holiday, CLOSED otherwise.

@@ -135,6 +135,30 @@ async def test_is_open(directory: DbOfficerDirectory) -> None:
         assert await directory.is_open(dept, at) == state, (dept, at)
 
 
+NEXT_OPEN = [
+    # (department, asked at, next opening)
+    ("so-cong-thuong", datetime(2025, 3, 10, 9, 0, tzinfo=ICT), datetime(2025, 3, 10, 9, 0)),
+    ("so-cong-thuong", datetime(2025, 3, 10, 12, 0, tzinfo=ICT), datetime(2025, 3, 10, 13, 30)),
+    ("so-cong-thuong", datetime(2025, 3, 14, 17, 30, tzinfo=ICT), datetime(2025, 3, 17, 7, 30)),
+    ("so-cong-thuong", datetime(2025, 3, 10, 10, 0, tzinfo=UTC), datetime(2025, 3, 11, 7, 30)),
+    ("ubnd-xa", datetime(2025, 3, 14, 17, 30, tzinfo=ICT), datetime(2025, 3, 15, 7, 30)),
+    # Friday before Tết 2026: closed until Monday 23/2.
+    ("so-tn-mt", datetime(2026, 2, 13, 17, 30, tzinfo=ICT), datetime(2026, 2, 23, 7, 30)),
+    ("so-tn-mt", datetime(2026, 2, 17, 9, 0, tzinfo=ICT), datetime(2026, 2, 23, 7, 30)),
+]
+
+
+async def test_next_open(directory: DbOfficerDirectory) -> None:
+    for dept, at, expected in NEXT_OPEN:
+        opening = await directory.next_open(dept, at)
+        assert opening is not None and opening.tzinfo is not None, (dept, at)
+        assert opening.replace(tzinfo=None) == expected, (dept, at)
+        assert opening.utcoffset() == timedelta(hours=7)
+    assert await directory.next_open("nowhere", NEXT_OPEN[0][1]) is None
+    with pytest.raises(DirectoryError):
+        await directory.next_open("so-tn-mt", datetime(2025, 3, 10, 9, 0))
+
+
 async def test_naive_datetime_is_refused(directory: DbOfficerDirectory) -> None:
     with pytest.raises(DirectoryError):
         await directory.is_open("so-tn-mt", datetime(2025, 3, 10, 9, 0))

@@ -124,8 +124,8 @@ class StreamStats:
 
 class _Play:
     """One queued piece of audio. It is encoded a second at a time as it plays, so a long
-    prompt never costs the event loop more than a few microseconds at once, and a codec change
-    mid-prompt takes effect at the next packet."""
+    prompt never holds the event loop for more than some tens of microseconds at once, and a
+    codec change mid-prompt takes effect at the next packet."""
 
     __slots__ = ("codec", "encoded", "encoded_from", "future", "offset", "pcm", "samples")
 

@@ -36,8 +36,8 @@ async def test_ticks_follow_absolute_deadlines() -> None:
     assert abs(len(a.times) - elapsed / 0.01) <= 2
     assert len(a.times) == len(b.times)
     assert clock.stats.ticks == len(a.times)
-    # Streams read the wake-up time from the clock: it is the time their tick ran at.
-    assert clock.now == a.times[-1]
+    # Streams read the wake-up time from the clock instead of asking the loop each.
+    assert 0 <= a.times[-1] - clock.now < 0.005
     assert not clock.running
 
 

@@ -182,6 +182,16 @@ def set_holiday_override(session: Session, *, day: date, kind: str, name: str = 
         row.kind, row.name = kind, name
 
 
+def remove_holiday_override(session: Session, *, day: date) -> bool:
+    """Forget an announced day; False when none was stored."""
+    row = session.get(HolidayOverrideRow, day)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()  # later lookups in this session must not see the row
+    return True
+
+
 # --- departments and officers -------------------------------------------------------------------
 
 
@@ -246,6 +256,42 @@ def save_officer(
     if web_password is not None:
         row.web_password_hash = hash_web_password(web_password)
     return row
+
+
+@dataclass(frozen=True)
+class OfficerInfo:
+    """An officer as the admin and console pages show them (no credentials)."""
+
+    extension: str
+    name: str
+    department_id: str
+    sip_uri: str
+    web_login: str | None
+    active: bool
+    has_sip_password: bool
+    has_web_password: bool
+
+
+def officers_of(session: Session, *, department_id: str | None = None) -> list[OfficerInfo]:
+    """Officers of one department (or all), in department then listing order."""
+    stmt = select(OfficerRow).order_by(
+        OfficerRow.department_id, OfficerRow.position, OfficerRow.extension
+    )
+    if department_id is not None:
+        stmt = stmt.where(OfficerRow.department_id == department_id)
+    return [
+        OfficerInfo(
+            extension=row.extension,
+            name=row.name,
+            department_id=row.department_id,
+            sip_uri=row.sip_uri,
+            web_login=row.web_login,
+            active=row.active,
+            has_sip_password=bool(row.sip_ha1),
+            has_web_password=bool(row.web_password_hash),
+        )
+        for row in session.scalars(stmt)
+    ]
 
 
 def check_web_login(session: Session, *, login: str, password: str) -> OfficerRow | None:

@@ -17,6 +17,8 @@ from integrations.officers import (
     WorkingHours,
     check_web_login,
     hash_web_password,
+    officers_of,
+    remove_holiday_override,
     save_officer,
     set_holiday_override,
     sip_credentials,
@@ -243,3 +245,17 @@ def test_bad_sample_files_raise_a_typed_error(
     with sessions() as session:  # nothing half-written
         assert session.scalar(select(func.count()).select_from(OfficerRow)) == 0
         assert session.scalar(select(func.count()).select_from(ProcedureRow)) == 0
+
+
+def test_officer_listing_and_override_removal(
+    directory: DbOfficerDirectory, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as session, session.begin():
+        tnmt = officers_of(session, department_id="so-tn-mt")
+        assert [o.extension for o in tnmt] == ["2201", "2202"]
+        assert tnmt[0].has_sip_password and tnmt[0].has_web_password and tnmt[0].active
+        assert "sip_ha1" not in tnmt[0].__dataclass_fields__
+        assert len(officers_of(session)) == 7
+        assert remove_holiday_override(session, day=date(2025, 1, 27))
+        assert not remove_holiday_override(session, day=date(2025, 1, 27))
+        assert session.get(HolidayOverrideRow, date(2025, 1, 27)) is None

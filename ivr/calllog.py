@@ -425,6 +425,67 @@ _HANDLERS: dict[type[CallEvent], Callable[[Session, CallRow, Any], None]] = {
 }
 
 
+# --- reading the log ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One stored event; ``id`` grows with every write, so readers can poll for newer ones."""
+
+    id: int
+    call_id: str
+    seq: int
+    at: datetime
+    kind: str
+    payload: dict[str, Any]
+
+
+def events_after(session: Session, *, after_id: int = 0, limit: int = 500) -> list[StoredEvent]:
+    """Events stored after event ``after_id``, oldest first (the poll behind live screens)."""
+    stmt = (
+        select(CallEventRow)
+        .where(CallEventRow.id > after_id)
+        .order_by(CallEventRow.id)
+        .limit(max(0, limit))
+    )
+    return [
+        StoredEvent(row.id, row.call_id, row.seq, _aware(row.at), row.kind, dict(row.payload))
+        for row in session.scalars(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """One call as the admin list shows it."""
+
+    call_id: str
+    caller: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    end_reason: str
+    last_node: str
+    error_code: str
+
+
+def recent_calls(session: Session, *, limit: int = 50) -> list[CallSummary]:
+    """The most recently started calls, newest first."""
+    stmt = select(CallRow).order_by(CallRow.started_at.desc(), CallRow.call_id).limit(max(0, limit))
+    return [
+        CallSummary(
+            call_id=row.call_id,
+            caller=row.caller,
+            started_at=_aware(row.started_at),
+            ended_at=_aware(row.ended_at) if row.ended_at is not None else None,
+            duration_s=row.duration_s,
+            end_reason=row.end_reason,
+            last_node=row.last_node,
+            error_code=row.error_code,
+        )
+        for row in session.scalars(stmt)
+    ]
+
+
 # --- callbacks ----------------------------------------------------------------------------------
 
 

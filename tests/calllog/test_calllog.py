@@ -21,9 +21,11 @@ from ivr.calllog import (
     call_key,
     calls_per_day,
     complete_callback,
+    events_after,
     pending_callbacks,
     purge_calls,
     purge_expired,
+    recent_calls,
     survey_summary,
     transfers_per_department,
 )
@@ -388,3 +390,28 @@ def test_long_call_ids_are_stored_under_a_stable_key(
         )
         assert sorted(seqs) == [1, 2]
         assert session.scalar(select(func.count()).select_from(CallRow)) == 2
+
+
+def test_polling_events_and_recent_calls(
+    calllog: DbCallLog, sessions: sessionmaker[Session]
+) -> None:
+    for event in _every_kind("first", T0):
+        calllog.emit(event)
+    assert calllog.flush(10.0)
+    with sessions() as session:
+        seen = events_after(session)
+        assert len(seen) == 15 and seen[0].kind == "call-started"
+        assert seen[0].at == T0
+        last = seen[-1].id
+        assert events_after(session, after_id=last) == []
+        assert len(events_after(session, limit=4)) == 4
+    calllog.emit(ev.CallStarted(call_id="second", at=T0 + timedelta(hours=1), caller="0900",
+                                callee="", codec="PCMU", remote_media=""))  # fmt: skip
+    assert calllog.flush(10.0)
+    with sessions() as session:
+        newer = events_after(session, after_id=last)
+        assert [(e.call_id, e.kind, e.seq) for e in newer] == [("second", "call-started", 1)]
+        calls = recent_calls(session)
+        assert [c.call_id for c in calls] == ["second", "first"]
+        assert calls[1].duration_s == 12.0 and calls[1].end_reason == "caller-bye"
+        assert calls[0].ended_at is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ivr.media import rtp
@@ -144,3 +146,34 @@ def test_parse_media_errors() -> None:
     for bad in (b"", bytes(5), b"\x40" + bytes(11), b"\x81" + bytes(11)):
         with pytest.raises(RtpError):
             rtp.parse_media(bad)
+
+
+def test_random_and_mutated_datagrams_parse_or_raise_rtp_error() -> None:
+    rng = random.Random(4733)
+    valid = RtpPacket(
+        payload_type=8,
+        sequence=1,
+        timestamp=2,
+        ssrc=3,
+        payload=b"\xd5" * 40,
+        csrcs=(5,),
+        extension=RtpExtension(1, bytes(4)),
+        padding=2,
+    ).serialize()
+    parsed = 0
+    for _ in range(20000):
+        if rng.random() < 0.5:
+            data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 40)))
+        else:
+            mutated = bytearray(valid[: rng.randrange(0, len(valid) + 1)])
+            for _ in range(rng.randrange(1, 4)):
+                if mutated:
+                    mutated[rng.randrange(len(mutated))] = rng.getrandbits(8)
+            data = bytes(mutated)
+        for parser in (rtp.parse, rtp.parse_media, TelephoneEvent.parse):
+            try:
+                parser(data)
+                parsed += 1
+            except RtpError:
+                pass
+    assert parsed > 1000  # the fuzzing reached valid packets too, not only errors

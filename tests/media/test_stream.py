@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import random
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -493,3 +494,36 @@ async def test_open_by_host_name(clock: MediaClock, peer: Peer) -> None:
     stream.close()
     assert stream.local_port > 0
     assert peer.received[0].payload == b"\xff" * 160
+
+
+async def test_fuzzed_datagrams_never_stop_the_stream(clock: MediaClock, peer: Peer) -> None:
+    rng = random.Random(2833)
+    digits = Digits()
+    stream = await open_stream(clock, (HOST, peer.port), on_digit=digits)
+    reader = stream.frames()
+    templates = [
+        rtp.build(8, 10, 1600, 42, bytes([0x2A]) * 160, False),
+        event_packet(11, 3200, 5, False, 160),
+    ]
+    for i in range(600):
+        if i % 3 == 0:
+            data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 60)))
+        else:
+            mutated = bytearray(rng.choice(templates))
+            for _ in range(rng.randrange(1, 4)):
+                mutated[rng.randrange(len(mutated))] = rng.getrandbits(8)
+            data = bytes(mutated[: rng.randrange(0, len(mutated) + 1)])
+        peer.send(data, stream.local_port)
+        if i % 100 == 0:
+            await asyncio.sleep(0.005)  # let the stream drain its socket
+    for datagram in keypress(30000, 999_999, 9):
+        peer.send(datagram, stream.local_port)
+    async with asyncio.timeout(5):
+        while not digits.seen or digits.seen[-1] != ("9", "rfc4733"):
+            await asyncio.sleep(0.01)
+    count = len(peer.received)
+    await peer.wait_for(count + 3)  # still sending
+    stream.close()
+    assert stream.stats.malformed > 50
+    frames = [f async for f in reader]  # ends, as the stream closed
+    assert all(len(f) == 320 for f in frames)

@@ -179,6 +179,7 @@ async def run_streams(count: int, seconds: float, echo: bool, prompt: bytes) -> 
             clock_late_p99_ms=clock_stats.lateness_p99_s * 1000,
             clock_late_max_ms=clock_stats.lateness_max_s * 1000,
             clock_skipped=clock_stats.skipped,
+            tick_cost_p50_ms=clock_stats.tick_cost_p50_s * 1000,
             tick_cost_max_ms=clock_stats.tick_cost_max_s * 1000,
             echoed_packets_in=received,
         )
@@ -220,7 +221,7 @@ def main() -> None:
     print(
         f"{'streams':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>40ms':>6} {'lost':>5} "
         f"{'rxdrop':>6} "
-        f"{'cpu %':>6} {'late99':>7} {'skip':>5} {'echo in':>8}"
+        f"{'cpu %':>6} {'late99':>7} {'skip':>5} {'tick50':>7} {'echo in':>8}"
     )
     if args.uvloop:
         import uvloop  # optional: only to compare event loops
@@ -232,7 +233,8 @@ def main() -> None:
             f"{count:>7} {f['p50_ms']:>7.2f} {f['p99_ms']:>7.2f} {f['max_ms']:>7.2f} "
             f"{f['over_40ms']:>6} {f['lost']:>5} {f['receiver_drops']:>6} "
             f"{f['sender_cpu_pct']:>6.1f} "
-            f"{f['clock_late_p99_ms']:>7.2f} {f['clock_skipped']:>5} {f['echoed_packets_in']:>8}",
+            f"{f['clock_late_p99_ms']:>7.2f} {f['clock_skipped']:>5} {f['tick_cost_p50_ms']:>7.2f} "
+            f"{f['echoed_packets_in']:>8}",
             flush=True,
         )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -23,6 +23,7 @@ from ivr.media.rtp import RtpPacket, TelephoneEvent
 from ivr.media.stream import PCMA, PCMU, RELATCH_AFTER_S, Codec, MediaError, MediaStream
 from speech.audio import read_wav
 from tests.media.test_dtmf import sequence, to_pcm
+from tests.support import need
 
 FAST_PERIOD_S = 0.005
 HOST = "127.0.0.1"
@@ -527,3 +528,37 @@ async def test_fuzzed_datagrams_never_stop_the_stream(clock: MediaClock, peer: P
     assert stream.stats.malformed > 50
     frames = [f async for f in reader]  # ends, as the stream closed
     assert all(len(f) == 320 for f in frames)
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+async def test_ipv6_both_ways(clock: MediaClock) -> None:
+    need(ipv6_loopback(), "no IPv6 loopback on this machine")
+    far = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    far.bind(("::1", 0))
+    far.setblocking(False)
+    loop = asyncio.get_running_loop()
+    digits = Digits()
+    stream = MediaStream(
+        clock=clock, codec=PCMA, dtmf_payload_type=101, remote=("::1", 9), on_digit=digits
+    )
+    await stream.open("::1", 0)
+    try:
+        for datagram in keypress(1, 160, 3):
+            far.sendto(datagram, ("::1", stream.local_port))
+        async with asyncio.timeout(5):
+            # Latched onto the IPv6 source (its 4-tuple address reduced to host and port).
+            data = await loop.sock_recv(far, 2048)
+        assert rtp.parse(data).payload_type == 8
+        assert stream.remote == ("::1", far.getsockname()[1])
+        assert digits.seen == [("3", "rfc4733")]
+    finally:
+        stream.close()
+        far.close()

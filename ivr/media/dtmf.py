@@ -112,6 +112,9 @@ class GoertzelDetector:
     and together they carry ``tone_fraction`` of the block's energy (speech spreads its energy,
     a keypress concentrates it). A digit is reported after ``min_duration_ms`` of agreeing
     blocks, and the next digit only after ``min_gap_ms`` without any tone.
+
+    ``min_tone_level`` is the peak amplitude of each tone in 16-bit units (250 is about
+    -38 dBm0, below the -25 dBm0 a keypad must reach).
     """
 
     def __init__(

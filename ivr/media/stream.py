@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ivr.media import g711, rtp
 from ivr.media.clock import MediaClock
@@ -284,11 +284,15 @@ class MediaStream(asyncio.DatagramProtocol):
             # The clock sends on the socket itself: the transport's sendto adds checks that
             # cost more than the system call, 50 times a second per call.
             self._sock = sock
-        self._loop = loop
-        self._transport = transport
         self.local_port = transport.get_extra_info("sockname")[1]
-        self._last_rx = loop.time()
         self._clock.register(self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The socket is ready. Datagrams may arrive even before :meth:`open` returns."""
+        # The selector loop's UDP transport does not subclass DatagramTransport in 3.11.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+        self._loop = asyncio.get_running_loop()
+        self._last_rx = self._loop.time()
 
     @property
     def codec(self) -> Codec:
@@ -488,9 +492,17 @@ class MediaStream(asyncio.DatagramProtocol):
 
     # ------------------------------------------------------------------ receiving (socket)
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        """A datagram arrived on our port: never raises, whatever it holds."""
+        """A datagram arrived on our port: never raises, whatever it holds (an exception here
+        would make asyncio close the socket, and the caller would go unheard)."""
         if self._closed:
             return
+        try:
+            self._receive(data, addr)
+        except Exception:
+            self._malformed += 1
+            log.exception("RTP datagram on port %d could not be handled", self.local_port)
+
+    def _receive(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         try:
             packet = rtp.parse_media(data)
         except RtpError:

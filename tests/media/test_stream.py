@@ -11,6 +11,8 @@ import gc
 import itertools
 import random
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -562,3 +564,38 @@ async def test_ipv6_both_ways(clock: MediaClock) -> None:
     finally:
         stream.close()
         far.close()
+
+
+async def test_packets_already_arriving_while_opening(clock: MediaClock, peer: Peer) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    stop = threading.Event()
+
+    def blast() -> None:  # the peer's RTP is already flowing when we bind (early media)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            seq = 0
+            while not stop.is_set():
+                sender.sendto(rtp.build(8, seq, 160 * seq, 7, bytes(160), False), (HOST, port))
+                seq += 1
+                time.sleep(0.0005)
+
+    thread = threading.Thread(target=blast)
+    thread.start()
+    try:
+        await asyncio.sleep(0.02)
+        stream = MediaStream(
+            clock=clock,
+            codec=PCMA,
+            dtmf_payload_type=None,
+            remote=(HOST, peer.port),
+            on_digit=Digits(),
+        )
+        await stream.open(HOST, port)
+        await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join()
+    stream.close()
+    assert stream.stats.packets_in > 10
+    assert stream.stats.malformed == 0

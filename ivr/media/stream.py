@@ -456,11 +456,14 @@ class MediaStream(asyncio.DatagramProtocol):
         ):
             self._inactive_fired = True
             log.info("no RTP for %.1f s on port %d", self._inactivity_timeout_s, self.local_port)
-            if self._on_inactive is not None:
-                try:
-                    self._on_inactive()
-                except Exception:  # the receiver's bug must not stop the media
-                    log.exception("on_inactive callback failed")
+            self._notify_inactive()
+
+    def _notify_inactive(self) -> None:
+        if self._on_inactive is not None:
+            try:
+                self._on_inactive()
+            except Exception:  # the receiver's bug must not stop the media
+                log.exception("on_inactive callback failed")
 
     def _next_payload(self) -> bytes:
         while self._plays:
@@ -547,6 +550,17 @@ class MediaStream(asyncio.DatagramProtocol):
             self._peer_ssrc = packet.ssrc
         for ready in self._jitter.push(packet.sequence, packet):
             self._deliver(ready)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The socket closed. If we did not close it ourselves the media is dead: report it
+        as inactivity so the call ends instead of going on deaf and mute."""
+        if self._closed:
+            return
+        log.warning("RTP socket on port %d closed unexpectedly: %s", self.local_port, exc)
+        self.close()
+        if not self._inactive_fired:
+            self._inactive_fired = True
+            self._notify_inactive()
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (e.g. port unreachable while the peer sets up) are not fatal."""

@@ -599,3 +599,17 @@ async def test_packets_already_arriving_while_opening(clock: MediaClock, peer: P
     stream.close()
     assert stream.stats.packets_in > 10
     assert stream.stats.malformed == 0
+
+
+async def test_socket_lost_ends_the_media(clock: MediaClock, peer: Peer) -> None:
+    fired: list[bool] = []
+    stream = await open_stream(clock, (HOST, peer.port), on_inactive=lambda: fired.append(True))
+    reader = stream.frames()
+    playing = stream.play(bytes(320 * 100))
+    stream.connection_lost(OSError("socket failed"))  # as asyncio reports a fatal error
+    assert fired == [True]
+    assert stream.closed
+    assert await playing is False
+    assert [f async for f in reader] == []
+    stream.connection_lost(None)  # the close that follows is ours: nothing more
+    assert fired == [True]

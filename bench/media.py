@@ -5,10 +5,14 @@ kernel's arrival timestamp of every packet (SO_TIMESTAMPNS, so its own schedulin
 count), and by default echoes every packet back, so the streams also run their receive path
 (parse, reorder, decode, in-band DTMF, frames) as in a real call where both sides talk.
 
-Prints, per stream count: the send interval at the receiver (p50/p99/max), packets lost on the
-way, the clock's own lateness and skipped periods, and the CPU used by the sending process.
+Prints, per stream count: the send interval at the receiver (p50/p99/max and how many were over
+40 ms), packets lost on the way, datagrams the receiver's kernel dropped, the CPU used by the
+sending process (% of one core), the clock's lateness p99 and skipped periods, the median time
+one 20 ms tick took for all streams, and the echoed packets the streams received. The load
+average is printed too: on a shared machine other processes take the CPU the figures need.
+On loopback the kernel's receive work is charged to the sender, so CPU is higher than on a NIC.
 
-    .venv/bin/python bench/media.py [--streams 100,400,800] [--seconds 6] [--no-echo]
+    .venv/bin/python bench/media.py [--streams 100,400,800] [--seconds 6] [--no-echo] [--uvloop]
 """
 
 from __future__ import annotations
@@ -218,6 +222,7 @@ def main() -> None:
     else:  # still measure something without the test material: a 440 Hz tone
         t = np.arange(8000 * 3) / 8000
         prompt = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         f"{'streams':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>40ms':>6} {'lost':>5} "
         f"{'rxdrop':>6} "
@@ -240,6 +245,7 @@ def main() -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     loop = "uvloop" if args.uvloop else "asyncio"
     print(f"sender peak RSS {rss_mb:.0f} MB; echo={'off' if args.no_echo else 'on'}; loop={loop}")
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

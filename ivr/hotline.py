@@ -116,17 +116,20 @@ async def build_hotline(settings: Any, *, app: str = "hotline") -> Hotline:
     trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)
     recognizer = None
     voice_detector = None
-    try:
-        from speech.asr import create_recognizer
-        from speech.vad import SpeechDetector
+    if settings.speech.recognizer == "none":
+        log.info("speech recognition switched off: keypad only")
+    else:
+        try:
+            from speech.asr import create_recognizer
+            from speech.vad import SpeechDetector
 
-        recognizer = create_recognizer(settings.speech)
-        await recognizer.load()
-        voice_detector = SpeechDetector
-        hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))  # type: ignore[union-attr]
-    except Exception as exc:  # the hotline still answers by keypad
-        log.warning("speech recognition unavailable (%s): keypad only", exc)
-        recognizer = None
+            recognizer = create_recognizer(settings.speech)
+            await recognizer.load()
+            voice_detector = SpeechDetector
+            hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))  # type: ignore[union-attr]
+        except Exception as exc:  # the hotline still answers by keypad
+            log.warning("speech recognition unavailable (%s): keypad only", exc)
+            recognizer = None
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
     deps = RuntimeDeps(

@@ -1,0 +1,86 @@
+"""A whole hotline for end-to-end calls: SQLite with the sample data, the default tree, the
+prompt cache (espeak-ng here, sped up so tests run quickly), the call log and the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from config.settings import Settings
+from db import create_engine_from_url, migrate, session_factory, unit_of_work
+from integrations.dossiers_db import upsert_dossiers
+from integrations.sample_catalogue import load_sample
+from integrations.sample_dossiers import demo_dossiers
+from ivr.events import MemorySink
+from ivr.hotline import Hotline, build_hotline
+from ivr.settings import MediaSettings, SipSettings
+from ivr.worker import Worker
+from speech.settings import SpeechSettings
+from tests.e2e.harness import free_port, media_range
+
+
+def prepare_database(path: Path) -> str:
+    """A migrated SQLite file with the demo dossiers and the sample catalogue."""
+    url = f"sqlite:///{path}"
+    engine = create_engine_from_url(url)
+    migrate(engine)
+    factory = session_factory(engine)
+    with unit_of_work(factory) as session:
+        upsert_dossiers(session, demo_dossiers(date.today()))
+    load_sample(factory)
+    engine.dispose()
+    return url
+
+
+@dataclass
+class RunningHotline:
+    hotline: Hotline
+    worker: Worker
+    sink: MemorySink
+    port: int
+    settings: Settings
+    stopped: bool = False
+
+    async def stop(self) -> None:
+        """Stop the worker and close the hotline (idempotent)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        await self.worker.stop()
+        await self.hotline.close()
+
+
+async def start_hotline(
+    database_url: str,
+    prompt_dir: Path,
+    *,
+    transfer_target: str = "sip:operator@127.0.0.1:5999",
+    speech_recognition: bool = False,
+) -> RunningHotline:
+    """Start the hotline app on free ports of 127.0.0.1."""
+    lo, hi = media_range(100)
+    settings = Settings(
+        database_url=database_url,
+        sip=SipSettings(
+            host="127.0.0.1",
+            port=free_port(),
+            transfer_targets={"tong-dai": transfer_target},
+        ),
+        # sipp sends no RTP unless told to: a silent caller must not trip the inactivity timer
+        media=MediaSettings(rtp_port_min=lo, rtp_port_max=hi, inactivity_timeout_s=300),
+        speech=SpeechSettings(
+            synthesizer="espeak-ng",
+            rate_wpm=320,  # quick prompts: the tests wait through several of them
+            prompt_cache_dir=prompt_dir,
+            recognizer="viet-asr" if speech_recognition else "none",
+        ),
+    )
+    hotline = await build_hotline(settings, app="hotline")
+    sink = MemorySink()
+    hotline.sink.add(sink)  # type: ignore[attr-defined]
+    worker = Worker(
+        sip=settings.sip, media=settings.media, on_call=hotline.on_call, sink=hotline.sink
+    )
+    await worker.start()
+    return RunningHotline(hotline, worker, sink, worker.port, settings)

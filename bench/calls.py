@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,23 +187,27 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_
 
 
 class Capture:
-    """tcpdump on lo of the packets tongdai's RTP ports send to sipp's media port.
+    """tcpdump on lo: the RTP tongdai's ports send to sipp's media port, and all SIP on
+    tongdai's SIP port. The kernel timestamps every packet as it crosses lo, so the figures do
+    not depend on how quickly sipp gets to read them."""
 
-    Only headers are kept (snapshot of 64 bytes: Ethernet, IPv4, UDP and the 12-byte RTP
-    header), so 800 calls for 15 s stay a few tens of megabytes."""
+    SNAPLEN = 2048  # whole SIP messages; RTP packets are 214 bytes on lo
 
-    SNAPLEN = 64
-
-    def __init__(self, path: Path, rtp_ports: tuple[int, int], sink_port: int) -> None:
+    def __init__(
+        self, path: Path, rtp_ports: tuple[int, int], sink_port: int, sip_port: int
+    ) -> None:
         self.path = path
-        self.bpf = f"udp and src portrange {rtp_ports[0]}-{rtp_ports[1]} and dst port {sink_port}"
+        self.bpf = (
+            f"udp and ((src portrange {rtp_ports[0]}-{rtp_ports[1]} and dst port {sink_port})"
+            f" or port {sip_port})"
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.kernel_drops = 0
 
     def start(self) -> None:
         tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
         self.proc = subprocess.Popen(
-            [tcpdump, "-i", "lo", "-n", "-B", "32768", "-s", str(self.SNAPLEN),
+            [tcpdump, "-i", "lo", "-n", "-B", "65536", "-s", str(self.SNAPLEN),
              "-w", str(self.path), self.bpf],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
@@ -221,33 +226,84 @@ class Capture:
         self.kernel_drops = int(found.group(1)) if found else 0
 
 
-def rtp_arrivals(pcap: Path) -> dict[tuple[int, int], list[float]]:
-    """Capture times of RTP packets per stream, a stream being (source port, SSRC)."""
+def udp_packets(pcap: Path) -> Iterator[tuple[float, int, int, bytes, int, int]]:
+    """(capture time, source port, destination port, buffer, payload start, payload end) of
+    every UDP/IPv4 packet of a pcap file; the payload is ``buffer[start:end]`` (not copied)."""
     data = pcap.read_bytes()
     if len(data) < 24:
-        return {}
+        return
     magic = struct.unpack_from("<I", data)[0]
     endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
     scale = 1e-9 if magic in (0xA1B23C4D, 0x4D3CB2A1) else 1e-6
     linktype = struct.unpack_from(endian + "I", data, 20)[0]
     link = {1: 14, 113: 16}.get(linktype, 0)  # Ethernet (lo), Linux cooked, raw IP
     record = struct.Struct(endian + "IIII")
-    streams: dict[tuple[int, int], list[float]] = collections.defaultdict(list)
+    ports = struct.Struct("!HH")
     pos = 24
     end = len(data)
     while pos + 16 <= end:
         sec, frac, incl, _ = record.unpack_from(data, pos)
         ip = pos + 16 + link
         pos += 16 + incl
-        if incl < link + 40 or data[ip] >> 4 != 4 or data[ip + 9] != 17:
+        if incl < link + 28 or data[ip] >> 4 != 4 or data[ip + 9] != 17:
             continue
         udp = ip + (data[ip] & 0x0F) * 4
-        if udp + 20 > pos:
+        sport, dport = ports.unpack_from(data, udp)
+        yield sec + frac * scale, sport, dport, data, udp + 8, min(pos, end)
+
+
+@dataclass
+class Wire:
+    """What the capture shows: RTP arrival times per stream and SIP timings per call."""
+
+    streams: dict[tuple[int, int], list[float]]  # (source port, SSRC) -> capture times
+    invite_100_ms: np.ndarray  # first INVITE to our first 100 Trying, per call
+    invite_200_ms: np.ndarray  # first INVITE to our first 200, per call
+    bye_200_ms: np.ndarray  # the caller's first BYE to our 200, per call
+
+
+_CALL_ID = re.compile(r"^(?:call-id|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+_CSEQ = re.compile(r"^cseq[ \t]*:[ \t]*\d+[ \t]+(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+def read_capture(pcap: Path, sip_port: int) -> Wire:
+    """Split the capture into our RTP streams and the SIP exchanges on ``sip_port``."""
+    streams: dict[tuple[int, int], list[float]] = collections.defaultdict(list)
+    first: dict[tuple[str, str], float] = {}  # (call-id, what) -> first time seen
+    ssrc_of = struct.Struct("!I")
+    for when, sport, dport, data, start, end in udp_packets(pcap):
+        if sport != sip_port and dport != sip_port:
+            if end - start >= 12:
+                streams[(sport, ssrc_of.unpack_from(data, start + 8)[0])].append(when)
             continue
-        sport = (data[udp] << 8) | data[udp + 1]
-        ssrc = struct.unpack_from("!I", data, udp + 16)[0]
-        streams[(sport, ssrc)].append(sec + frac * scale)
-    return streams
+        text = data[start:end].decode("latin-1")
+        call_id = _CALL_ID.search(text)
+        cseq = _CSEQ.search(text)
+        if call_id is None or cseq is None:
+            continue
+        method = cseq.group(1).upper()
+        if dport == sip_port and not text.startswith("SIP/2.0"):
+            what = text.split(" ", 1)[0]  # a request: INVITE, ACK, BYE
+        elif sport == sip_port and text.startswith("SIP/2.0 "):
+            what = f"{text[8:11]} {method}"  # a response: "200 INVITE", "100 INVITE"
+        else:
+            continue
+        first.setdefault((call_id.group(1), what), when)
+
+    def delays(request: str, response: str) -> np.ndarray:
+        out = [
+            1000 * (first[(cid, response)] - sent)
+            for (cid, what), sent in first.items()
+            if what == request and (cid, response) in first
+        ]
+        return np.array(out, dtype=np.float64)
+
+    return Wire(
+        streams=streams,
+        invite_100_ms=delays("INVITE", "100 INVITE"),
+        invite_200_ms=delays("INVITE", "200 INVITE"),
+        bye_200_ms=delays("BYE", "200 BYE"),
+    )
 
 
 def read_rtt_ms(workdir: Path) -> np.ndarray:
@@ -293,6 +349,9 @@ class LevelResult:
     peak_calls: int = 0
     retransmissions: int = 0
     rtt_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    wire_100_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    wire_200_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bye_200_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     intervals_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     streams: int = 0
     capture_drops: int = 0
@@ -320,7 +379,7 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
     sip_port, sipp_port, sink_port = free_port(), free_port(), free_port()
     env = {**env, "TONGDAI_SIP__MAX_CALLS": str(level + max(10, level // 10))}
     tongdai = start_tongdai(workdir, sip_port, env)
-    capture = Capture(workdir / "rtp.pcap", args.rtp_ports, sink_port)
+    capture = Capture(workdir / "wire.pcap", args.rtp_ports, sink_port, sip_port)
     sampler: CpuSampler | None = None
     profiler: subprocess.Popen[bytes] | None = None
     try:
@@ -371,10 +430,13 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
     result.created = int(last.get("TotalCallCreated", "0") or 0)
     result.retransmissions = int(last.get("Retransmissions(C)", "0") or 0)
     result.rtt_ms = read_rtt_ms(workdir)
-    streams = rtp_arrivals(capture.path)
-    gaps = [np.diff(np.asarray(times)) for times in streams.values() if len(times) > 1]
+    wire = read_capture(capture.path, sip_port)
+    gaps = [np.diff(np.asarray(times)) for times in wire.streams.values() if len(times) > 1]
     result.intervals_ms = np.concatenate(gaps) * 1000 if gaps else np.zeros(0)
-    result.streams = len(streams)
+    result.streams = len(wire.streams)
+    result.wire_100_ms = wire.invite_100_ms
+    result.wire_200_ms = wire.invite_200_ms
+    result.bye_200_ms = wire.bye_200_ms
     result.capture_drops = capture.kernel_drops
     log_path = workdir / "tongdai.log"
     result.reasons = end_reasons(log_path)
@@ -490,23 +552,30 @@ def prepare(root: Path, args: argparse.Namespace) -> dict[str, str]:
 
 def print_header() -> None:
     print(
+        f"{'':>22}|{'INVITE->200 ms':^29}|{'BYE':^6}|{'our RTP send interval ms':^30}|"
+        f"{'tongdai':^19}|{'others %':^13}\n"
         f"{'calls':>5} {'ok':>5} {'fail':>4} {'peak':>4} {'retr':>5} "
-        f"{'200 p50':>7} {'p99':>6} {'max':>6} "
-        f"{'send p50':>8} {'p99':>6} {'max':>7} {'>40ms':>6} "
-        f"{'cpu %':>6} {'peak1s':>6} {'child':>5} {'rss MB':>6} {'sipp %':>6} {'host %':>6}",
+        f"{'sipp50':>6} {'sipp99':>6} {'wire50':>6} {'wire99':>6} {'max':>6} {'p99':>6} "
+        f"{'p50':>6} {'p99':>6} {'max':>7} {'>40ms':>7} "
+        f"{'cpu %':>5} {'1s pk':>5} {'rssMB':>5} {'sipp':>6} {'host':>6}",
         flush=True,
     )
+
+
+def _max(values: np.ndarray) -> float:
+    return float(values.max()) if len(values) else float("nan")
 
 
 def print_row(r: LevelResult) -> None:
     late = int((r.intervals_ms > LATE_INTERVAL_MS).sum())
     print(
         f"{r.level:>5} {r.ok:>5} {r.failed:>4} {r.peak_calls:>4} {r.retransmissions:>5} "
-        f"{pct(r.rtt_ms, 50):>7.1f} {pct(r.rtt_ms, 99):>6.1f} "
-        f"{(r.rtt_ms.max() if len(r.rtt_ms) else float('nan')):>6.0f} "
-        f"{pct(r.intervals_ms, 50):>8.2f} {pct(r.intervals_ms, 99):>6.2f} "
-        f"{(r.intervals_ms.max() if len(r.intervals_ms) else float('nan')):>7.1f} {late:>6} "
-        f"{r.cpu_pct:>6.1f} {r.cpu_peak_pct:>6.1f} {r.child_cpu_pct:>5.1f} {r.rss_mb:>6.0f} "
+        f"{pct(r.rtt_ms, 50):>6.0f} {pct(r.rtt_ms, 99):>6.0f} "
+        f"{pct(r.wire_200_ms, 50):>6.1f} {pct(r.wire_200_ms, 99):>6.1f} "
+        f"{_max(r.wire_200_ms):>6.0f} {pct(r.bye_200_ms, 99):>6.1f} "
+        f"{pct(r.intervals_ms, 50):>6.2f} {pct(r.intervals_ms, 99):>6.2f} "
+        f"{_max(r.intervals_ms):>7.1f} {late:>7} "
+        f"{r.cpu_pct:>5.0f} {r.cpu_peak_pct:>5.0f} {r.rss_mb:>5.0f} "
         f"{r.sipp_cpu_pct:>6.1f} {r.machine_pct:>6.1f}",
         flush=True,
     )
@@ -520,6 +589,8 @@ def print_notes(r: LevelResult) -> None:
         notes.append(f"{r.created} calls created")
     if r.streams != r.ok + r.failed:
         notes.append(f"{r.streams} RTP streams captured")
+    if r.child_cpu_pct >= 0.5:
+        notes.append(f"processes tongdai spawned used {r.child_cpu_pct:.0f}% of a core")
     if r.capture_drops:
         notes.append(f"tcpdump dropped {r.capture_drops} packets")
     if r.log_errors:

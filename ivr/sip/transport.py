@@ -19,18 +19,38 @@ from ivr.sip.message import SipParseError, split_stream
 log = logging.getLogger(__name__)
 
 MAX_TCP_BUFFER = 256 * 1024  # a peer that sends more without a whole message is cut off
+MAX_DATAGRAM = 65535
+# asyncio reads one datagram per wake-up of a socket, and a busy loop wakes every socket once
+# per turn: with hundreds of RTP sockets the SIP socket would get one message per turn and its
+# queue would grow by seconds. So each wake-up also reads what is queued, up to this many more.
+UDP_DRAIN_BUDGET = 64
 OnData = Callable[[bytes, Peer], None]
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, on_data: OnData) -> None:
+    def __init__(self, on_data: OnData, sock: socket.socket) -> None:
         self._on_data = on_data
+        self._sock = sock
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._handle(data, addr)
+        for _ in range(UDP_DRAIN_BUDGET):
+            if self.transport is None or self.transport.is_closing():
+                return
+            try:
+                data, addr = self._sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error, or the socket closed by a handler
+                self.error_received(exc)
+                return
+            self._handle(data, addr)
+
+    def _handle(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             self._on_data(data, Peer("udp", addr[0], addr[1]))
         except Exception:
@@ -97,15 +117,24 @@ class SipTransport:
         loop = asyncio.get_running_loop()
         self.host = host
         if "udp" in transports:
-            _, proto = await loop.create_datagram_endpoint(
-                lambda: _Udp(self._on_data), local_addr=(host, port)
-            )
+            # Our own socket, so that the protocol can read what is queued (see _Udp).
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            family, _, _, _, address = infos[0]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+                sock.bind(address)
+                _, proto = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self._on_data, sock), sock=sock
+                )
+            except BaseException:
+                sock.close()
+                raise
             self._udp = proto
             assert proto.transport is not None
-            sock = proto.transport.get_extra_info("socket")
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
             port = proto.transport.get_extra_info("sockname")[1]
         if "tcp" in transports:
             self._server = await loop.create_server(

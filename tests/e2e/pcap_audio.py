@@ -36,7 +36,7 @@ class PcapAudioError(ValueError):
 
 
 def _ipv4_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -104,9 +104,7 @@ def write_rtp_pcap(
     lead = bytes(2 * round(lead_silence_s * SAMPLE_RATE_HZ))
     trail = bytes(2 * round(trail_silence_s * SAMPLE_RATE_HZ))
     datagrams = rtp_frames(lead + pcm8k + trail, payload_type=payload_type)
-    parts = [
-        struct.pack("<IHHiIII", _PCAP_MAGIC_US, 2, 4, 0, 0, _SNAPLEN, _LINKTYPE_ETHERNET)
-    ]
+    parts = [struct.pack("<IHHiIII", _PCAP_MAGIC_US, 2, 4, 0, 0, _SNAPLEN, _LINKTYPE_ETHERNET)]
     for index, datagram in enumerate(datagrams):
         frame = _frame(datagram, index)
         offset_us = index * FRAME_MS * 1000

@@ -190,6 +190,7 @@ def test_client_proceeding_retransmits_at_t2() -> None:
     clock.advance(4.0)
     clock.advance(4.0)
     assert len(sent) == 4
+    assert [r.status for r in got] == [100]  # the provisional reached the transaction user
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from ivr.sip.message import (
     serialize,
 )
 from ivr.sip.policy import check_request
+from ivr.sip.registration import Registration
 from ivr.sip.timers import Scheduler, SipTimers
 from ivr.sip.transaction import (
     ClientTransaction,
@@ -116,17 +117,34 @@ class Endpoint:
         self.legs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag)
         self.stats = EndpointStats()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.registration: Registration | None = None
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
         if self._scheduler is None:
             self._scheduler = _LoopScheduler(asyncio.get_running_loop())
         await self.transport.start(self.sip.host, self.sip.port, self.sip.transports)
+        if self.sip.registration is not None:
+            self.registration = Registration(
+                self.sip.registration,
+                send=self.transport.send,
+                scheduler=self._scheduler,
+                table=self.tx,
+                timers=self.timers,
+                local_host=lambda host: (
+                    self.sip.public_address or self.transport.local_ip_for(host)
+                ),
+                local_port=lambda: self.transport.port,
+                user_agent=self.sip.user_agent,
+            )
+            self.registration.start()
         log.info(
             "SIP listening on %s:%s (%s)", self.sip.host, self.transport.port, self.sip.transports
         )
 
     async def stop(self) -> None:
+        if self.registration is not None:
+            await self.registration.stop()
         for server_tx in list(self.tx.server.values()):
             server_tx.abandon()
         for leg in list(self.legs.values()):

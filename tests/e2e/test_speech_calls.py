@@ -3,8 +3,8 @@
 A sipp caller plays a call-centre recording as PCMA RTP into a running IVR worker whose calls
 run the dialog runtime on ``speech_tree.yaml`` with the real viet-asr recogniser and the real
 voice detector: the digit clip (call8k_1) read at a spoken-number input yields its digits, and
-a clip that says "hóa đơn" (call8k_5) selects the menu's invoice choice, interrupting the menu
-prompt as it speaks."""
+a clip that says "hóa đơn" (call8k_5) or "doanh nghiệp" (call8k_4) selects that menu choice,
+interrupting the menu prompt as it speaks."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from db import create_engine_from_url, session_factory
@@ -28,6 +29,7 @@ from ivr.call import Call
 from ivr.events import (
     CallEnded,
     CallEvent,
+    CallStarted,
     InputReceived,
     MemorySink,
     NodeEntered,
@@ -35,6 +37,7 @@ from ivr.events import (
     SpeechRecognized,
 )
 from ivr.hotline import static_prompt_texts
+from ivr.media.g711 import alaw_decode
 from ivr.media.rtp import RtpPacket
 from ivr.runtime import PinnedTree, RuntimeDeps, run_call
 from menus.model import MenuTree
@@ -51,6 +54,7 @@ from tests.e2e.hotline_fixture import prepare_database
 from tests.e2e.pcap_audio import (
     FRAME_SAMPLES,
     PCMA,
+    PCMU,
     PcapAudioError,
     rtp_frames,
     write_rtp_pcap,
@@ -63,6 +67,7 @@ TEMPLATE = HERE / "scenarios" / "speech_caller.xml.in"
 SIPP_PCAPS = Path("/usr/share/sip-tester")
 TIMEZONE = "Asia/Ho_Chi_Minh"
 CALL_TIMEOUT_S = 60.0  # the whole sipp run; a call here lasts about 10 s
+CODEC_NAMES = {PCMA: "PCMA", PCMU: "PCMU"}
 BYE_WAIT_MS = 40_000  # how long the caller waits, after its audio, for the IVR to hang up
 
 
@@ -90,9 +95,19 @@ def test_pcap_holds_paced_pcma_rtp(tmp_path: Path) -> None:
     assert [p.sequence for p in rtp] == list(range(len(rtp)))
     assert [p.timestamp for p in rtp] == [i * FRAME_SAMPLES for i in range(len(rtp))]
     assert all(len(p.payload) == FRAME_SAMPLES for p in rtp)
-    # silence is A-law 0xd5; the ramp starts right after five silent frames
+    # silence is A-law 0xd5; the ramp starts right after five silent frames and decodes back
+    # within G.711's quantisation step
     assert set(rtp[0].payload) == {0xD5}
-    assert rtp[5].payload[0] != 0xD5
+    decoded = np.frombuffer(alaw_decode(b"".join(p.payload for p in rtp[5:])), "<i2")
+    sent = np.frombuffer(ramp, "<i2")
+    error = np.abs(decoded[: len(sent)].astype(np.int32) - sent)
+    assert error.max() <= 256 and np.all(decoded[len(sent) :] == 8)
+
+
+def test_pcmu_frames_carry_mu_law() -> None:
+    [packet] = [RtpPacket.parse(d) for d in rtp_frames(bytes(200), payload_type=PCMU)]
+    assert packet.payload_type == PCMU and packet.marker
+    assert packet.payload == b"\xff" * FRAME_SAMPLES  # mu-law silence, padded to a whole frame
 
 
 def test_pcap_writer_refuses_bad_input(tmp_path: Path) -> None:
@@ -146,10 +161,15 @@ class CallRecord:
 
 
 async def _call_with_audio(
-    backends: SpeechBackends, tmp_path: Path, steps: list[tuple[int, Path]]
+    backends: SpeechBackends,
+    tmp_path: Path,
+    steps: list[tuple[int, Path]],
+    *,
+    payload_type: int = PCMA,
 ) -> CallRecord:
-    """One sipp call to a worker running the speech tree: after each pause (ms) the caller
-    plays a pcap (its voice, or a key as RFC 4733 events), then waits for the IVR's BYE."""
+    """One sipp call to a worker running the speech tree, offering only the G.711 codec
+    ``payload_type``: after each pause (ms) the caller plays a pcap (its voice, or a key as
+    RFC 4733 events), then waits for the IVR's BYE."""
     speech = SpeechSettings(
         synthesizer="espeak-ng",
         rate_wpm=320,  # quick prompts: prompts are not under test
@@ -185,7 +205,13 @@ async def _call_with_audio(
         scenario = tmp_path / "speech_caller.xml"
         text = TEMPLATE.read_text(encoding="iso-8859-1")
         text = text.replace("<!-- STEPS -->", "\n".join(actions))
-        scenario.write_text(text.replace("BYE_TIMEOUT_MS", str(BYE_WAIT_MS)), "iso-8859-1")
+        for token, value in (
+            ("CODEC_PT", str(payload_type)),
+            ("CODEC_NAME", CODEC_NAMES[payload_type]),
+            ("BYE_TIMEOUT_MS", str(BYE_WAIT_MS)),
+        ):
+            text = text.replace(token, value)
+        scenario.write_text(text, "iso-8859-1")
         result = await run_sipp(scenario, running.port, timeout_s=CALL_TIMEOUT_S)
         record = CallRecord(events, running.sink)
         assert result.returncode == 0, result.errors[-1500:] + "\n" + record.story()
@@ -195,11 +221,11 @@ async def _call_with_audio(
         engine.dispose()
 
 
-def _clip_pcap(speech_dir: Path, name: str, tmp_path: Path) -> Path:
+def _clip_pcap(speech_dir: Path, name: str, tmp_path: Path, payload_type: int = PCMA) -> Path:
     clip = speech_dir / f"{name}.wav"
     need(clip.is_file(), f"caller recording {clip} missing")
     pcm, _ = read_wav(clip, rate=8000)
-    return write_rtp_pcap(tmp_path / f"{name}.pcap", pcm, payload_type=PCMA)
+    return write_rtp_pcap(tmp_path / f"{name}.pcap", pcm, payload_type=payload_type)
 
 
 def _nodes(record: CallRecord) -> list[str]:
@@ -209,15 +235,21 @@ def _nodes(record: CallRecord) -> list[str]:
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.asyncio
+@pytest.mark.parametrize("payload_type", [PCMA, PCMU], ids=["pcma", "pcmu"])
 async def test_spoken_number_over_rtp_is_read_back(
-    backends: SpeechBackends, speech_dir: Path, tmp_path: Path
+    backends: SpeechBackends, speech_dir: Path, tmp_path: Path, payload_type: int
 ) -> None:
     key = SIPP_PCAPS / "dtmf_2833_3.pcap"
     need(key.is_file(), f"sipp's RFC 2833 key recording {key} missing (package sip-tester)")
-    voice = _clip_pcap(speech_dir, "call8k_1", tmp_path)  # "tám bảy lăm ba là năm sáu bốn bảy"
+    # "tám bảy lăm ba là năm sáu bốn bảy"
+    voice = _clip_pcap(speech_dir, "call8k_1", tmp_path, payload_type)
     # key 3 at the menu leads to the spoken-number input; the number is read a moment later
-    record = await _call_with_audio(backends, tmp_path, [(500, key), (1200, voice)])
+    record = await _call_with_audio(
+        backends, tmp_path, [(500, key), (1200, voice)], payload_type=payload_type
+    )
     story = record.story()
+    codecs = [e.codec for e in record.calls.of(CallStarted)]  # type: ignore[attr-defined]
+    assert codecs == [CODEC_NAMES[payload_type]], story
     assert _nodes(record)[:2] == ["main", "number"], story
     spoken = [
         e
@@ -243,17 +275,24 @@ async def test_spoken_number_over_rtp_is_read_back(
 @pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("clip", "choice", "said"),
+    [
+        ("call8k_5", "invoice", r"h[oó]a đ[oơ]n"),  # "nên chị là hóa đơn ra chị gia tăng ..."
+        ("call8k_4", "business", r"doanh nghi[eệ]p"),  # "... loại hình doanh nghiệp dưới ..."
+    ],
+)
 async def test_spoken_keyword_over_rtp_selects_its_choice(
-    backends: SpeechBackends, speech_dir: Path, tmp_path: Path
+    backends: SpeechBackends, speech_dir: Path, tmp_path: Path, clip: str, choice: str, said: str
 ) -> None:
-    voice = _clip_pcap(speech_dir, "call8k_5", tmp_path)  # "... hóa đơn ra chị gia tăng ..."
+    voice = _clip_pcap(speech_dir, clip, tmp_path)
     # the caller speaks as soon as the call is answered, over the menu prompt
     record = await _call_with_audio(backends, tmp_path, [(0, voice)])
     story = record.story()
     heard = [e for e in record.of(SpeechRecognized) if isinstance(e, SpeechRecognized)]
-    assert [(e.node_id, e.matched) for e in heard] == [("main", "invoice")], story
-    assert re.search(r"h[oó]a đ[oơ]n", heard[0].text), story
-    assert _nodes(record) == ["main", "invoice", "bye"], story
+    assert [(e.node_id, e.matched) for e in heard] == [("main", choice)], story
+    assert re.search(said, heard[0].text), story
+    assert _nodes(record) == ["main", choice, "bye"], story
     menu_prompt = [
         e for e in record.of(PromptPlayed) if isinstance(e, PromptPlayed) and e.node_id == "main"
     ]

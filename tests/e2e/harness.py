@@ -155,7 +155,7 @@ class Capture:
         need(tcpdump, "tcpdump is not installed")
         assert tcpdump is not None
         self._proc = await asyncio.create_subprocess_exec(
-            tcpdump, "-i", "lo", "-U", "-n", "-w", str(self.path), self.bpf,
+            tcpdump, "-i", "lo", "-U", "-n", "-B", "8192", "-w", str(self.path), self.bpf,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert self._proc.stderr is not None
@@ -205,12 +205,15 @@ class Capture:
 
 
 def snr_db(reference: np.ndarray, received: np.ndarray) -> float:
-    """Signal-to-noise ratio of ``received`` against ``reference`` after best alignment."""
+    """Signal-to-noise ratio of ``received`` against ``reference`` after best alignment
+    (cross-correlation over the whole received signal)."""
+    from scipy.signal import correlate
+
     ref = reference.astype(np.float64)
     rec = received.astype(np.float64)
     if len(rec) < len(ref):
         return -99.0
-    corr = np.correlate(rec[: len(ref) + 16000], ref[:4000], mode="valid")
+    corr = correlate(rec, ref, mode="valid", method="fft")
     offset = int(np.argmax(corr))
     seg = rec[offset : offset + len(ref)]
     noise = seg - ref[: len(seg)]

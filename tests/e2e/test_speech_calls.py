@@ -124,6 +124,9 @@ def test_pcap_writer_refuses_bad_input(tmp_path: Path) -> None:
 
 @dataclass
 class SpeechBackends:
+    """What every call of this module shares: the tree, the loaded recogniser, the sample
+    database and the prompt directory."""
+
     tree: MenuTree
     recognizer: Recognizer
     database_url: str
@@ -149,6 +152,8 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechBackend
 
 @dataclass
 class CallRecord:
+    """The events of one finished call."""
+
     events: MemorySink  # what the dialog runtime reported
     calls: MemorySink  # what the worker reported (start, end)
 

@@ -109,7 +109,7 @@ class InputReceived(CallEvent):
 class SpeechRecognized(CallEvent):
     node_id: str
     text: str
-    confidence: float
+    confidence: float | None  # None: the engine gives no score
     matched: str | None = None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -102,11 +103,22 @@ class _Variables(dict[str, Any]):
         return ""
 
 
+_DIGIT_RUN = re.compile(r"\d{4,}")
+
+
 def fill(text: str, variables: Mapping[str, Any]) -> str:
     """Fill ``{name}`` placeholders from call variables; unknown names become empty and a
     malformed template is spoken as written rather than failing the call."""
+    # identifiers the caller gave (codes, phone numbers) are read digit by digit, not as an
+    # amount ("8 7 5 3", not "tám nghìn bảy trăm năm mươi ba")
+    spoken = {
+        name: phrases.spoken_digits(value)
+        if isinstance(value, str) and _DIGIT_RUN.fullmatch(value)
+        else value
+        for name, value in variables.items()
+    }
     try:
-        return string.Formatter().vformat(text, (), _Variables(variables))
+        return string.Formatter().vformat(text, (), _Variables(spoken))
     except (ValueError, IndexError, KeyError, AttributeError):
         return text
 
@@ -158,7 +170,7 @@ class Conversation:
                 call_id=self.context.call_id,
                 node_id=self.node_id,
                 text=answer.text,
-                confidence=answer.confidence if answer.confidence is not None else 0.0,
+                confidence=answer.confidence,
                 matched=matched,
             )
         )

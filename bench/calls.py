@@ -49,6 +49,7 @@ STOP_TIMEOUT_S = 15.0
 SAMPLE_PERIOD_S = 0.25  # CPU sampling of the measured processes
 RECV_TIMEOUT_MS = 20_000  # sipp fails a call whose expected message is this late
 LATE_INTERVAL_MS = 40.0  # a send interval over two packet times: the receiver heard a gap
+CAPTURE_FLUSH_S = 1.5  # longer than libpcap's 1 s block timeout
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -219,7 +220,9 @@ class Capture:
     def stop(self) -> None:
         if self.proc is None:
             return
-        time.sleep(0.3)  # the last packets still in flight
+        # libpcap hands packets over in blocks, a block at the latest after its 1 s timeout;
+        # a block still open when tcpdump is interrupted is lost.
+        time.sleep(CAPTURE_FLUSH_S)
         self.proc.send_signal(signal.SIGINT)
         _, err = self.proc.communicate(timeout=30)
         found = re.search(rb"(\d+) packets? dropped by kernel", err)

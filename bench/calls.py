@@ -545,6 +545,7 @@ def prepare(root: Path, args: argparse.Namespace) -> dict[str, str]:
         TONGDAI_SPEECH__SYNTHESIZER="espeak-ng",
         TONGDAI_SPEECH__PROMPT_CACHE_DIR=str(root / "prompts"),
     )
+    env.update(args.set)
     init = subprocess.run(
         [str(TONGDAI), "db", "init"], env=env, cwd=root, capture_output=True, text=True
     )
@@ -618,6 +619,14 @@ def parse_ports(text: str) -> tuple[int, int]:
     return ports
 
 
+def parse_setting(text: str) -> tuple[str, str]:
+    """``media.inband_dtmf=false`` -> the environment variable TONGDAI_MEDIA__INBAND_DTMF."""
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", name):
+        raise argparse.ArgumentTypeError(f"expected section.name=value, got {text!r}")
+    return "TONGDAI_" + name.replace(".", "__").upper(), value
+
+
 def parse_levels(text: str) -> list[int]:
     try:
         levels = [int(part) for part in text.split(",") if part.strip()]
@@ -641,6 +650,14 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=int, metavar="LEVEL", help="sample tongdai with py-spy at this level"
     )
+    parser.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a tongdai setting for every level, e.g. media.inband_dtmf=false (repeatable)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs and captures")
     args = parser.parse_args()
     if args.duration < DIGITS_TAIL_S + 1:
@@ -656,7 +673,8 @@ def main() -> int:
     load = os.getloadavg()
     print(
         f"calls of {args.duration:.0f} s starting over {args.ramp:.0f} s; {os.cpu_count()} CPUs, "
-        f"load average {load[0]:.1f} at start; work dir {root}",
+        f"load average {load[0]:.1f} at start; work dir {root}"
+        + "".join(f"; {name}={value}" for name, value in args.set),
         flush=True,
     )
     env = prepare(root, args)

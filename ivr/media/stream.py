@@ -586,6 +586,13 @@ class MediaStream(asyncio.DatagramProtocol):
             log.exception("on_digit callback failed")
 
     def _deliver(self, packet: RtpMedia) -> None:
+        if not self._readers and (self._inband is None or self._rfc4733_seen):
+            # Nobody needs the caller's audio now (no frame reader, and no in-band digits to
+            # look for): keep the timestamps, skip decoding and framing, the bulk of the cost
+            # of a received packet.
+            self._next_rx_ts = (packet.timestamp + len(packet.payload)) & 0xFFFFFFFF
+            self._rx_pcm = b""
+            return
         if packet.payload_type == self._codec.payload_type:
             pcm = self._codec.decode(packet.payload)
         else:

@@ -13,7 +13,7 @@ class SpeechSettings(BaseModel):
     recognizer: str = Field(default="viet-asr", description="viet-asr | vosk")
     vosk_model_dir: Path | None = None
     asr_workers: int = 2
-    max_streams: int = 16
+    max_streams: int = 6  # concurrent recognitions; beyond this a node falls back to the keypad
     synthesizer: str = Field(default="gtts", description="gtts | espeak-ng | recorded")
     fallback_synthesizer: str = "espeak-ng"
     voice: str = "vi"

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("TONGDAI_REQUIRE_ALL") == "1" or os.environ.get("CI") == "true"
@@ -37,3 +42,48 @@ def port_open(host: str, port: int) -> bool:
 POSTGRES_URL = os.environ.get(
     "TONGDAI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def postgres_reachable() -> bool:
+    """True when the test PostgreSQL server answers."""
+    from sqlalchemy import text
+
+    from db import create_engine_from_url
+
+    try:
+        engine = create_engine_from_url(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def fresh_engine(kind: str, directory: Path, pg_available: bool) -> Iterator[Engine]:
+    """An engine on an empty database: a SQLite file in ``directory``, or a throw-away
+    PostgreSQL schema (dropped afterwards). ``kind`` is "sqlite" or "postgres"."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from db import create_engine_from_url
+
+    if kind == "sqlite":
+        engine = create_engine_from_url(f"sqlite:///{directory / 'tongdai.db'}")
+        yield engine
+        engine.dispose()
+        return
+    need(pg_available, f"PostgreSQL not reachable at {POSTGRES_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_from_url(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine_from_url(POSTGRES_URL, pg_schema=schema)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,12 +195,17 @@ class Capture:
     SNAPLEN = 2048  # whole SIP messages; RTP packets are 214 bytes on lo
 
     def __init__(
-        self, path: Path, rtp_ports: tuple[int, int], sink_port: int, sip_port: int
+        self,
+        path: Path,
+        rtp_ports: tuple[int, int],
+        sink_ports: Sequence[int],
+        sip_ports: Sequence[int],
     ) -> None:
         self.path = path
+        sinks = " or ".join(f"dst port {port}" for port in sink_ports)
+        sips = " or ".join(f"port {port}" for port in sip_ports)
         self.bpf = (
-            f"udp and ((src portrange {rtp_ports[0]}-{rtp_ports[1]} and dst port {sink_port})"
-            f" or port {sip_port})"
+            f"udp and ((src portrange {rtp_ports[0]}-{rtp_ports[1]} and ({sinks})) or {sips})"
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.kernel_drops = 0
@@ -269,13 +274,15 @@ _CALL_ID = re.compile(r"^(?:call-id|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MU
 _CSEQ = re.compile(r"^cseq[ \t]*:[ \t]*\d+[ \t]+(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
-def read_capture(pcap: Path, sip_port: int) -> Wire:
-    """Split the capture into our RTP streams and the SIP exchanges on ``sip_port``."""
+def read_capture(pcap: Path, sip_ports: Collection[int]) -> Wire:
+    """Split the capture into our RTP streams and the SIP exchanges on ``sip_ports``."""
     streams: dict[tuple[int, int], list[float]] = collections.defaultdict(list)
     first: dict[tuple[str, str], float] = {}  # (call-id, what) -> first time seen
     ssrc_of = struct.Struct("!I")
     for when, sport, dport, data, start, end in udp_packets(pcap):
-        if sport != sip_port and dport != sip_port:
+        to_us = dport in sip_ports
+        from_us = sport in sip_ports
+        if not to_us and not from_us:
             if end - start >= 12:
                 streams[(sport, ssrc_of.unpack_from(data, start + 8)[0])].append(when)
             continue
@@ -285,9 +292,9 @@ def read_capture(pcap: Path, sip_port: int) -> Wire:
         if call_id is None or cseq is None:
             continue
         method = cseq.group(1).upper()
-        if dport == sip_port and not text.startswith("SIP/2.0"):
+        if to_us and not text.startswith("SIP/2.0"):
             what = text.split(" ", 1)[0]  # a request: INVITE, ACK, BYE
-        elif sport == sip_port and text.startswith("SIP/2.0 "):
+        elif from_us and text.startswith("SIP/2.0 "):
             what = f"{text[8:11]} {method}"  # a response: "200 INVITE", "100 INVITE"
         else:
             continue
@@ -333,9 +340,9 @@ def read_sipp_stats(path: Path) -> tuple[dict[str, str], int]:
     return rows[-1], peak
 
 
-def end_reasons(log_path: Path) -> collections.Counter[str]:
+def end_reasons(log_text: str) -> collections.Counter[str]:
     """How tongdai's log says the calls ended (caller-bye, media-timeout, ...)."""
-    text = log_path.read_text(errors="replace")
+    text = log_text
     return collections.Counter(re.findall(r"call-ended \{'reason': '([^']*)'", text))
 
 
@@ -374,66 +381,123 @@ def pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
+def split_ports(ports: tuple[int, int], parts: int) -> list[tuple[int, int]]:
+    """``ports`` cut into ``parts`` disjoint ranges, one per tongdai process."""
+    size = (ports[1] - ports[0] + 1) // parts
+    if size < 4:
+        raise BenchError(f"RTP port range {ports} is too small for {parts} processes")
+    return [(ports[0] + k * size, ports[0] + (k + 1) * size - 1) for k in range(parts)]
+
+
+def start_sipp(
+    workdir: Path, calls: int, sip_port: int, sink_port: int, args: argparse.Namespace
+) -> subprocess.Popen[bytes]:
+    """sipp placing ``calls`` calls (all allowed up at once) over ``args.ramp`` seconds."""
+    rate = calls / args.ramp
+    pause_ms = int((args.duration - DIGITS_TAIL_S) * 1000)
+    return subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIO), f"127.0.0.1:{sip_port}",
+         "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(sink_port),
+         "-m", str(calls), "-l", str(calls), "-r", f"{rate:.3f}", "-rp", "1000",
+         "-t", "u1", "-d", str(pause_ms), "-nostdin",
+         "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+         "-trace_rtt", "-rtt_freq", "1",
+         "-trace_err", "-error_file", "errors.log",
+         "-recv_timeout", str(RECV_TIMEOUT_MS),
+         "-timeout", f"{sipp_timeout_s(args)}s", "-timeout_error"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def sipp_timeout_s(args: argparse.Namespace) -> int:
+    return int(args.ramp + args.duration + 60)
+
+
 def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, str]) -> LevelResult:
-    """Start tongdai, drive ``level`` concurrent sipp calls at it, collect the figures."""
+    """Start tongdai (``args.processes`` independent processes, each with its own sipp and a
+    share of the calls), drive ``level`` concurrent calls, collect the figures."""
     workdir = root / f"level-{level}"
-    workdir.mkdir()
+    parts = args.processes
+    shares = [level // parts + (1 if k < level % parts else 0) for k in range(parts)]
+    dirs = [workdir / f"process-{k}" for k in range(parts)]
+    for path in dirs:
+        path.mkdir(parents=True)
     result = LevelResult(level)
-    sip_port, sipp_port, sink_port = free_port(), free_port(), free_port()
-    env = {**env, "TONGDAI_SIP__MAX_CALLS": str(level + max(10, level // 10))}
-    tongdai = start_tongdai(workdir, sip_port, env)
-    capture = Capture(workdir / "wire.pcap", args.rtp_ports, sink_port, sip_port)
+    sip_ports = [free_port() for _ in range(parts)]
+    sink_ports = [free_port() for _ in range(parts)]
+    ranges = split_ports(args.rtp_ports, parts)
+    tongdais: list[subprocess.Popen[bytes]] = []
+    sipps: list[subprocess.Popen[bytes]] = []
+    capture = Capture(workdir / "wire.pcap", args.rtp_ports, sink_ports, sip_ports)
     sampler: CpuSampler | None = None
     profiler: subprocess.Popen[bytes] | None = None
     try:
+        for k in range(parts):
+            tongdais.append(
+                start_tongdai(
+                    dirs[k],
+                    sip_ports[k],
+                    {
+                        **env,
+                        "TONGDAI_SIP__MAX_CALLS": str(shares[k] + max(10, shares[k] // 10)),
+                        "TONGDAI_MEDIA__RTP_PORT_MIN": str(ranges[k][0]),
+                        "TONGDAI_MEDIA__RTP_PORT_MAX": str(ranges[k][1]),
+                    },
+                )
+            )
         capture.start()
-        rate = level / args.ramp
-        pause_ms = int((args.duration - DIGITS_TAIL_S) * 1000)
-        sipp_timeout_s = int(args.ramp + args.duration + 60)
-        sipp = subprocess.Popen(
-            ["sipp", "-sf", str(SCENARIO), f"127.0.0.1:{sip_port}",
-             "-i", "127.0.0.1", "-p", str(sipp_port), "-mp", str(sink_port),
-             "-m", str(level), "-l", str(level), "-r", f"{rate:.3f}", "-rp", "1000",
-             "-t", "u1", "-d", str(pause_ms), "-nostdin",
-             "-trace_stat", "-stf", "stat.csv", "-fd", "1",
-             "-trace_rtt", "-rtt_freq", "1",
-             "-trace_err", "-error_file", "errors.log",
-             "-recv_timeout", str(RECV_TIMEOUT_MS),
-             "-timeout", f"{sipp_timeout_s}s", "-timeout_error"],
-            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        sampler = CpuSampler({"tongdai": tongdai.pid, "sipp": sipp.pid})
+        for k in range(parts):
+            sipps.append(start_sipp(dirs[k], shares[k], sip_ports[k], sink_ports[k], args))
+        pids = {f"tongdai{k}": proc.pid for k, proc in enumerate(tongdais)}
+        pids.update({f"sipp{k}": proc.pid for k, proc in enumerate(sipps)})
+        sampler = CpuSampler(pids)
         sampler.start()
         if args.profile == level:
-            profiler = start_profiler(tongdai.pid, workdir, args.ramp + args.duration)
+            profiler = start_profiler(tongdais[0].pid, workdir, args.ramp + args.duration)
         started = time.monotonic()
-        try:
-            result.sipp_exit = sipp.wait(sipp_timeout_s + 30)
-        except subprocess.TimeoutExpired:
-            sipp.kill()
-            result.sipp_exit = sipp.wait()
+        deadline = started + sipp_timeout_s(args) + 30
+        for sipp in sipps:
+            try:
+                code = sipp.wait(max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                sipp.kill()
+                code = sipp.wait()
+            result.sipp_exit = max(result.sipp_exit, code)
         result.seconds = time.monotonic() - started
         sampler.stop()
-        result.rss_mb = proc_status_kb(tongdai.pid, "VmHWM") / 1024
+        result.rss_mb = sum(proc_status_kb(p.pid, "VmHWM") for p in tongdais) / 1024
     finally:
         if profiler is not None:
             result.profile = finish_profiler(profiler, workdir)
         capture.stop()
-        stop_process(tongdai)
+        for sipp in sipps:
+            if sipp.poll() is None:
+                sipp.kill()
+                sipp.wait()
+        for proc in tongdais:
+            stop_process(proc)
     if sampler is not None:
-        result.cpu_pct = sampler.average_pct("tongdai")
-        result.cpu_peak_pct = sampler.peak_pct("tongdai")
-        result.child_cpu_pct = sampler.average_pct("tongdai", children=True)
-        result.sipp_cpu_pct = sampler.average_pct("sipp")
+        names = [f"tongdai{k}" for k in range(parts)]
+        result.cpu_pct = sum(sampler.average_pct(name) for name in names)
+        result.cpu_peak_pct = max(sampler.peak_pct(name) for name in names)
+        result.child_cpu_pct = sum(sampler.average_pct(name, children=True) for name in names)
+        result.sipp_cpu_pct = sum(sampler.average_pct(f"sipp{k}") for k in range(parts))
         result.machine_pct = sampler.machine_pct()
-    last, result.peak_calls = read_sipp_stats(workdir / "stat.csv")
-    result.ok = int(last.get("SuccessfulCall(C)", "0") or 0)
-    result.failed = int(last.get("FailedCall(C)", "0") or 0)
-    result.created = int(last.get("TotalCallCreated", "0") or 0)
-    result.retransmissions = int(last.get("Retransmissions(C)", "0") or 0)
-    result.rtt_ms = read_rtt_ms(workdir)
-    wire = read_capture(capture.path, sip_port)
+    rtts = []
+    for path in dirs:
+        last, peak = read_sipp_stats(path / "stat.csv")
+        result.peak_calls += peak
+        result.ok += int(last.get("SuccessfulCall(C)", "0") or 0)
+        result.failed += int(last.get("FailedCall(C)", "0") or 0)
+        result.created += int(last.get("TotalCallCreated", "0") or 0)
+        result.retransmissions += int(last.get("Retransmissions(C)", "0") or 0)
+        rtts.append(read_rtt_ms(path))
+        log_text = (path / "tongdai.log").read_text(errors="replace")
+        result.reasons += end_reasons(log_text)
+        result.log_errors += len(re.findall(r" (?:ERROR|CRITICAL) ", log_text))
+    result.rtt_ms = np.concatenate(rtts)
+    wire = read_capture(capture.path, set(sip_ports))
     gaps = [np.diff(np.asarray(times)) for times in wire.streams.values() if len(times) > 1]
     result.intervals_ms = np.concatenate(gaps) * 1000 if gaps else np.zeros(0)
     result.streams = len(wire.streams)
@@ -441,11 +505,6 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
     result.wire_200_ms = wire.invite_200_ms
     result.bye_200_ms = wire.bye_200_ms
     result.capture_drops = capture.kernel_drops
-    log_path = workdir / "tongdai.log"
-    result.reasons = end_reasons(log_path)
-    result.log_errors = len(
-        re.findall(r" (?:ERROR|CRITICAL) ", log_path.read_text(errors="replace"))
-    )
     if not args.keep:
         capture.path.unlink(missing_ok=True)
     return result
@@ -651,6 +710,14 @@ def main() -> int:
         "--profile", type=int, metavar="LEVEL", help="sample tongdai with py-spy at this level"
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="split each level over this many independent tongdai processes, each with its "
+        "own sipp, SIP port and RTP ports (what a Call-ID dispatcher in front of workers "
+        "would give)",
+    )
+    parser.add_argument(
         "--set",
         type=parse_setting,
         action="append",
@@ -662,6 +729,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.duration < DIGITS_TAIL_S + 1:
         parser.error(f"--duration must be at least {DIGITS_TAIL_S + 1:.0f} s")
+    if not 1 <= args.processes <= 16:
+        parser.error("--processes must be between 1 and 16")
     args.ramp = args.ramp or args.duration / 2
     if not 0 < args.ramp < args.duration:
         parser.error("--ramp must be positive and shorter than --duration")
@@ -674,6 +743,7 @@ def main() -> int:
     print(
         f"calls of {args.duration:.0f} s starting over {args.ramp:.0f} s; {os.cpu_count()} CPUs, "
         f"load average {load[0]:.1f} at start; work dir {root}"
+        + (f"; {args.processes} tongdai processes" if args.processes > 1 else "")
         + "".join(f"; {name}={value}" for name, value in args.set),
         flush=True,
     )

@@ -62,9 +62,7 @@ def test_read_capture_times_sip_exchanges_and_splits_rtp_streams(tmp_path: Path)
     sender_ports = [_port(s) for s in senders]
     sip_port = _port(server)
     ports = sorted(sender_ports)
-    capture = calls.Capture(
-        tmp_path / "wire.pcap", (ports[0], ports[1]), _port(sink), _port(server)
-    )
+    capture = calls.Capture(tmp_path / "wire.pcap", (ports[0], ports[1]), [_port(sink)], [sip_port])
     capture.start()
     try:
         to_server = ("127.0.0.1", _port(server))
@@ -91,7 +89,7 @@ def test_read_capture_times_sip_exchanges_and_splits_rtp_streams(tmp_path: Path)
         capture.stop()
         for sock in (server, caller, sink, *senders):
             sock.close()
-    wire = calls.read_capture(capture.path, sip_port)
+    wire = calls.read_capture(capture.path, {sip_port})
     assert sorted(wire.streams) == sorted(zip(sender_ports, (1, 2), strict=True))
     assert all(len(times) == 5 for times in wire.streams.values())
     assert len(wire.invite_100_ms) == 1 and len(wire.invite_200_ms) == 1

@@ -36,6 +36,23 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     raise RuntimeError("no free port")
 
 
+def free_port_pair() -> int:
+    """A port whose next port is free too (for peers that bind SIP on N and TLS on N+1)."""
+    for _ in range(100):
+        port = free_port()
+        if port >= 65535:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind(("127.0.0.1", port + 1))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
 _media_base = 31000 + (os.getpid() % 50) * 200
 
 

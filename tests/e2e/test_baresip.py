@@ -30,7 +30,7 @@ from tests.e2e.baresip_peer import (
     parse_sip_trace,
     write_config,
 )
-from tests.e2e.harness import RunningIvr, free_port, media_range, start_ivr
+from tests.e2e.harness import RunningIvr, free_port, free_port_pair, media_range, start_ivr
 from tests.support import need
 
 pytestmark = [pytest.mark.e2e]  # the softphone tests are marked asyncio one by one
@@ -66,7 +66,7 @@ def _peer(transport: str, codec: str) -> BaresipPeer:
     need(module_dir, f"baresip modules {', '.join(REQUIRED_MODULES)} not found in {MODULE_DIRS}")
     assert executable is not None and module_dir is not None
     return BaresipPeer(
-        sip_port=free_port(),
+        sip_port=free_port_pair(),  # baresip also binds TLS on the next port
         ctrl_port=free_port(),
         rtp_ports=media_range(10),
         module_dir=module_dir,

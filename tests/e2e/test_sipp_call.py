@@ -51,7 +51,10 @@ async def test_sipp_caller_digits_and_audio(
     async def prompts(text: str) -> Audio:
         return Audio(prompt_pcm) if text == GREETING else _tone()
 
+    rtp_ports: list[int] = []
+
     async def on_call(call: Call) -> None:
+        rtp_ports.append(call.stream.local_port)
         seen.append(await digits_greeting(call, prompts, timeout_s=15))
 
     ivr = await start_ivr(on_call)
@@ -66,7 +69,8 @@ async def test_sipp_caller_digits_and_audio(
         ended = ivr.sink.of(CallEnded)
         assert [e.reason for e in ended] == ["ivr-bye"]  # type: ignore[attr-defined]
 
-        packets = [RtpPacket.parse(p) for _, _, p in cap.udp_payloads()]
+        # what our stream sent (other programs may use ports of the range meanwhile)
+        packets = [RtpPacket.parse(p) for s, _, p in cap.udp_payloads() if s == rtp_ports[0]]
         assert packets, "no RTP captured"
         assert {p.payload_type for p in packets} == {payload_type}
         decode = g711.alaw_decode if codec == "PCMA" else g711.ulaw_decode

@@ -74,7 +74,9 @@ def static_prompt_texts(tree: Any) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-async def build_hotline(settings: Any, *, app: str = "hotline") -> Hotline:
+async def build_hotline(
+    settings: Any, *, app: str = "hotline", now: Callable[[], datetime] | None = None
+) -> Hotline:
     """Wire a hotline from settings: prompts (gTTS pre-rendered, espeak-ng offline), the call
     log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
     runtime over the database dossier source, procedure catalogue and officer directory, with
@@ -138,7 +140,7 @@ async def build_hotline(settings: Any, *, app: str = "hotline") -> Hotline:
         catalogue=DbProcedureCatalogue(sessions),
         officers=officers,
         calendar=HolidayCalendar(),
-        now=lambda: datetime.now(tz),
+        now=now or (lambda: datetime.now(tz)),
         transfer_targets=dict(settings.sip.transfer_targets),
         recognizer=recognizer,
         voice_detector=voice_detector,

@@ -4,11 +4,13 @@ prompt cache (espeak-ng here, sped up so tests run quickly), the call log and th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from config.settings import Settings
 from db import create_engine_from_url, migrate, session_factory, unit_of_work
+from integrations.calendar_vn import HolidayCalendar
 from integrations.dossiers_db import upsert_dossiers
 from integrations.sample_catalogue import load_sample
 from integrations.sample_dossiers import demo_dossiers
@@ -18,6 +20,15 @@ from ivr.settings import MediaSettings, SipSettings
 from ivr.worker import Worker
 from speech.settings import SpeechSettings
 from tests.e2e.harness import free_port, media_range
+
+
+def next_working_morning(today: date | None = None) -> datetime:
+    """09:30 in Vietnam on the next working day (not a weekend, not a public holiday)."""
+    calendar = HolidayCalendar()
+    day = (today or date.today()) + timedelta(days=1)
+    while not calendar.is_working_day(day) or day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(9, 30), tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
 
 
 def prepare_database(path: Path) -> str:
@@ -58,7 +69,8 @@ async def start_hotline(
     transfer_target: str = "sip:operator@127.0.0.1:5999",
     speech_recognition: bool = False,
 ) -> RunningHotline:
-    """Start the hotline app on free ports of 127.0.0.1."""
+    """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning."""
+    office_hours = next_working_morning()
     lo, hi = media_range(100)
     settings = Settings(
         database_url=database_url,
@@ -76,7 +88,8 @@ async def start_hotline(
             recognizer="viet-asr" if speech_recognition else "none",
         ),
     )
-    hotline = await build_hotline(settings, app="hotline")
+    # a fixed working morning, so the officer branch does not depend on when the suite runs
+    hotline = await build_hotline(settings, app="hotline", now=lambda: office_hours)
     sink = MemorySink()
     hotline.sink.add(sink)  # type: ignore[attr-defined]
     worker = Worker(

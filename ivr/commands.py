@@ -29,7 +29,15 @@ def register(sub: Any) -> None:
     p.add_argument("--sip-port", type=int, help="SIP port, UDP and TCP (default 5060)")
     p.add_argument("--web-port", type=int, help="web app port (default 8000)")
     p.add_argument("--no-web", action="store_true", help="do not start the web app")
-    p.add_argument("--answer-delay-ms", type=int, default=0, help="ring this long before answering")
+    p.add_argument(
+        "--answer-delay-ms", type=int, default=0, help="ring this long before answering"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="IVR worker processes behind one SIP port, calls dispatched by Call-ID "
+        "(default: the workers setting, 1)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -53,8 +61,12 @@ def _serve(args: argparse.Namespace) -> int:
             ]
         )  # fmt: skip
         log.info("web app on http://%s:%s", settings.web.host, settings.web.port)
+    workers = args.workers if args.workers is not None else settings.workers
     try:
-        asyncio.run(_run_ivr(settings, args.app, args.answer_delay_ms / 1000))
+        if workers > 1:
+            _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers)
+        else:
+            asyncio.run(_run_ivr(settings, args.app, args.answer_delay_ms / 1000))
     except KeyboardInterrupt:
         pass
     finally:
@@ -65,7 +77,92 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_ivr(settings: Any, app: str, answer_delay_s: float) -> None:
+def worker_settings(settings: Any, index: int, workers: int) -> Any:
+    """Worker ``index``'s settings: its slice of the RTP ports and of the call limit; only the
+    first worker registers at a PBX."""
+    own = settings.model_copy(deep=True)
+    media = own.media
+    span = (media.rtp_port_max - media.rtp_port_min + 1) // workers
+    media.rtp_port_min = settings.media.rtp_port_min + index * span
+    media.rtp_port_max = media.rtp_port_min + span - 1
+    own.sip.max_calls = max(1, -(-settings.sip.max_calls // workers))
+    if index > 0:
+        own.sip.registration = None
+    return own
+
+
+def _run_dispatched(settings: Any, app: str, answer_delay_s: float, workers: int) -> None:
+    """N worker processes, each with its own event loop, media clock and RTP ports, behind a
+    dispatcher that owns the SIP port and hands every message to the worker owning its call."""
+    import multiprocessing
+    import socket
+
+    from ivr.sip.relay import socket_pairs
+
+    if settings.sip.port == 0:  # the workers must know the public port before they start
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((settings.sip.host, 0))
+            settings.sip.port = probe.getsockname()[1]
+    pairs = socket_pairs(workers)
+    context = multiprocessing.get_context("fork")
+    processes = []
+    for index, (_, worker_end) in enumerate(pairs):
+        process = context.Process(
+            target=_worker_main,
+            args=(worker_settings(settings, index, workers), app, answer_delay_s, worker_end),
+            name=f"worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        processes.append(process)
+    try:
+        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+
+
+def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any) -> None:
+    from ivr.sip.relay import RelayTransport
+
+    def relay(on_data: Any) -> RelayTransport:
+        return RelayTransport(on_data, sock=sock, public_port=settings.sip.port,
+                              host=settings.sip.host)  # fmt: skip
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run_ivr(settings, app, answer_delay_s, transport=relay))
+
+
+async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any]) -> None:
+    from ivr.sip.relay import Dispatcher
+
+    dispatcher = Dispatcher(sockets)
+    await dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports)
+    print(
+        f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "
+        f"to {len(processes)} workers",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        if not all(p.is_alive() for p in processes):
+            log.error("a worker process died: stopping")
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    log.info("messages relayed per worker: %s", dispatcher.relayed)
+    await dispatcher.close()
+
+
+async def _run_ivr(
+    settings: Any, app: str, answer_delay_s: float, *, transport: Any = None
+) -> None:
     from ivr.hotline import build_hotline
 
     hotline = await build_hotline(settings, app=app)
@@ -77,6 +174,7 @@ async def _run_ivr(settings: Any, app: str, answer_delay_s: float) -> None:
         on_call=hotline.on_call,
         sink=hotline.sink,
         answer_delay_s=answer_delay_s,
+        transport=transport,
     )
     await worker.start()
     print(

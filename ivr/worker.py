@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ivr.call import Call
 from ivr.events import EventSink
@@ -25,6 +26,7 @@ class Worker:
         on_call: CallHandler,
         sink: EventSink,
         answer_delay_s: float = 0.0,
+        transport: Any = None,
     ) -> None:
         self.clock = MediaClock(period_s=media.ptime_ms / 1000)
         self.ports = PortAllocator.from_settings(media)
@@ -36,6 +38,7 @@ class Worker:
             sink=sink,
             on_call=on_call,
             answer_delay_s=answer_delay_s,
+            transport=transport,
         )
 
     @property

@@ -102,6 +102,7 @@ class Endpoint:
         on_call: CallHandler,
         scheduler: Scheduler | None = None,
         answer_delay_s: float = 0.0,
+        transport: Callable[[Callable[[bytes, Peer], None]], SipTransport] | None = None,
     ) -> None:
         self.sip = sip
         self.media = media
@@ -111,7 +112,8 @@ class Endpoint:
         self.on_call = on_call
         self.answer_delay_s = answer_delay_s
         self.timers = SipTimers(t1=sip.timer_t1_ms / 1000, t2=sip.timer_t2_ms / 1000)
-        self.transport = SipTransport(self.datagram)
+        # the SIP sockets, or (behind a dispatcher) a relay with the same surface
+        self.transport = (transport or SipTransport)(self.datagram)
         self._scheduler = scheduler
         self.tx = TransactionTable.empty()
         self.legs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag)

@@ -27,6 +27,16 @@ UDP_DRAIN_BUDGET = 64
 OnData = Callable[[bytes, Peer], None]
 
 
+def local_ip_towards(remote_host: str) -> str:
+    """The local address the kernel would use towards ``remote_host`` (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((remote_host, 9))
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, on_data: OnData, sock: socket.socket) -> None:
         self._on_data = on_data
@@ -150,12 +160,7 @@ class SipTransport:
         cached = self._local_ips.get(remote_host)
         if cached:
             return cached
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.connect((remote_host, 9))
-                ip = str(s.getsockname()[0])
-        except OSError:
-            ip = "127.0.0.1"
+        ip = local_ip_towards(remote_host)
         self._local_ips[remote_host] = ip
         return ip
 

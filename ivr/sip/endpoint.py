@@ -25,7 +25,7 @@ from ivr.media.ports import PortAllocator
 from ivr.media.stream import Codec, MediaStream
 from ivr.settings import MediaSettings, SipSettings
 from ivr.sip import sdp
-from ivr.sip.dialog import Dialog, Peer, new_branch, new_tag
+from ivr.sip.dialog import Dialog, Peer, new_tag
 from ivr.sip.message import (
     Headers,
     Request,
@@ -34,7 +34,6 @@ from ivr.sip.message import (
     SipParseError,
     make_response,
     parse,
-    parse_cseq,
     parse_name_addr,
     parse_uri,
     parse_via,
@@ -71,7 +70,6 @@ class Leg:
     local_sdp: sdp.SessionDescription
     confirmed: bool = False
     terminated: bool = False
-    answer_task: asyncio.Task[None] | None = None
     refer_waiters: list[asyncio.Future[TransferOutcome]] = field(default_factory=list)
     reinvite_tx: ServerTransaction | None = None
     reinvite_pending_offer: bool = False
@@ -402,7 +400,7 @@ class Endpoint:
             leg.reinvite_tx.ack_received()
             leg.reinvite_tx = None
             if leg.reinvite_pending_offer and req.body:
-                self._apply_remote_sdp(leg, req.body, answer_to_our_offer=True)
+                self._apply_remote_sdp(leg, req.body)
             leg.reinvite_pending_offer = False
             return
         leg.tx.ack_received()
@@ -414,7 +412,7 @@ class Endpoint:
                 log.info("ACK without SDP answer on delayed-offer call %s", leg.dialog.call_id)
                 self._keep(asyncio.get_running_loop().create_task(self.send_bye(leg.call)))
                 return
-            if not self._apply_remote_sdp(leg, req.body, answer_to_our_offer=True):
+            if not self._apply_remote_sdp(leg, req.body):
                 self._keep(asyncio.get_running_loop().create_task(self.send_bye(leg.call)))
                 return
         leg.stream.sending = True
@@ -537,7 +535,8 @@ class Endpoint:
             )
         )
 
-    def _apply_remote_sdp(self, leg: Leg, body: bytes, *, answer_to_our_offer: bool) -> bool:
+    def _apply_remote_sdp(self, leg: Leg, body: bytes) -> bool:
+        """Apply the caller's SDP answer to our offer (delayed offer, re-INVITE without SDP)."""
         try:
             remote = sdp.parse(body)
             answer = sdp.accept_answer(leg.local_sdp, remote, codecs=tuple(self.media.codecs))
@@ -918,9 +917,4 @@ def _sipfrag_status(body: bytes) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def cseq_method(msg: SipMessage) -> str:
-    _, method = parse_cseq(msg.headers.get("CSeq") or "")
-    return method
-
-
-__all__ = ["Endpoint", "EndpointStats", "best_effort_error", "new_branch", "reply_peer"]
+__all__ = ["Endpoint", "EndpointStats", "best_effort_error", "reply_peer"]

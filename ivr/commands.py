@@ -29,9 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sip-port", type=int, help="SIP port, UDP and TCP (default 5060)")
     p.add_argument("--web-port", type=int, help="web app port (default 8000)")
     p.add_argument("--no-web", action="store_true", help="do not start the web app")
-    p.add_argument(
-        "--answer-delay-ms", type=int, default=0, help="ring this long before answering"
-    )
+    p.add_argument("--answer-delay-ms", type=int, default=0, help="ring this long before answering")
     p.add_argument(
         "--workers",
         type=int,

@@ -153,15 +153,20 @@ def _read(path: Path) -> bytes:
         raise CommandFailed(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _validate(args: argparse.Namespace) -> int:
-    raw = _read(args.file)
+def _check_file(args: argparse.Namespace) -> tuple[Any, list[Any], Any]:
+    """Load and validate ``args.file``: (tree or None, problems, the known ids used)."""
     known = _known(args)
     tree, problems = check_text(
-        raw,
+        _read(args.file),
         fmt=format_for(args.file),
         departments=known.departments,
         procedures=known.procedures,
     )
+    return tree, problems, known
+
+
+def _validate(args: argparse.Namespace) -> int:
+    tree, problems, _ = _check_file(args)
     if tree is None or problems:
         print_problems(problems, sys.stdout)
         print(f"{args.file}: {len(problems)} problem(s)")
@@ -171,14 +176,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    raw = _read(args.file)
-    known = _known(args)
-    tree, problems = check_text(
-        raw,
-        fmt=format_for(args.file),
-        departments=known.departments,
-        procedures=known.procedures,
-    )
+    tree, problems, known = _check_file(args)
     if tree is None or problems:
         print_problems(problems, sys.stdout)
         print(f"not published: {len(problems)} problem(s)")

@@ -202,3 +202,16 @@ def decode_audio(
 def silence(duration_s: float, rate: int) -> bytes:
     """``duration_s`` seconds of 16-bit silence at ``rate``."""
     return b"\x00\x00" * max(0, round(duration_s * rate))
+
+
+def limit_peak(pcm: bytes, peak_dbfs: float = -1.0) -> bytes:
+    """Scale 16-bit PCM down so its peak stays at ``peak_dbfs`` (headroom for G.711 and for
+    resampling overshoot); quieter audio is returned unchanged."""
+    if not pcm:
+        return pcm
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    ceiling = 32767.0 * 10 ** (peak_dbfs / 20)
+    peak = float(np.max(np.abs(samples)))
+    if peak <= ceiling:
+        return pcm
+    return bytes(np.rint(samples * (ceiling / peak)).astype("<i2").tobytes())

@@ -10,7 +10,7 @@ import asyncio
 import shutil
 
 from ivr.channel import LINE_RATE, Audio
-from speech.audio import AudioFormatError, decode_wav_bytes, resample
+from speech.audio import AudioFormatError, decode_wav_bytes, limit_peak, resample
 from speech.tts import (
     SynthesisCapabilities,
     SynthesisError,
@@ -96,4 +96,4 @@ class EspeakSynthesizer:
             raise SynthesisError("espeak-ng produced no audio")
         if rate != self._output_rate:
             pcm = await asyncio.to_thread(resample, pcm, rate, self._output_rate)
-        return Audio(pcm, self._output_rate)
+        return Audio(limit_peak(pcm), self._output_rate)  # espeak-ng peaks at full scale

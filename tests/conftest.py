@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import testdata_dir
+from tests.support import postgres_reachable, testdata_dir
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +22,9 @@ def speech_dir(testdata: Path) -> Path:
 @pytest.fixture(scope="session")
 def sip_dir(testdata: Path) -> Path:
     return testdata / "sip"
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    """Whether the test PostgreSQL server answers (checked once per run)."""
+    return postgres_reachable()

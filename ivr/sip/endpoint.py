@@ -115,6 +115,7 @@ class Endpoint:
         self._scheduler = scheduler
         self.tx = TransactionTable.empty()
         self.legs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag)
+        self._leg_of_call: dict[Call, Leg] = {}  # BYE/REFER from the runtime find their leg
         self.stats = EndpointStats()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.registration: Registration | None = None
@@ -355,6 +356,7 @@ class Endpoint:
         )
         holder.append(leg)
         self.legs[(call_id, local_tag)] = leg
+        self._leg_of_call[call] = leg
         self.sink.emit(
             CallStarted(
                 call_id=call_id,
@@ -568,7 +570,7 @@ class Endpoint:
 
     # -- our requests ------------------------------------------------------------------------
     async def send_bye(self, call: Call) -> None:
-        leg = next((x for x in self.legs.values() if x.call is call), None)
+        leg = self._leg_of_call.get(call)
         if leg is None or leg.terminated:
             call.end("ivr-bye")
             return
@@ -579,7 +581,7 @@ class Endpoint:
         # without an ACK the dialog never existed for the caller, so nothing more is sent.
 
     async def send_refer(self, call: Call, target: str) -> TransferOutcome:
-        leg = next((x for x in self.legs.values() if x.call is call), None)
+        leg = self._leg_of_call.get(call)
         if leg is None or leg.terminated:
             return TransferOutcome(ok=False, status=481, reason="call ended")
         waiter: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
@@ -744,9 +746,11 @@ class Endpoint:
         # Keep the leg a little for retransmitted BYEs/ACKs, then forget it.
         key = (leg.dialog.call_id, leg.dialog.local_tag)
         with contextlib.suppress(RuntimeError):
-            asyncio.get_running_loop().call_later(
-                self.timers.timeout, lambda: self.legs.pop(key, None)
-            )
+            asyncio.get_running_loop().call_later(self.timers.timeout, self._forget, key, leg)
+
+    def _forget(self, key: tuple[str, str], leg: Leg) -> None:
+        self.legs.pop(key, None)
+        self._leg_of_call.pop(leg.call, None)
 
     def _count_reject(self, status: int) -> None:
         self.stats.rejected[status] = self.stats.rejected.get(status, 0) + 1

@@ -10,13 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import migrate, session_factory
-from tests.support import fresh_engine, postgres_reachable
-
-
-@pytest.fixture(scope="session")
-def pg_available() -> bool:
-    return postgres_reachable()
-
+from tests.support import fresh_engine
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

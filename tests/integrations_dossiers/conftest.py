@@ -10,20 +10,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import migrate, session_factory
-from tests.support import fresh_engine, postgres_reachable
-
-
-@pytest.fixture(scope="session")
-def postgres_available() -> bool:
-    return postgres_reachable()
+from tests.support import fresh_engine
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def empty_engine(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
+    request: pytest.FixtureRequest, tmp_path: Path, pg_available: bool
 ) -> Iterator[Engine]:
     """An engine on an empty database (no tables)."""
-    yield from fresh_engine(request.param, tmp_path, postgres_available)
+    yield from fresh_engine(request.param, tmp_path, pg_available)
 
 
 @pytest.fixture

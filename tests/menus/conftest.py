@@ -12,17 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import MenuSettings
 from db import migrate, session_factory
 from menus.validate import KnownIds
-from tests.support import fresh_engine, postgres_reachable
+from tests.support import fresh_engine
 
 SAMPLE_KNOWN = KnownIds(
     departments=frozenset({"so-cong-thuong", "so-tn-mt", "ubnd-xa", "tong-dai"}),
     procedures=frozenset(),
 )
-
-
-@pytest.fixture(scope="session")
-def pg_available() -> bool:
-    return postgres_reachable()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

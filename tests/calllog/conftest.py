@@ -3,7 +3,6 @@
 from tests.integrations_catalogue.conftest import (
     bare_engine,
     db,
-    pg_available,
     sessions,
     shared_sessions,
 )

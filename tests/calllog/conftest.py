@@ -7,4 +7,4 @@ from tests.integrations_catalogue.conftest import (
     shared_sessions,
 )
 
-__all__ = ["bare_engine", "db", "pg_available", "sessions", "shared_sessions"]
+__all__ = ["bare_engine", "db", "sessions", "shared_sessions"]

@@ -77,9 +77,19 @@ def create_engine_from_url(
     return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
+def in_memory_database(url: str | URL) -> bool:
+    """Whether ``url`` names a SQLite database that lives only in one process's memory (so
+    another process opening the same URL would see a different, empty database)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database in ("", ":memory:") or database.startswith("file::memory:")
+
+
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     database = url.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    in_memory = in_memory_database(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if in_memory:
         # One shared connection, or every new connection would see a fresh empty database.

@@ -67,6 +67,31 @@ def proc_cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
+def descendants(pid: int) -> list[int]:
+    """The live children of ``pid``, and theirs (``tongdai serve --workers N``'s workers)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    kids = [int(k) for k in (task / "children").read_text().split()]
+                    found += kids
+                    todo += kids
+    return found
+
+
+def tree_cpu_ticks(pid: int) -> tuple[int, int]:
+    """:func:`proc_cpu_ticks` of ``pid`` with its live descendants' own ticks added to the
+    first figure, so a dispatcher and its workers count as one tongdai."""
+    own, reaped = proc_cpu_ticks(pid)
+    for child in descendants(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            own += proc_cpu_ticks(child)[0]
+    return own, reaped
+
+
 def proc_status_kb(pid: int, key: str) -> int:
     """A ``kB`` figure of /proc/PID/status (VmHWM, VmRSS), 0 when the process is gone."""
     with contextlib.suppress(OSError):
@@ -87,9 +112,10 @@ def machine_ticks() -> tuple[int, int]:
 class CpuSampler(threading.Thread):
     """Samples the CPU ticks of some processes, and of the machine, every SAMPLE_PERIOD_S."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], trees: Collection[str] = ()) -> None:
         super().__init__(daemon=True)
         self.pids = pids
+        self.trees = set(trees)  # names whose live descendants are counted with them
         self.samples: list[tuple[float, dict[str, tuple[int, int]], tuple[int, int]]] = []
         self._halt = threading.Event()
 
@@ -97,7 +123,7 @@ class CpuSampler(threading.Thread):
         ticks: dict[str, tuple[int, int]] = {}
         for name, pid in self.pids.items():
             with contextlib.suppress(OSError, ValueError, IndexError):
-                ticks[name] = proc_cpu_ticks(pid)
+                ticks[name] = (tree_cpu_ticks if name in self.trees else proc_cpu_ticks)(pid)
         self.samples.append((time.monotonic(), ticks, machine_ticks()))
 
     def run(self) -> None:
@@ -451,7 +477,7 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
             sipps.append(start_sipp(dirs[k], shares[k], sip_ports[k], sink_ports[k], args))
         pids = {f"tongdai{k}": proc.pid for k, proc in enumerate(tongdais)}
         pids.update({f"sipp{k}": proc.pid for k, proc in enumerate(sipps)})
-        sampler = CpuSampler(pids)
+        sampler = CpuSampler(pids, trees=[f"tongdai{k}" for k in range(parts)])
         sampler.start()
         if args.profile == level:
             profiler = start_profiler(tongdais[0].pid, workdir, args.ramp + args.duration)
@@ -466,7 +492,14 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
             result.sipp_exit = max(result.sipp_exit, code)
         result.seconds = time.monotonic() - started
         sampler.stop()
-        result.rss_mb = sum(proc_status_kb(p.pid, "VmHWM") for p in tongdais) / 1024
+        result.rss_mb = (
+            sum(
+                proc_status_kb(pid, "VmHWM")
+                for p in tongdais
+                for pid in [p.pid, *descendants(p.pid)]
+            )
+            / 1024
+        )
     finally:
         if profiler is not None:
             result.profile = finish_profiler(profiler, workdir)
@@ -517,7 +550,8 @@ def start_profiler(pid: int, workdir: Path, seconds: float) -> subprocess.Popen[
     if not Path(py_spy).exists():
         raise BenchError("--profile needs py-spy (pip install py-spy)")
     return subprocess.Popen(
-        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+        [py_spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+         "--rate", "200",
          "--duration", str(int(seconds) + 1), "--nonblocking",
          "--output", str(workdir / "profile.txt")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

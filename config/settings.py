@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/tongdai.db"
     data_dir: Path = Path("var")
     timezone: str = "Asia/Ho_Chi_Minh"
-    workers: int = 1
+    workers: int = Field(
+        default=1, ge=0, description="IVR worker processes behind the SIP port; 0: one per core"
+    )
     sip: SipSettings = Field(default_factory=SipSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
@@ -71,6 +73,11 @@ class Settings(BaseSettings):
         if config_file.is_file():
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+
+def worker_count(settings: Settings) -> int:
+    """How many IVR worker processes to run: the setting, or one per CPU core for 0."""
+    return settings.workers or os.cpu_count() or 1
 
 
 def load_settings(**overrides: Any) -> Settings:

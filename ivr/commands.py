@@ -33,14 +33,14 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        help="IVR worker processes behind one SIP port, calls dispatched by Call-ID "
-        "(default: the workers setting, 1)",
+        help="IVR worker processes behind one SIP port, calls dispatched by Call-ID; "
+        "0: one per CPU core (default: the workers setting)",
     )
     p.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from config.settings import load_settings
+    from config.settings import load_settings, worker_count
 
     settings = load_settings()
     if args.sip_host:
@@ -59,7 +59,9 @@ def _serve(args: argparse.Namespace) -> int:
             ]
         )  # fmt: skip
         log.info("web app on http://%s:%s", settings.web.host, settings.web.port)
-    workers = args.workers if args.workers is not None else settings.workers
+    if args.workers is not None:
+        settings.workers = args.workers
+    workers = worker_count(settings)
     try:
         if workers > 1:
             _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers)
@@ -134,8 +136,10 @@ def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any) -> N
 
 
 async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any]) -> None:
+    from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
 
+    apply_priority(settings.media.priority)  # every SIP message of every call passes here
     dispatcher = Dispatcher(sockets)
     await dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports)
     print(
@@ -162,9 +166,11 @@ async def _run_ivr(
     settings: Any, app: str, answer_delay_s: float, *, transport: Any = None
 ) -> None:
     from ivr.hotline import build_hotline
-
-    hotline = await build_hotline(settings, app=app)
+    from ivr.priority import apply_priority, settle_garbage_collector
     from ivr.worker import Worker
+
+    apply_priority(settings.media.priority)
+    hotline = await build_hotline(settings, app=app)
 
     worker = Worker(
         sip=settings.sip,
@@ -175,6 +181,7 @@ async def _run_ivr(
         transport=transport,
     )
     await worker.start()
+    settle_garbage_collector()
     print(
         f"tongdai: answering calls on sip:hotline@{settings.sip.host}:{worker.port} "
         f"(udp, tcp), app={app}",

@@ -81,14 +81,19 @@ async def build_hotline(
     log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
     runtime over the database dossier source, procedure catalogue and officer directory, with
     offline speech recognition when the recogniser loads."""
-    from db import create_engine_from_url, session_factory
+    from db import create_engine_from_url, in_memory_database, session_factory
     from ivr.calllog import DbCallLog
+    from ivr.calllog_process import CallLogProcess
     from speech.prompt_cache import build_prompt_cache
     from speech.tts import build_synthesizer
 
     engine = create_engine_from_url(settings.database_url)
     sessions = session_factory(engine)
-    calllog = DbCallLog(sessions)
+    calllog: DbCallLog | CallLogProcess
+    if in_memory_database(settings.database_url):  # only this process can see that database
+        calllog = DbCallLog(sessions)
+    else:  # database work off the media process (see ivr.calllog_process)
+        calllog = CallLogProcess(settings.database_url)
     calllog.start()
     sink = FanoutSink(LogSink(), calllog)
     cache = build_prompt_cache(settings.speech, build_synthesizer(settings.speech))

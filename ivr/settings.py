@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ivr.priority import Priority
+
 
 class RegisterSettings(BaseModel):
     """Optional outbound registration to a PBX or SIP trunk that owns the hotline number."""
@@ -45,3 +47,8 @@ class MediaSettings(BaseModel):
     codecs: list[str] = Field(default_factory=lambda: ["PCMA", "PCMU"])
     inactivity_timeout_s: float = 30.0
     inband_dtmf: bool = True
+    priority: Priority = Field(
+        default=Priority.REALTIME,
+        description="CPU priority of call-carrying processes: normal, high (nice -10) or "
+        "realtime (round-robin); above normal needs root or CAP_SYS_NICE",
+    )

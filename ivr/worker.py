@@ -53,6 +53,20 @@ class Worker:
     async def stop(self) -> None:
         await self.endpoint.stop()
         await self.clock.close()
+        stats = self.clock.stats
+        log.info(
+            "media clock: %d ticks, %d skipped, %d caught up; lateness p50/p99/max "
+            "%.1f/%.1f/%.1f ms; tick cost p50/p99/max %.1f/%.1f/%.1f ms (last minute)",
+            stats.ticks,
+            stats.skipped,
+            stats.catch_up_ticks,
+            1000 * stats.lateness_p50_s,
+            1000 * stats.lateness_p99_s,
+            1000 * stats.lateness_max_s,
+            1000 * stats.tick_cost_p50_s,
+            1000 * stats.tick_cost_p99_s,
+            1000 * stats.tick_cost_max_s,
+        )
 
 
 __all__ = ["Call", "Worker"]

@@ -2,13 +2,16 @@
 
 1. Real-time factor per engine on every clip of the speech test material (decoding time /
    audio time, clips fed in 20 ms frames as fast as the engine takes them).
-2. Concurrent real-time streams: N sessions each fed a phone clip (8 kHz, 20 ms frames) at
-   real-time pace (starts spread over 0.5 s), N raised until some session's decoding trails
-   the live audio by more than ``--lag-limit-s`` when the caller stops speaking. viet-asr
-   decodes in bursts of about 0.45 s of audio, so single frames may wait ~0.3 s even when
-   the stream keeps up; the backlog at the end of speech is what a caller feels.
-3. End of speech -> final result latency (p50/p95) in those runs: the speech detector's
-   trailing silence ends the turn, then the session's final result is awaited.
+2. End of speech -> decision, one caller at a time: real answers (a phone number, menu
+   words) on a line paced in real time, listened to exactly as the dialog runtime does
+   (ivr.runtime_speech.SpeechTurn): with the answer test (a complete answer ends the turn at a
+   short pause) and without it (the detector's full trailing silence).
+3. Continuous speech: N callers all speaking nonstop at once (a phone clip on every line),
+   N raised until some line's decoding trails the live audio by more than ``--lag-limit-s``
+   when the caller stops speaking: the bound set by the engine's CPU cost.
+4. Callers in voice dialogs: N callers each hearing a prompt (2-6 s, nothing decoded: a
+   session opens at the speech onset), answering, hearing the next prompt, for ``--seconds``;
+   N raised until the backlog or the decision p95 (goal 0.6 s) is exceeded.
 
     .venv/bin/python bench/asr.py [--engines viet-asr vosk] [--vosk-model-dir DIR]
 """
@@ -23,17 +26,23 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ivr.channel import CallChannel  # noqa: E402
+from ivr.runtime_speech import SpeechTurn  # noqa: E402
+from ivr.runtime_types import RuntimeTiming  # noqa: E402
 from speech.asr import Recognizer  # noqa: E402
 from speech.audio import read_wav  # noqa: E402
 from speech.recognition_pool import RecognitionPool  # noqa: E402
-from speech.vad import Endpoint, Endpointer, EndReason, SpeechDetector  # noqa: E402
+from speech.understand import extract_digits, match_choice  # noqa: E402
+from speech.vad import SpeechDetector, VadConfig, VadEvent  # noqa: E402
 from speech.vietasr_engine import VietAsrRecognizer  # noqa: E402
 from speech.vosk_engine import VoskRecognizer  # noqa: E402
 
@@ -43,6 +52,19 @@ SPEECH_DIR = Path(os.environ.get("TONGDAI_TESTDATA", ROOT.parent / "shared" / "t
     "speech"
 )
 KOREAN_GRAMMAR = ["하나", "둘", "셋", "네", "아니요"]
+TIMING = RuntimeTiming()
+# A menu like the hotline's, with the words these call-centre clips say.
+MENU = {
+    "invoice": ("hóa đơn",),
+    "business": ("doanh nghiệp", "loại hình doanh nghiệp"),
+    "birth": ("khai sinh",),
+    "land": ("đất đai", "sổ đỏ"),
+}
+# Real answers: call8k_1 reads a phone number, call8k_5 says "hóa đơn", call8k_4 names a kind
+# of business ("loại hình").
+ANSWER_CLIPS = [("call8k_1.wav", "digits"), ("call8k_5.wav", "menu"), ("call8k_4.wav", "menu")]
+PROMPT_S = (2.0, 6.0)  # a prompt the caller listens to before answering
+DECISION_GOAL_S = 0.6
 
 
 def build(engine: str, *, workers: int, max_streams: int, vosk_dir: Path | None) -> Recognizer:
@@ -135,45 +157,129 @@ async def gil_check(recognizer: Recognizer) -> None:
     )
 
 
-@dataclass
-class StreamRun:
-    max_lag_s: float  # worst delay of a frame's decoding (the decoder works in bursts)
-    backlog_s: float  # how far decoding trailed the live audio when the caller stopped
-    end_to_final_s: float | None  # speech end (as the detector placed it) -> final result
-    final_only_s: float | None  # endpoint decided -> final result
+class PacedLine:
+    """A caller's line for :class:`SpeechTurn`: 20 ms frames of ``audio`` released at real-time
+    pace from ``start_at`` (loop time), as the media engine hands them to the dialog."""
 
+    def __init__(self, audio: bytes, start_at: float) -> None:
+        self.audio = audio
+        self.start_at = start_at
+        self.lags: list[float] = []  # how late each frame was taken, behind the live audio
 
-async def one_stream(
-    recognizer: Recognizer, audio: bytes, start_at: float, grammar: list[str] | None
-) -> StreamRun:
-    loop = asyncio.get_running_loop()
-    session = recognizer.open_session(grammar=grammar)
-    endpointer = Endpointer(SpeechDetector(), no_input_timeout_s=5.0, max_utterance_s=15.0)
-    frame = int(LINE_RATE * FRAME_S) * 2
-    lags: list[float] = []
-    try:
-        for k, i in enumerate(range(0, len(audio), frame)):
-            due = start_at + (k + 1) * FRAME_S  # a frame exists once its 20 ms have passed
+    async def audio_frames(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        size = int(LINE_RATE * FRAME_S) * 2
+        for k, i in enumerate(range(0, len(self.audio) - size + 1, size)):
+            due = self.start_at + (k + 1) * FRAME_S  # a frame exists once its 20 ms passed
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            chunk = audio[i : i + frame]
-            await session.feed(chunk, LINE_RATE)
-            lags.append(loop.time() - due)
-            event = endpointer.feed(chunk)
-            if isinstance(event, Endpoint):
-                decided = loop.time()
-                await session.finish()
-                done = loop.time()
-                backlog = lags[min(len(lags), max(1, round(event.at_s / FRAME_S))) - 1]
-                if event.reason is not EndReason.SPEECH_END:
-                    return StreamRun(max(lags), backlog, None, done - decided)
-                end_to_final = done - (start_at + event.at_s)
-                return StreamRun(max(lags), backlog, end_to_final, done - decided)
-        await session.finish()
-        return StreamRun(max(lags), lags[-1], None, None)
-    finally:
-        session.close()
+            self.lags.append(loop.time() - due)
+            yield self.audio[i : i + size]
+
+
+class TimedDetector:
+    """The runtime's speech detector, noting where the caller's voice last stopped."""
+
+    def __init__(self) -> None:
+        self.detector = SpeechDetector()
+        self.voice_end_s = 0.0
+
+    def feed(self, frame: bytes) -> VadEvent | None:
+        event = self.detector.feed(frame)
+        if self.detector.in_speech and self.detector.pause_s == 0.0:
+            self.voice_end_s = self.detector.position_s
+        return event
+
+    @property
+    def pause_s(self) -> float:
+        return self.detector.pause_s
+
+
+@dataclass
+class TurnRun:
+    decision_s: float  # end of the caller's voice -> the transcript in the dialog's hands
+    backlog_s: float  # how far the frames taken trailed the live audio when the turn ended
+    early: bool  # decided at a short pause, the transcript already being a complete answer
+    text: str
+
+
+async def one_turn(
+    recognizer: Recognizer,
+    audio: bytes,
+    start_at: float,
+    complete: Callable[[str], bool] | None,
+    grammar: list[str] | None = None,
+) -> TurnRun:
+    """One question, listened to as the dialog runtime does (ivr.runtime_speech.SpeechTurn):
+    the session opens at the speech onset, and the turn ends at the detector's trailing
+    silence, or at a short pause once ``complete`` accepts the transcript so far."""
+    loop = asyncio.get_running_loop()
+    line = PacedLine(audio, start_at)
+    detector = TimedDetector()
+    turn = SpeechTurn(
+        cast(CallChannel, line),
+        lambda: recognizer.open_session(grammar=grammar),
+        detector,
+        max_utterance_s=TIMING.max_utterance_s,
+        preroll_s=TIMING.preroll_s,
+        complete=complete,
+        complete_pause_s=TIMING.complete_pause_s,
+    )
+    result = await turn.run()
+    done = loop.time()
+    return TurnRun(
+        decision_s=done - (start_at + detector.voice_end_s),
+        backlog_s=line.lags[-1] if line.lags else 0.0,
+        early=turn.ended_early,
+        text=result.text if result is not None else "",
+    )
+
+
+def _answer_test(kind: str) -> Callable[[str], bool]:
+    if kind == "digits":  # a phone number of 8 digits, as a privacy check would ask
+        return lambda heard: len(extract_digits(heard)) >= 8
+    return lambda heard: (m := match_choice(heard, MENU)) is not None and not m.confirm
+
+
+async def decision_latency(recognizer: Recognizer, runs: int) -> None:
+    print(
+        f"\n## {recognizer.name}: end of speech -> decision, one caller at a time "
+        f"({runs} runs per clip; the caller's line at real-time pace)"
+    )
+    print(
+        f"{'clip':14} {'question':8} {'complete answer at a pause':>27} {'':>13} "
+        f"{'full trailing silence':>22}"
+    )
+    print(
+        f"{'':14} {'':8} {'p50 s':>8} {'p95 s':>8} {'early':>9} {'':>13} {'p50 s':>8} {'p95 s':>8}"
+    )
+    everything: list[float] = []
+    for clip, kind in ANSWER_CLIPS:
+        speech, _ = read_wav(SPEECH_DIR / clip, LINE_RATE)
+        audio = bytes(LINE_RATE) + speech + bytes(int(LINE_RATE * 1.5) * 2)
+        loop = asyncio.get_running_loop()
+        quick: list[TurnRun] = []
+        slow: list[TurnRun] = []
+        for _ in range(runs):
+            quick.append(await one_turn(recognizer, audio, loop.time() + 0.05, _answer_test(kind)))
+            slow.append(await one_turn(recognizer, audio, loop.time() + 0.05, None))
+        q = sorted(r.decision_s for r in quick)
+        w = sorted(r.decision_s for r in slow)
+        everything += q
+        early = sum(r.early for r in quick)
+        print(
+            f"{clip:14} {kind:8} {percentile(q, 50):8.3f} {percentile(q, 95):8.3f} "
+            f"{early:>4}/{runs:<4} {'':>13} {percentile(w, 50):8.3f} {percentile(w, 95):8.3f}"
+            f"   heard: {quick[-1].text[:40]}"
+        )
+    print(
+        f"all answers: decision p50 {percentile(sorted(everything), 50):.3f} s, "
+        f"p95 {percentile(sorted(everything), 95):.3f} s\n(decision: from the end of the "
+        f"caller's voice, as the detector placed it, to the transcript in the dialog's hands; "
+        f"a complete answer is checked at a {TIMING.complete_pause_s:.1f} s pause, otherwise "
+        f"the detector waits for {VadConfig().end_silence_ms} ms of silence)"
+    )
 
 
 async def concurrency(
@@ -184,39 +290,105 @@ async def concurrency(
     phrases = KOREAN_GRAMMAR if grammar else None
     mode = " (grammar mode)" if grammar else ""
     print(
-        f"\n## {recognizer.name}{mode}: concurrent real-time streams of {clip.name} "
-        f"({len(speech) / 2 / LINE_RATE:.1f} s speech + 1.5 s silence, 20 ms frames at 8 kHz)"
+        f"\n## {recognizer.name}{mode}: concurrent callers all speaking at once, nonstop: "
+        f"{clip.name} ({len(speech) / 2 / LINE_RATE:.1f} s of speech + 1.5 s of silence) on "
+        f"every line"
     )
-    print(
-        f"{'N':>3} {'max lag s':>10} {'backlog s':>10} {'end->final p50':>15} {'p95':>6} "
-        f"{'final-only p95':>15}"
-    )
+    print(f"{'N':>3} {'backlog s':>10} {'decision p50':>13} {'p95':>6}")
     held = 0
     rng = random.Random(1)
     for n in counts:
         loop = asyncio.get_running_loop()
         base = loop.time() + 0.2
         runs = await asyncio.gather(
-            *(one_stream(recognizer, audio, base + rng.uniform(0, 0.5), phrases) for _ in range(n))
+            *(
+                one_turn(recognizer, audio, base + rng.uniform(0, 0.5), None, phrases)
+                for _ in range(n)
+            )
         )
-        lag = max(r.max_lag_s for r in runs)
         backlog = max(r.backlog_s for r in runs)
-        ends = sorted(r.end_to_final_s for r in runs if r.end_to_final_s is not None)
-        finals = sorted(r.final_only_s for r in runs if r.final_only_s is not None)
-        print(
-            f"{n:3} {lag:10.3f} {backlog:10.3f} {percentile(ends, 50):15.3f} "
-            f"{percentile(ends, 95):6.3f} {percentile(finals, 95):15.3f}"
-        )
+        ends = sorted(r.decision_s for r in runs)
+        print(f"{n:3} {backlog:10.3f} {percentile(ends, 50):13.3f} {percentile(ends, 95):6.3f}")
         if backlog > lag_limit_s:
             break
         held = n
     print(
-        f"streams held in real time (backlog at the end of speech <= {lag_limit_s:.2f} s "
-        f"in every stream): {held}"
+        f"streams of continuous speech held in real time (every line's backlog when it "
+        f"stops speaking <= {lag_limit_s:.2f} s): {held}"
+    )
+
+
+async def dialog_caller(
+    recognizer: Recognizer, start_at: float, until: float, rng: random.Random
+) -> list[TurnRun]:
+    """One caller in a voice dialog: hears a prompt (listened to, nothing decoded until they
+    speak), answers with one of the answer clips, hears the next prompt, and so on."""
+    loop = asyncio.get_running_loop()
+    turns: list[TurnRun] = []
+    at = start_at
+    while at < until:
+        clip, kind = rng.choice(ANSWER_CLIPS)
+        speech, _ = read_wav(SPEECH_DIR / clip, LINE_RATE)
+        prompt_s = rng.uniform(*PROMPT_S)
+        audio = bytes(int(LINE_RATE * prompt_s) * 2) + speech + bytes(LINE_RATE * 2)
+        turns.append(await one_turn(recognizer, audio, at, _answer_test(kind)))
+        at = loop.time()
+    return turns
+
+
+async def _watch_sessions(pool: RecognitionPool, stop: asyncio.Event, peaks: list[int]) -> None:
+    while not stop.is_set():
+        peaks[0] = max(peaks[0], pool.in_use)
+        await asyncio.sleep(0.05)
+
+
+async def dialog_callers(
+    recognizer: Recognizer, counts: list[int], seconds: float, lag_limit_s: float
+) -> None:
+    print(
+        f"\n## {recognizer.name}: callers in voice dialogs, {seconds:.0f} s each: a prompt of "
+        f"{PROMPT_S[0]:.0f}-{PROMPT_S[1]:.0f} s, then an answer "
+        f"({', '.join(c for c, _ in ANSWER_CLIPS)}), again and again"
     )
     print(
-        "(end->final: from the end of speech to the final transcript, including the "
-        "detector's 700 ms trailing-silence wait; final-only: from the endpoint decision)"
+        f"{'N':>3} {'turns':>6} {'sessions max':>13} {'backlog s':>10} {'decision p50':>13} "
+        f"{'p95':>6} {'early':>6} {'cpu %':>6}"
+    )
+    held = 0
+    for n in counts:
+        rng = random.Random(n)
+        loop = asyncio.get_running_loop()
+        base = loop.time() + 0.2
+        pool = cast(RecognitionPool, getattr(recognizer, "_pool"))  # noqa: B009
+        stop = asyncio.Event()
+        peaks = [0]
+        watcher = asyncio.create_task(_watch_sessions(pool, stop, peaks))
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                dialog_caller(recognizer, base + rng.uniform(0, PROMPT_S[1]), base + seconds, rng)
+                for _ in range(n)
+            )
+        )
+        cpu = 100 * (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+        stop.set()
+        await watcher
+        peak = peaks[0]
+        turns = [t for caller in results for t in caller]
+        ends = sorted(t.decision_s for t in turns)
+        backlog = max(t.backlog_s for t in turns)
+        p95 = percentile(ends, 95)
+        print(
+            f"{n:3} {len(turns):6} {peak:13} {backlog:10.3f} {percentile(ends, 50):13.3f} "
+            f"{p95:6.3f} {sum(t.early for t in turns):6} {cpu:6.0f}"
+        )
+        if backlog > lag_limit_s or p95 > DECISION_GOAL_S:
+            break
+        held = n
+    print(
+        f"callers held (backlog <= {lag_limit_s:.2f} s and decision p95 <= "
+        f"{DECISION_GOAL_S:.1f} s): {held}\n(sessions max: recognition sessions open at once; "
+        f"a session is open only while a caller speaks, so callers outnumber sessions)"
     )
 
 
@@ -242,6 +414,8 @@ async def run(args: argparse.Namespace) -> None:
             print(f"\n# {engine}: model loaded in {time.perf_counter() - started:.2f} s")
             await gil_check(recognizer)
             await real_time_factors(recognizer)
+            if engine != "vosk":  # the vosk test model is Korean: no Vietnamese answers
+                await decision_latency(recognizer, args.runs)
             await concurrency(
                 recognizer,
                 SPEECH_DIR / args.clip,
@@ -249,6 +423,8 @@ async def run(args: argparse.Namespace) -> None:
                 args.lag_limit_s,
                 grammar=engine == "vosk",
             )
+            if engine != "vosk":
+                await dialog_callers(recognizer, args.callers, args.seconds, args.lag_limit_s)
         finally:
             recognizer.close()
 
@@ -261,6 +437,9 @@ def main() -> int:
     parser.add_argument("--clip", default="call8k_4.wav")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 10, 12, 16, 24])
     parser.add_argument("--lag-limit-s", type=float, default=0.5)
+    parser.add_argument("--runs", type=int, default=5, help="decision-latency runs per clip")
+    parser.add_argument("--callers", type=int, nargs="+", default=[4, 8, 12, 16, 20, 24, 28, 32])
+    parser.add_argument("--seconds", type=float, default=30.0, help="dialog length per level")
     args = parser.parse_args()
     if "vosk" in args.engines and args.vosk_dir is None:
         try:

@@ -78,14 +78,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def worker_settings(settings: Any, index: int, workers: int) -> Any:
-    """Worker ``index``'s settings: its slice of the RTP ports and of the call limit; only the
-    first worker registers at a PBX."""
+    """Worker ``index``'s settings: its slice of the RTP ports, of the call limit and of the
+    recognition slots and threads (each worker loads its own model); only the first worker
+    registers at a PBX."""
     own = settings.model_copy(deep=True)
     media = own.media
     span = (media.rtp_port_max - media.rtp_port_min + 1) // workers
     media.rtp_port_min = settings.media.rtp_port_min + index * span
     media.rtp_port_max = media.rtp_port_min + span - 1
     own.sip.max_calls = max(1, -(-settings.sip.max_calls // workers))
+    own.speech.max_streams = max(1, -(-settings.speech.max_streams // workers))
+    own.speech.asr_workers = max(1, settings.speech.asr_workers // workers)
     if index > 0:
         own.sip.registration = None
     return own

@@ -29,9 +29,12 @@ class LogSink:
     def emit(self, event: CallEvent) -> None:
         from integrations.privacy import mask_numbers_in
 
-        log.info(
-            "call %s %s %s", event.call_id[:12], event.kind, mask_numbers_in(str(event.payload()))
-        )
+        # Floats rounded first: a duration's long decimals would look like a phone number.
+        payload = {
+            key: round(value, 3) if isinstance(value, float) else value
+            for key, value in event.payload().items()
+        }
+        log.info("call %s %s %s", event.call_id[:12], event.kind, mask_numbers_in(str(payload)))
 
 
 @dataclass

@@ -92,6 +92,7 @@ async def _privacy_check(conv: Conversation, node: DossierLookupNode, dossier: D
             timeout_s=conv.deps.timing.verify_timeout_s,
             max_digits=policy.phone_digits + 1,
             terminator="#",
+            complete=lambda heard: len(extract_digits(heard)) >= policy.phone_digits,
         )
         if answer.kind is AnswerKind.NONE or not answer.text:
             return False  # the caller chose to skip: status only

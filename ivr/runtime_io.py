@@ -220,10 +220,13 @@ class Conversation:
         terminator: str | None = None,
         inter_digit_s: float | None = None,
         grammar: Sequence[str] | None = None,
+        complete: Callable[[str], bool] | None = None,
     ) -> Answer:
         """Speak ``text`` and wait for keys (up to ``max_digits``) or, when ``speech`` and
-        available, one spoken utterance. Never raises for recogniser trouble: when recognition
-        is refused the call switches to the keypad and the question is asked again."""
+        available, one spoken utterance. ``complete`` tells whether a transcript already
+        answers the question, so the utterance may end at a short pause. Never raises for
+        recogniser trouble: when recognition is refused the call switches to the keypad and
+        the question is asked again."""
 
         async def attempt(with_speech: bool) -> Answer:
             return await self._ask(
@@ -234,6 +237,7 @@ class Conversation:
                 terminator=terminator,
                 inter_digit_s=inter_digit_s,
                 grammar=grammar,
+                complete=complete,
             )
 
         answer = await attempt(speech)
@@ -276,6 +280,7 @@ class Conversation:
         terminator: str | None,
         inter_digit_s: float | None,
         grammar: Sequence[str] | None,
+        complete: Callable[[str], bool] | None,
     ) -> Answer:
         turn: SpeechTurn | None = None
         task: asyncio.Task[Result | None] | None = None
@@ -288,6 +293,8 @@ class Conversation:
                 detector(),
                 max_utterance_s=timing.max_utterance_s,
                 preroll_s=timing.preroll_s,
+                complete=complete,
+                complete_pause_s=timing.complete_pause_s,
             )
             task = asyncio.create_task(turn.run())
         try:
@@ -410,6 +417,11 @@ class Conversation:
                 spoken.setdefault(f"global:{action.value}", tuple(words))
                 labels.setdefault(f"global:{action.value}", action.value)
         grammar = [w for words in spoken.values() for w in words]
+
+        def picked_one(transcript: str) -> bool:
+            match = match_choice(transcript, spoken)
+            return match is not None and not match.confirm
+
         attempts = 1 + self.tree.retries_for(node)
         for attempt in range(attempts):
             answer = await self.ask(
@@ -417,6 +429,7 @@ class Conversation:
                 speech=speech and bool(spoken),
                 timeout_s=self.tree.timeout_for(node),
                 grammar=grammar or None,
+                complete=picked_one if spoken else None,
             )
             if answer.kind is AnswerKind.DIGITS:
                 option = by_key.get(answer.text)
@@ -467,6 +480,9 @@ class Conversation:
             speech=True,
             timeout_s=self.deps.timing.confirm_timeout_s,
             grammar=["có", "đúng", "không", "sai"],
+            complete=lambda heard: (
+                yes_no(heard) is not None or self.global_for_words(heard) is not None
+            ),
         )
         if answer.kind is AnswerKind.DIGITS:
             wanted = self.global_for_key(answer.text)

@@ -146,6 +146,14 @@ def _dossier_entry(raw: str, today: date) -> str:
     return parse_code(raw, today=today).code
 
 
+def _spoken_value(node: InputNode, transcript: str) -> str:
+    """What a transcript gives for an input node: the words for a pattern, else the digits
+    (and, for a dossier code, the letters of its agency part)."""
+    if node.rule.kind is RuleKind.REGEX:
+        return transcript
+    return extract_digits(transcript, letters=node.rule.kind is RuleKind.DOSSIER_CODE)
+
+
 async def visit_input(conv: Conversation, node: InputNode) -> Step:
     """Ask for a value, check it, read it back when asked to, store it."""
     tree = conv.tree
@@ -159,6 +167,10 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
             max_digits=_max_digits(node.rule),
             terminator=node.terminator,
             inter_digit_s=tree.inter_digit_timeout_for(node),
+            # a spoken value that already passes the node's rule needs no more listening
+            complete=lambda heard: (
+                check_value(node.rule, _spoken_value(node, heard), today) is not None
+            ),
         )
         value: str | None = None
         if answer.kind is AnswerKind.DIGITS:
@@ -167,11 +179,7 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
             if value is None and action is not None:
                 return Act(action, "caller asked")
         elif answer.kind is AnswerKind.SPEECH:
-            if node.rule.kind is RuleKind.REGEX:
-                heard = answer.text
-            else:
-                heard = extract_digits(answer.text, letters=node.rule.kind is RuleKind.DOSSIER_CODE)
-            value = check_value(node.rule, heard, today)
+            value = check_value(node.rule, _spoken_value(node, answer.text), today)
             wanted = conv.global_for_words(answer.text) if value is None else None
             conv.note_speech(answer, value or (f"global:{wanted.value}" if wanted else None))
             if wanted is not None:

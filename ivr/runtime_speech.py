@@ -22,6 +22,11 @@ class SpeechTurn:
     The recognition session is opened only at the speech onset, so a slot is held while the
     caller speaks, not while a long prompt plays. When no slot is free, ``refused`` is set
     (and ``started``, so the prompt stops) and the runtime switches the call to the keypad.
+
+    With a ``complete`` test, the transcript so far is checked once per pause of
+    ``complete_pause_s``: when it already answers the question the utterance ends there
+    (``ended_early``), otherwise listening goes on until the detector's full trailing silence,
+    so a caller who pauses between the groups of a code is not cut off.
     """
 
     def __init__(
@@ -32,14 +37,19 @@ class SpeechTurn:
         *,
         max_utterance_s: float,
         preroll_s: float,
+        complete: Callable[[str], bool] | None = None,
+        complete_pause_s: float = 0.3,
     ) -> None:
         self._channel = channel
         self._open_session = open_session
         self._detector = detector
         self._max_frames = max(1, int(max_utterance_s / FRAME_S))
         self._preroll: deque[bytes] = deque(maxlen=max(1, math.ceil(preroll_s / FRAME_S)))
+        self._complete = complete
+        self._complete_pause_s = complete_pause_s
         self.started = asyncio.Event()
         self.refused: RecognizerError | None = None
+        self.ended_early = False
 
     async def run(self) -> Result | None:
         """Read frames until the utterance ends; its transcript, or None if nobody spoke (or
@@ -48,6 +58,7 @@ class SpeechTurn:
         session: RecognitionSession | None = None
         try:
             spoken = 0
+            checked = False
             async for frame in frames:
                 event = self._detector.feed(frame)
                 if session is None:
@@ -71,6 +82,18 @@ class SpeechTurn:
                     break
                 if spoken >= self._max_frames:
                     break
+                pause = self._detector.pause_s
+                if pause == 0.0:
+                    checked = False
+                elif (
+                    self._complete is not None
+                    and not checked
+                    and pause >= self._complete_pause_s - 1e-6
+                ):
+                    checked = True  # once per pause: a hypothesis costs a decoder pass
+                    if self._complete(await session.hypothesis()):
+                        self.ended_early = True
+                        break
             if session is None:
                 return None
             return await session.finish()

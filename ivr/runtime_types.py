@@ -31,6 +31,11 @@ class VoiceDetector(Protocol):
         """One frame; a speech-start or speech-end event at a boundary."""
         ...
 
+    @property
+    def pause_s(self) -> float:
+        """Quiet time so far within the current utterance (0 outside one)."""
+        ...
+
 
 class WorkingDays(Protocol):
     """Working-day arithmetic (``integrations.calendar_vn.HolidayCalendar``)."""
@@ -66,6 +71,11 @@ class RuntimeTiming:
 
     max_utterance_s: float = 12.0  # a spoken answer is cut after this long
     preroll_s: float = 0.3  # caller audio kept from before the detected speech onset
+    # At a pause this long the transcript so far is checked; when it already is a complete
+    # answer (an option's keywords, yes or no, every digit asked for) the turn ends there
+    # instead of waiting for the detector's full trailing silence (VoiceXML's
+    # completetimeout against incompletetimeout).
+    complete_pause_s: float = 0.3
     integration_timeout_s: float = 6.0  # a dossier or catalogue query gives up after this
     confirm_timeout_s: float = 5.0  # wait for a yes/no after a read-back
     verify_timeout_s: float = 8.0  # wait for the phone digits of the privacy check

@@ -108,6 +108,11 @@ class RecognitionSession(Protocol):
         """Add 16-bit mono PCM at ``rate`` Hz; returns a new partial hypothesis or None."""
         ...
 
+    async def hypothesis(self) -> str:
+        """The best transcript of everything fed so far, without ending the session: the
+        dialog asks for it at a pause to decide early whether the caller has said enough."""
+        ...
+
     async def finish(self) -> Result:
         """No more audio: the final transcript."""
         ...

@@ -143,6 +143,11 @@ class PooledSession(ABC):
         """Blocking: decode model-rate PCM; the current partial hypothesis, or None."""
 
     @abstractmethod
+    def _peek(self, chunk: bytes) -> str:
+        """Blocking: decode model-rate PCM (possibly empty) and return the current hypothesis
+        of everything so far, forcing the engine to decode what it holds back."""
+
+    @abstractmethod
     def _final(self, chunk: bytes) -> tuple[str, float | None]:
         """Blocking: decode the last PCM and return (transcript, confidence or None)."""
 
@@ -167,6 +172,16 @@ class PooledSession(ABC):
             return None
         self._last_text = partial.text
         return partial
+
+    async def hypothesis(self) -> str:
+        """The transcript of everything fed so far; the session goes on. Audio still waiting
+        to fill a chunk is decoded first."""
+        async with self._order:
+            if self._done:
+                raise SessionClosed(f"{self.engine}: session already finished or closed")
+            chunk = bytes(self._pending)
+            self._pending.clear()
+            return await self._pool.run(lambda: self._locked(self._peek, chunk))
 
     async def finish(self) -> Result:
         """The final transcript; the session is closed afterwards."""

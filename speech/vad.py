@@ -94,6 +94,12 @@ class SpeechDetector:
         return self._in_speech
 
     @property
+    def pause_s(self) -> float:
+        """How long the caller has been quiet within the current utterance (0 outside one,
+        and while speech goes on): the dialog may decide early at a short pause."""
+        return self._run_s if self._in_speech else 0.0
+
+    @property
     def position_s(self) -> float:
         """Seconds of audio fed so far."""
         return self._position_s

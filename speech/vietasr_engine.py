@@ -125,6 +125,13 @@ class VietAsrSession(PooledSession):
         self._since_partial = 0
         return Partial(text=str(decoder.partial().text))
 
+    def _peek(self, chunk: bytes) -> str:
+        decoder = self._stream()
+        if chunk:
+            decoder.accept(np.frombuffer(chunk, dtype="<i2"))
+        self._since_partial = 0
+        return str(decoder.partial().text).strip()
+
     def _final(self, chunk: bytes) -> tuple[str, float | None]:
         decoder = self._stream()
         if chunk:

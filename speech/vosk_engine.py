@@ -174,6 +174,13 @@ class VoskSession(PooledSession):
         partial = json.loads(decoder.PartialResult()).get("partial", "")
         return Partial(text=self._joined(partial))
 
+    def _peek(self, chunk: bytes) -> str:
+        decoder = self._recognizer()
+        if chunk and decoder.AcceptWaveform(chunk):
+            self._take(decoder.Result())
+            return self._joined()
+        return self._joined(json.loads(decoder.PartialResult()).get("partial", ""))
+
     def _final(self, chunk: bytes) -> tuple[str, float | None]:
         decoder = self._recognizer()
         if chunk and decoder.AcceptWaveform(chunk):

@@ -234,6 +234,12 @@ class ScriptedSession:
         self.fed_s += len(pcm) / 2 / rate
         return None
 
+    async def hypothesis(self) -> str:
+        """The next scripted mid-utterance hypothesis ("" when none is scripted: the dialog
+        then waits for the end of the utterance)."""
+        self._owner.hypotheses_asked += 1
+        return self._owner.hypotheses.pop(0) if self._owner.hypotheses else ""
+
     async def finish(self) -> Result:
         self._owner.heard_s.append(self.fed_s)
         text = self._owner.transcripts.pop(0) if self._owner.transcripts else ""
@@ -246,10 +252,18 @@ class ScriptedSession:
 class ScriptedRecognizer:
     """A Recognizer whose transcripts are given in advance; ``busy`` refuses every session."""
 
-    def __init__(self, transcripts: Sequence[str] = (), *, busy: bool = False) -> None:
+    def __init__(
+        self,
+        transcripts: Sequence[str] = (),
+        *,
+        busy: bool = False,
+        hypotheses: Sequence[str] = (),
+    ) -> None:
         self.transcripts = list(transcripts)
+        self.hypotheses = list(hypotheses)
         self.busy = busy
         self.open_sessions = 0
+        self.hypotheses_asked = 0
         self.heard_s: list[float] = []
         self.grammars: list[Sequence[str] | None] = []
 

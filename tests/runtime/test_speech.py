@@ -137,6 +137,9 @@ class CrashingSession:
     async def feed(self, pcm: bytes, rate: int) -> None:
         raise RuntimeError("native decoder crashed")
 
+    async def hypothesis(self) -> str:
+        raise AssertionError("never reached")
+
     async def finish(self) -> None:
         raise AssertionError("never reached")
 
@@ -160,3 +163,35 @@ def test_a_crashing_recognizer_costs_one_answer_not_the_call(clip: Path) -> None
 def test_asking_for_an_officer_instead_of_a_code(clip: Path) -> None:
     r = call([Press("1"), Say.wav(clip)], backends=speaking(["thôi cho tôi gặp cán bộ"]))
     assert r.context.path[-3:] == ["dossier_code", "officer", "officer_transfer"]
+
+
+def test_a_complete_answer_at_a_pause_ends_the_utterance_there(clip: Path) -> None:
+    # call8k_3 pauses for about 0.5 s after its first second: the transcript so far already
+    # names a choice, so the runtime decides at that pause instead of hearing the clip out.
+    backends = Backends(
+        recognizer=ScriptedRecognizer(
+            ["cho tôi tra cứu hồ sơ"], hypotheses=["cho tôi tra cứu hồ sơ"]
+        )
+    )
+    r = call([Say.wav(clip), HangUp(hear=opening("dossier_code"))], backends=backends)
+    recognizer = backends.recognizer
+    assert recognizer is not None
+    # (what the caller says after the pause barges into the next question, as on a real line)
+    assert recognizer.hypotheses_asked >= 1
+    first = recognizer.heard_s[0]
+    assert first < 1.8, f"heard {first:.2f} s: the turn should end at the first pause"
+    assert "dossier_code" in r.context.path
+
+
+def test_an_incomplete_answer_at_a_pause_keeps_listening(clip: Path) -> None:
+    # "cho tôi" picks nothing yet: the turn waits for the full trailing silence.
+    backends = Backends(
+        recognizer=ScriptedRecognizer(["cho tôi tra cứu hồ sơ"], hypotheses=["cho tôi"])
+    )
+    r = call([Say.wav(clip), HangUp(hear=opening("dossier_code"))], backends=backends)
+    recognizer = backends.recognizer
+    assert recognizer is not None
+    assert recognizer.hypotheses_asked >= 1
+    [heard_s] = recognizer.heard_s
+    assert heard_s > 2.9  # the whole 2.97 s clip (and its preroll) was listened to
+    assert r.context.path[-1] == "dossier_code"

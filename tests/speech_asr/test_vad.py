@@ -149,3 +149,24 @@ def test_reset_forgets_the_noise_floor() -> None:
     assert detector.noise_floor_dbfs is not None
     detector.reset()
     assert detector.noise_floor_dbfs is None and detector.position_s == 0.0
+
+
+def test_pause_s_counts_quiet_within_an_utterance_only(speech_dir: Path) -> None:
+    pcm, _ = read_wav(speech_dir / "call8k_1.wav", rate=RATE)
+    detector = SpeechDetector()
+    for frame in _frames(bytes(RATE // 2 * 2)):  # half a second of silence first
+        detector.feed(frame)
+        assert detector.pause_s == 0.0  # no utterance yet: nothing to pause
+    longest = 0.0
+    resumed = False
+    for frame in _frames(pcm):
+        before = detector.pause_s
+        detector.feed(frame)
+        longest = max(longest, detector.pause_s)
+        resumed = resumed or (before >= 0.3 and detector.pause_s == 0.0)
+    # "tám bảy lăm ba ... năm sáu bốn bảy": a pause of about half a second, then speech again
+    assert 0.3 <= longest < 0.7
+    assert resumed
+    for frame in _frames(bytes(RATE * 2)):  # trailing silence ends the utterance
+        detector.feed(frame)
+    assert not detector.in_speech and detector.pause_s == 0.0

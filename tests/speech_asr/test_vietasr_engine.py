@@ -188,3 +188,27 @@ def test_factory_builds_the_configured_engine(tmp_path: Path) -> None:
         create_recognizer(SpeechSettings(recognizer="vosk"))
     with pytest.raises(RecognizerMissing, match=str(tmp_path / "absent")):
         create_recognizer(SpeechSettings(recognizer="vosk", vosk_model_dir=tmp_path / "absent"))
+
+
+async def test_a_hypothesis_mid_utterance_leaves_the_session_going(
+    vietasr: VietAsrRecognizer, speech_dir: Path
+) -> None:
+    # call8k_1 says "tám bảy lăm ba" (8753), pauses, then "... năm sáu bốn bảy".
+    pcm, rate = read_wav(speech_dir / "call8k_1.wav")
+    first_group = int(0.9 * rate) * 2  # up to the middle of the pause
+    session = vietasr.open_session()
+    try:
+        for i in range(0, first_group, FRAME_8K):
+            await session.feed(pcm[i : min(i + FRAME_8K, first_group)], rate)
+        so_far = await session.hypothesis()
+        # the first digits heard so far (the model settles the last one, "ba", only once it
+        # hears what follows)
+        assert len(digits_of(so_far)) >= 3 and "8753".startswith(digits_of(so_far)), so_far
+        for i in range(first_group, len(pcm), FRAME_8K):
+            await session.feed(pcm[i : i + FRAME_8K], rate)
+        result = await session.finish()
+    finally:
+        session.close()
+    assert digits_of(result.text).startswith("8753") and len(digits_of(result.text)) >= 7
+    with pytest.raises(SessionClosed):
+        await session.hypothesis()

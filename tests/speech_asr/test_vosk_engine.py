@@ -130,3 +130,17 @@ def test_the_model_is_shared_within_the_process(vosk_ko: VoskRecognizer, tmp_pat
         assert other.model is vosk_ko.model
     finally:
         other.close()
+
+
+async def test_a_hypothesis_mid_utterance_leaves_the_session_going(
+    vosk_ko: VoskRecognizer, korean_speech: dict[str, Path]
+) -> None:
+    pcm, rate = read_wav(korean_speech["aniyo"])
+    session = vosk_ko.open_session(grammar=GRAMMAR)
+    try:
+        await session.feed(pcm, rate)
+        assert await session.hypothesis() == "아니요"  # everything fed is decoded first
+        await session.feed(bytes(rate // 5 * 2), rate)  # the session takes more audio after
+        assert (await session.finish()).text == "아니요"
+    finally:
+        session.close()

@@ -44,6 +44,7 @@ from speech.recognition_pool import RecognitionPool  # noqa: E402
 from speech.understand import extract_digits, match_choice  # noqa: E402
 from speech.vad import SpeechDetector, VadConfig, VadEvent  # noqa: E402
 from speech.vietasr_engine import VietAsrRecognizer  # noqa: E402
+from speech.vietasr_onnx import shared_onnx_model  # noqa: E402
 from speech.vosk_engine import VoskRecognizer  # noqa: E402
 
 FRAME_S = 0.02
@@ -71,7 +72,9 @@ def build(engine: str, *, workers: int, max_streams: int, vosk_dir: Path | None)
     pool = RecognitionPool(workers=workers, max_streams=max_streams)
     if engine == "vosk":
         return VoskRecognizer(model_dir=vosk_dir, pool=pool)
-    return VietAsrRecognizer(pool=pool)
+    if engine == "viet-asr-native":  # the wheel's own runtime
+        return VietAsrRecognizer(pool=pool)
+    return VietAsrRecognizer(pool=pool, model=shared_onnx_model())
 
 
 def manifest() -> dict[str, str]:
@@ -431,7 +434,14 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", nargs="+", default=["viet-asr", "vosk"])
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=["viet-asr", "viet-asr-native", "vosk"],
+        default=["viet-asr", "viet-asr-native", "vosk"],
+        help="viet-asr: its model on onnxruntime (the default runtime); viet-asr-native: the "
+        "wheel's own runtime",
+    )
     parser.add_argument("--vosk-model-dir", dest="vosk_dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clip", default="call8k_4.wav")

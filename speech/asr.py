@@ -189,7 +189,17 @@ def create_recognizer(settings: SpeechSettings) -> Recognizer:
             return VoskRecognizer(model_dir=settings.vosk_model_dir, pool=pool)
         from speech.vietasr_engine import VietAsrRecognizer
 
-        return VietAsrRecognizer(pool=pool)
+        if settings.vietasr_runtime == "native":
+            return VietAsrRecognizer(pool=pool)
+        if settings.vietasr_runtime != "onnxruntime":
+            raise RecognizerMissing(
+                engine,
+                f"runtime {settings.vietasr_runtime!r}",
+                "choose onnxruntime or native",
+            )
+        from speech.vietasr_onnx import shared_onnx_model
+
+        return VietAsrRecognizer(pool=pool, model=shared_onnx_model())
     except BaseException:
         pool.shutdown()
         raise

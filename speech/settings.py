@@ -11,6 +11,11 @@ class SpeechSettings(BaseModel):
     """Recogniser and synthesiser choice, pools and caches."""
 
     recognizer: str = Field(default="viet-asr", description="viet-asr | vosk")
+    vietasr_runtime: str = Field(
+        default="onnxruntime",
+        description="onnxruntime: the wheel's model with full graph optimisation (about half "
+        "the CPU); native: the wheel's own runtime",
+    )
     vosk_model_dir: Path | None = None
     asr_workers: int = 2
     max_streams: int = 6  # concurrent recognitions; beyond this a node falls back to the keypad

@@ -1,8 +1,10 @@
 """The viet-asr engine: an offline Vietnamese streaming recogniser whose ONNX model ships inside
 the PyPI wheel ``viet-asr`` (module ``vietasr``), so it works with no download.
 
-The pipeline (about 70 MB of model, 1.5 s to load) is loaded once per process, at first use,
-from whichever pool thread needs it first; each session is one native streaming decoder on it.
+Two runtimes decode that model: the wheel's own (:class:`VietAsrModel`, ``native``) and
+onnxruntime with full graph optimisation (:class:`speech.vietasr_onnx.OnnxVietAsrModel`, the
+default, about half the CPU). Either is loaded once per process, at first use, from whichever
+pool thread needs it first; each session is one streaming decoder on it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,8 +25,22 @@ _QUIET_LOG_LEVEL = 3  # the native library's INFO/DEBUG lines would flood the wo
 _INSTALL_HINT = "install it with `pip install viet-asr==0.1.0.dev11`"
 
 
+class AsrModel(Protocol):
+    """A loaded-once model whose ``pipeline()`` gives streaming decoders (``stream()``)."""
+
+    loads: int
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def pipeline(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class VietAsrModel:
-    """One viet-asr pipeline preset, loaded lazily and at most once, from any thread."""
+    """One viet-asr pipeline preset on the wheel's own runtime, loaded lazily and at most once,
+    from any thread."""
 
     def __init__(self, preset: str = DEFAULT_PRESET) -> None:
         self.preset = preset
@@ -94,7 +110,7 @@ class VietAsrSession(PooledSession):
     def __init__(
         self,
         *,
-        model: VietAsrModel,
+        model: AsrModel,
         pool: RecognitionPool,
         slot: StreamSlot,
         chunk_ms: int,
@@ -130,7 +146,11 @@ class VietAsrSession(PooledSession):
         if chunk:
             decoder.accept(np.frombuffer(chunk, dtype="<i2"))
         self._since_partial = 0
-        return str(decoder.partial().text).strip()
+        # The onnxruntime decoder can also decode the audio short of a whole chunk (peek);
+        # the wheel's own decoder gives what it has.
+        peek = getattr(decoder, "peek", None)
+        result = peek() if peek is not None else decoder.partial()
+        return str(result.text).strip()
 
     def _final(self, chunk: bytes) -> tuple[str, float | None]:
         decoder = self._stream()
@@ -152,12 +172,12 @@ class VietAsrRecognizer:
         self,
         *,
         pool: RecognitionPool,
-        model: VietAsrModel | None = None,
+        model: AsrModel | None = None,
         chunk_ms: int = 100,
         partial_every_ms: int = 300,
     ) -> None:
         self._pool = pool
-        self._model = model if model is not None else shared_model()
+        self._model: AsrModel = model if model is not None else shared_model()
         self._chunk_ms = chunk_ms
         self._partial_every_ms = partial_every_ms
         self._capabilities = Capabilities(
@@ -179,7 +199,7 @@ class VietAsrRecognizer:
         return self._capabilities
 
     @property
-    def model(self) -> VietAsrModel:
+    def model(self) -> AsrModel:
         """The (possibly shared) model this recogniser decodes with."""
         return self._model
 

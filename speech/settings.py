@@ -18,7 +18,9 @@ class SpeechSettings(BaseModel):
     )
     vosk_model_dir: Path | None = None
     asr_workers: int = 2
-    max_streams: int = 6  # concurrent recognitions; beyond this a node falls back to the keypad
+    # Utterances recognised at once; beyond this a question falls back to the keypad. 16 is what
+    # two cores decode in real time with the onnxruntime runtime (bench/asr.py).
+    max_streams: int = 16
     synthesizer: str = Field(default="gtts", description="gtts | espeak-ng | recorded")
     fallback_synthesizer: str = "espeak-ng"
     voice: str = "vi"

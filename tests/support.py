@@ -60,9 +60,10 @@ def postgres_reachable() -> bool:
         return False
 
 
-def fresh_engine(kind: str, directory: Path, pg_available: bool) -> Iterator[Engine]:
-    """An engine on an empty database: a SQLite file in ``directory``, or a throw-away
-    PostgreSQL schema (dropped afterwards). ``kind`` is "sqlite" or "postgres"."""
+def fresh_database(kind: str, directory: Path, pg_available: bool) -> Iterator[tuple[str, Engine]]:
+    """An empty database and its URL, which another process can open too: a SQLite file in
+    ``directory``, or a throw-away PostgreSQL schema named in the URL's connection options
+    (dropped afterwards). ``kind`` is "sqlite" or "postgres"."""
     import uuid
 
     from sqlalchemy import text
@@ -70,8 +71,9 @@ def fresh_engine(kind: str, directory: Path, pg_available: bool) -> Iterator[Eng
     from db import create_engine_from_url
 
     if kind == "sqlite":
-        engine = create_engine_from_url(f"sqlite:///{directory / 'tongdai.db'}")
-        yield engine
+        url = f"sqlite:///{directory / 'tongdai.db'}"
+        engine = create_engine_from_url(url)
+        yield url, engine
         engine.dispose()
         return
     need(pg_available, f"PostgreSQL not reachable at {POSTGRES_URL}")
@@ -79,11 +81,23 @@ def fresh_engine(kind: str, directory: Path, pg_available: bool) -> Iterator[Eng
     admin = create_engine_from_url(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_engine_from_url(POSTGRES_URL, pg_schema=schema)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    engine = create_engine_from_url(url)
     try:
-        yield engine
+        yield url, engine
     finally:
         engine.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def fresh_engine(kind: str, directory: Path, pg_available: bool) -> Iterator[Engine]:
+    """An engine on an empty database (see :func:`fresh_database`)."""
+    database = fresh_database(kind, directory, pg_available)
+    try:
+        _, engine = next(database)
+        yield engine
+    finally:
+        database.close()

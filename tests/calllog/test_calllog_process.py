@@ -7,20 +7,19 @@ import asyncio
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import create_engine_from_url, migrate, session_factory
 from ivr.calllog_process import CallLogProcess
 from ivr.calllog_tables import CallEventRow, CallRow
 from tests.calllog.test_calllog import _every_kind
-from tests.support import POSTGRES_URL, need
+from tests.support import fresh_database
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -30,29 +29,9 @@ def database(
     request: pytest.FixtureRequest, tmp_path: Path, pg_available: bool
 ) -> Iterator[tuple[str, sessionmaker[Session]]]:
     """A migrated database reachable by URL from another process, with sessions on it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'calls.db'}"
-        engine = create_engine_from_url(url)
+    for url, engine in fresh_database(request.param, tmp_path, pg_available):
         migrate(engine)
         yield url, session_factory(engine)
-        engine.dispose()
-        return
-    need(pg_available, f"PostgreSQL not reachable at {POSTGRES_URL}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_from_url(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    engine = create_engine_from_url(url)
-    try:
-        migrate(engine)
-        yield url, session_factory(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _counts(sessions: sessionmaker[Session]) -> tuple[int, int]:

@@ -28,7 +28,7 @@ def run(argv: list[str]) -> int:
 def url_of(engine: Engine) -> str:
     """A URL that reaches the same database (and PostgreSQL schema) as ``engine``."""
     url = engine.url.render_as_string(hide_password=False)
-    if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql" and "options" not in engine.url.query:
         with engine.connect() as conn:
             schema = conn.exec_driver_sql("select current_schema()").scalar()
         url += f"?options=-csearch_path%3D{schema}"

@@ -138,6 +138,16 @@ def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any) -> N
         asyncio.run(_run_ivr(settings, app, answer_delay_s, transport=relay))
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM on the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any]) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
@@ -150,11 +160,7 @@ async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any
         f"to {len(processes)} workers",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     while not stop.is_set():
         if not all(p.is_alive() for p in processes):
             log.error("a worker process died: stopping")
@@ -190,11 +196,7 @@ async def _run_ivr(
         f"(udp, tcp), app={app}",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     await stop.wait()
     await worker.stop()
     await hotline.close()

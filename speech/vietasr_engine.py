@@ -25,17 +25,66 @@ _QUIET_LOG_LEVEL = 3  # the native library's INFO/DEBUG lines would flood the wo
 _INSTALL_HINT = "install it with `pip install viet-asr==0.1.0.dev11`"
 
 
+class StreamDecoder(Protocol):
+    """One utterance's decoder on a model; results have ``.text``."""
+
+    def accept(self, samples: np.ndarray) -> object:
+        """Add 16 kHz 16-bit samples."""
+        ...
+
+    def partial(self) -> Any:
+        """What is decoded so far, as cheaply as the runtime can tell."""
+        ...
+
+    def peek(self) -> Any:
+        """Everything fed so far, the audio the runtime holds back included; goes on."""
+        ...
+
+    def final(self) -> Any:
+        """The transcript."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class AsrModel(Protocol):
-    """A loaded-once model whose ``pipeline()`` gives streaming decoders (``stream()``)."""
+    """A loaded-once model giving streaming decoders."""
 
     loads: int
 
     @property
     def loaded(self) -> bool: ...
 
-    def pipeline(self) -> Any: ...
+    def pipeline(self) -> Any:
+        """Load (once, blocking) and return the loaded runtime object."""
+        ...
+
+    def stream(self, sample_rate: float) -> StreamDecoder: ...
 
     def close(self) -> None: ...
+
+
+class _NativeStream:
+    """The wheel's own streaming session as a :class:`StreamDecoder`: it decodes in bursts and
+    has no way to decode what it holds back, so a peek is its partial."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def accept(self, samples: np.ndarray) -> object:
+        return self._session.accept(samples)
+
+    def partial(self) -> Any:
+        return self._session.partial()
+
+    def peek(self) -> Any:
+        return self._session.partial()
+
+    def final(self) -> Any:
+        return self._session.final()
+
+    def close(self) -> None:
+        self._session.close()
 
 
 class VietAsrModel:
@@ -60,6 +109,10 @@ class VietAsrModel:
                 self._pipeline = self._load()
                 self.loads += 1
             return self._pipeline
+
+    def stream(self, sample_rate: float) -> StreamDecoder:
+        """A streaming decoder on the pipeline (loading it first)."""
+        return _NativeStream(self.pipeline().stream(sample_rate=sample_rate))
 
     def close(self) -> None:
         """Free the native pipeline (sessions on it must be closed first)."""
@@ -124,17 +177,18 @@ class VietAsrSession(PooledSession):
         # dialog needs them only for display and logs, so they are spaced out.
         self._partial_every = MODEL_RATE * partial_every_ms // 1000
         self._since_partial = 0
-        self._decoder: Any = None  # created on a pool thread: it may have to load the model
+        self._decoder: StreamDecoder | None = None  # made on a pool thread: may load the model
 
-    def _stream(self) -> Any:
+    def _fed(self, chunk: bytes) -> StreamDecoder:
+        """The decoder (created on first use), with ``chunk`` accepted."""
         if self._decoder is None:
-            self._decoder = self._model.pipeline().stream(sample_rate=float(MODEL_RATE))
+            self._decoder = self._model.stream(float(MODEL_RATE))
+        if chunk:
+            self._decoder.accept(np.frombuffer(chunk, dtype="<i2"))
         return self._decoder
 
     def _accept(self, chunk: bytes) -> Partial | None:
-        decoder = self._stream()
-        if chunk:
-            decoder.accept(np.frombuffer(chunk, dtype="<i2"))
+        decoder = self._fed(chunk)
         self._since_partial += len(chunk) // 2
         if self._since_partial < self._partial_every:
             return None
@@ -142,22 +196,12 @@ class VietAsrSession(PooledSession):
         return Partial(text=str(decoder.partial().text))
 
     def _peek(self, chunk: bytes) -> str:
-        decoder = self._stream()
-        if chunk:
-            decoder.accept(np.frombuffer(chunk, dtype="<i2"))
         self._since_partial = 0
-        # The onnxruntime decoder can also decode the audio short of a whole chunk (peek);
-        # the wheel's own decoder gives what it has.
-        peek = getattr(decoder, "peek", None)
-        result = peek() if peek is not None else decoder.partial()
-        return str(result.text).strip()
+        return str(self._fed(chunk).peek().text).strip()
 
     def _final(self, chunk: bytes) -> tuple[str, float | None]:
-        decoder = self._stream()
-        if chunk:
-            decoder.accept(np.frombuffer(chunk, dtype="<i2"))
         # The model gives no score, so confidence is None rather than an invented number.
-        return str(decoder.final().text).strip(), None
+        return str(self._fed(chunk).final().text).strip(), None
 
     def _free(self) -> None:
         if self._decoder is not None:
@@ -202,6 +246,11 @@ class VietAsrRecognizer:
     def model(self) -> AsrModel:
         """The (possibly shared) model this recogniser decodes with."""
         return self._model
+
+    @property
+    def pool(self) -> RecognitionPool:
+        """The threads and slots its sessions use."""
+        return self._pool
 
     def open_session(self, *, grammar: Sequence[str] | None = None) -> VietAsrSession:
         """A new session; ``grammar`` is ignored (keywords are matched on the transcript)."""

@@ -53,7 +53,7 @@ from ivr.sip.replies import (
 from ivr.sip.timers import Scheduler, SipTimers
 from ivr.sip.transaction import ClientTransaction, ServerTransaction, TransactionTable, server_key
 from ivr.sip.transport import SipTransport
-from ivr.sip.uac import OutboundCalls
+from ivr.sip.uac import OutboundCalls, ProgressFn
 from ivr.sip.uas import ACCEPT, ALLOW, InboundCalls
 
 log = logging.getLogger(__name__)
@@ -165,11 +165,17 @@ class Endpoint(Generic[C]):
         auth: DigestClient | None = None,
         timeout_s: float,
         cancel: asyncio.Event | None = None,
+        on_progress: ProgressFn | None = None,
     ) -> Leg[C]:
         """Place a call: INVITE ``target_uri`` and return the answered leg, its call built by
         the call factory. See :meth:`ivr.sip.uac.OutboundCalls.dial` for the errors raised."""
         return await self.outbound.dial(
-            target_uri, from_uri=from_uri, auth=auth, timeout_s=timeout_s, cancel=cancel
+            target_uri,
+            from_uri=from_uri,
+            auth=auth,
+            timeout_s=timeout_s,
+            cancel=cancel,
+            on_progress=on_progress,
         )
 
     # -- input -----------------------------------------------------------------------------
@@ -480,6 +486,19 @@ class Endpoint(Generic[C]):
 
     def ua_headers(self) -> list[tuple[str, str]]:
         return [("User-Agent", self.sip.user_agent)]
+
+    def pause(self, delay_s: float) -> asyncio.Future[None]:
+        """A future done ``delay_s`` from now on the endpoint's scheduler (virtual in tests);
+        cancelling it cancels the timer."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def fire() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        handle = self.scheduler.call_later(delay_s, fire)
+        done.add_done_callback(lambda _: handle.cancel())
+        return done
 
     def keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a reference to a background task until it is done."""

@@ -21,7 +21,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from ivr.channel import CallInfo
 from ivr.sip import sdp
@@ -198,14 +198,14 @@ class OutboundCalls(Generic[C]):
         cancel: asyncio.Event | None,
     ) -> None:
         """Send the INVITE (again once with credentials if challenged) and wait for the end."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        loop, clock = asyncio.get_running_loop(), self.ep.scheduler
+        deadline = clock.time() + timeout_s
         self._ringing.add(attempt)
         credentials: tuple[str, str] | None = None
         while True:
             self._send_invite(attempt, credentials)
             try:
-                await self._wait(attempt, deadline - loop.time(), cancel)
+                await self._wait(attempt, deadline - clock.time(), cancel)
                 return
             except DialFailed as failed:
                 challenge = attempt.final
@@ -224,18 +224,18 @@ class OutboundCalls(Generic[C]):
     async def _wait(
         self, attempt: _Attempt[C], remaining_s: float, cancel: asyncio.Event | None
     ) -> None:
-        waiters: list[asyncio.Future[object]] = [attempt.answered]  # type: ignore[list-item]
+        deadline = self.ep.pause(max(remaining_s, 0.0))
         cancelled = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+        waiters: list[asyncio.Future[Any]] = [attempt.answered, deadline]
         if cancelled is not None:
-            waiters.append(cancelled)  # type: ignore[arg-type]
+            waiters.append(cancelled)
         try:
-            await asyncio.wait(
-                waiters, timeout=max(remaining_s, 0.0), return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             self._give_up(attempt)
             raise
         finally:
+            deadline.cancel()
             if cancelled is not None:
                 cancelled.cancel()
         if attempt.answered.done():

@@ -82,7 +82,7 @@ class InboundCalls(Generic[C]):
             return
         self._ring(leg)
         if self.ep.answer_delay_s > 0:
-            await asyncio.sleep(self.ep.answer_delay_s)
+            await self.ep.pause(self.ep.answer_delay_s)
         if leg.terminated or tx.final_sent:
             return  # cancelled while ringing
         self._send_200(leg)

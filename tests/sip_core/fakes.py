@@ -145,6 +145,7 @@ async def make_rig(*, answer_delay_s: float = 0.0, port_min: int = 41000) -> Rig
     sink = EventList()
     media = MediaSettings(rtp_port_min=port_min, rtp_port_max=port_min + 40)
     ports = PortAllocator.from_settings(media)
+
     def factory(leg: Leg[FakeCall]) -> FakeCall:
         call = FakeCall(leg)
         calls.append(call)

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.errors import ErrorCode
 from ivr.channel import (
     Audio,
     CallerHungUp,
@@ -26,7 +27,6 @@ from ivr.events import (
     CallEnded,
     CallError,
     DigitReceived,
-    ErrorCode,
     EventSink,
     HoldChanged,
 )

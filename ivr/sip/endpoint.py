@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
+from core.errors import ErrorCode
 from ivr.channel import TransferOutcome
-from ivr.events import CallError, ErrorCode, EventSink
+from ivr.events import CallError, EventSink
 from ivr.media.clock import MediaClock
 from ivr.media.ports import PortAllocator
 from ivr.settings import MediaSettings, SipSettings

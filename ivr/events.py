@@ -27,6 +27,7 @@ class ErrorCode(enum.StrEnum):
     RECOGNIZER_BUSY = "stt-busy"
     SYNTHESIS_FAILED = "tts-failed"
     MENU_ERROR = "menu-error"
+    LIMIT_REACHED = "limit-reached"  # a per-call limit (lookups, call length) was reached
     INTERNAL = "internal"
 
 
@@ -149,6 +150,16 @@ class CallbackRequested(CallEvent):
 class SurveyAnswered(CallEvent):
     node_id: str
     score: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallerCheck(CallEvent):
+    """An outcome of the personal-details check (the lockout is visible in the call log)."""
+
+    node_id: str
+    dossier_code: str
+    result: str  # "asserted", "passed", "failed", "skipped", "locked-call", "locked-dossier"
+    failures: int = 0  # wrong answers so far (in this call, or for the dossier when locked)
 
 
 @dataclass(frozen=True, kw_only=True)

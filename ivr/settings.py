@@ -27,11 +27,17 @@ class SipSettings(BaseModel):
         default=None, description="Address put in Contact/SDP; default: the local address used"
     )
     user_agent: str = "tongdai"
+    max_call_s: float = Field(default=1800.0, gt=0, description="A call is ended after this long")
     max_calls: int = 500
     retry_after_s: int = 30
     timer_t1_ms: int = 500
     timer_t2_ms: int = 4000
     registration: RegisterSettings | None = None
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of proxies and trunks whose P-Asserted-Identity "
+        "(or Remote-Party-ID) is believed; a From header never is",
+    )
     transfer_targets: dict[str, str] = Field(
         default_factory=dict,
         description="Named REFER targets (department id -> SIP URI); never taken from the caller",

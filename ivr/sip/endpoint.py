@@ -25,6 +25,7 @@ from ivr.media.ports import PortAllocator
 from ivr.media.stream import Codec, MediaStream
 from ivr.settings import MediaSettings, SipSettings
 from ivr.sip import sdp
+from ivr.sip.caller_identity import asserted_caller
 from ivr.sip.dialog import Dialog, Peer, new_tag
 from ivr.sip.message import (
     Headers,
@@ -306,6 +307,7 @@ class Endpoint:
             caller_display=from_addr.display or "",
             callee=_user_of(to_addr.uri) or _user_of(req.uri),
             codec=answer.codec.name if answer.codec else "",
+            asserted_caller=asserted_caller(req.headers.get, peer.host, self.sip.trusted_proxies),
         )
         codec = _codec(answer)
         holder: list[Leg] = []  # the stream's callbacks reach the leg built below

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ivr.priority import Priority
+from ivr.sip.source_limits import SourceLimitSettings
 
 
 class RegisterSettings(BaseModel):
@@ -33,6 +34,7 @@ class SipSettings(BaseModel):
     timer_t1_ms: int = 500
     timer_t2_ms: int = 4000
     registration: RegisterSettings | None = None
+    limits: SourceLimitSettings = Field(default_factory=SourceLimitSettings)
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks of proxies and trunks whose P-Asserted-Identity "

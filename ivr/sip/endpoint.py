@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from ivr.media.ports import PortAllocator
 from ivr.media.stream import Codec, MediaStream
 from ivr.settings import MediaSettings, SipSettings
 from ivr.sip import sdp
-from ivr.sip.caller_identity import asserted_caller
+from ivr.sip.caller_identity import asserted_caller, is_trusted
 from ivr.sip.dialog import Dialog, Peer, new_tag
 from ivr.sip.message import (
     Headers,
@@ -42,6 +43,7 @@ from ivr.sip.message import (
 )
 from ivr.sip.policy import check_request
 from ivr.sip.registration import Registration
+from ivr.sip.source_limits import early_dialogs_from, too_many_media_lines
 from ivr.sip.timers import Scheduler, SipTimers
 from ivr.sip.transaction import (
     ClientTransaction,
@@ -112,7 +114,9 @@ class Endpoint:
         self.answer_delay_s = answer_delay_s
         self.timers = SipTimers(t1=sip.timer_t1_ms / 1000, t2=sip.timer_t2_ms / 1000)
         # the SIP sockets, or (behind a dispatcher) a relay with the same surface
-        self.transport = (transport or SipTransport)(self.datagram)
+        self.transport = (transport or functools.partial(SipTransport, limits=sip.limits))(
+            self.datagram
+        )
         self._scheduler = scheduler
         self.tx = TransactionTable.empty()
         self.legs: dict[tuple[str, str], Leg] = {}  # (call-id, our tag)
@@ -250,6 +254,14 @@ class Endpoint:
                 )
             )
             return
+        legs = self.legs.values()
+        early = (leg.dialog.peer.host for leg in legs if not (leg.confirmed or leg.terminated))
+        limit = self.sip.limits.max_early_dialogs_per_source
+        exempt = is_trusted(peer.host, self.sip.limits.exempt)
+        if not exempt and early_dialogs_from(early, peer.host) >= limit:
+            self._count_reject(503)  # one source may not hold every call slot unanswered
+            tx.respond(make_response(req, 503, to_tag=new_tag(), headers=[("Retry-After", "5")]))
+            return
         tx.respond(make_response(req, 100))
         task = asyncio.get_running_loop().create_task(self._answer(req, tx, peer))
         self._keep(task)
@@ -258,6 +270,10 @@ class Endpoint:
         local_tag = new_tag()
         local_ip = self.sip.public_address or self.transport.local_ip_for(peer.host)
         offer: sdp.SessionDescription | None = None
+        if req.body and too_many_media_lines(req.body):
+            self._count_reject(488)
+            tx.respond(make_response(req, 488, "Too Many Media Lines", to_tag=local_tag))
+            return
         if req.body and _is_sdp(req):
             try:
                 offer = sdp.parse(req.body)

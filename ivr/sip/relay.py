@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable
 
 from ivr.sip.dialog import Peer
+from ivr.sip.source_limits import SourceLimitSettings
 from ivr.sip.transport import SipTransport, local_ip_towards
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,11 @@ def socket_pairs(workers: int) -> list[tuple[socket.socket, socket.socket]]:
 class Dispatcher:
     """Owns the SIP sockets and relays between them and the workers."""
 
-    def __init__(self, worker_sockets: list[socket.socket]) -> None:
+    def __init__(
+        self, worker_sockets: list[socket.socket], limits: SourceLimitSettings | None = None
+    ) -> None:
         self._workers = worker_sockets
-        self.transport = SipTransport(self._from_network)
+        self.transport = SipTransport(self._from_network, limits=limits)
         self.relayed = [0] * len(worker_sockets)
 
     async def start(self, host: str, port: int, transports: list[str]) -> None:

@@ -17,4 +17,5 @@ class ErrorCode(enum.StrEnum):
     RECOGNIZER_BUSY = "stt-busy"
     SYNTHESIS_FAILED = "tts-failed"
     MENU_ERROR = "menu-error"
+    LIMIT_REACHED = "limit-reached"  # a per-call limit (lookups, call length) was reached
     INTERNAL = "internal"

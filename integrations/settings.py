@@ -20,9 +20,19 @@ class HttpDossierSettings(BaseModel):
     status_map: dict[str, int] = Field(default_factory=dict)
 
 
+class CallerCheckSettings(BaseModel):
+    """Limits of the personal-details check (see integrations/verification.py)."""
+
+    max_failures_per_call: int = Field(default=3, ge=1)
+    max_failures_per_dossier: int = Field(default=5, ge=1)
+    lockout_window_s: float = Field(default=86400.0, gt=0)
+    max_lookups_per_call: int = Field(default=6, ge=1)
+
+
 class IntegrationSettings(BaseModel):
     """Where dossier status comes from."""
 
     dossier_source: str = Field(default="db", description="db | http")
     http: HttpDossierSettings = Field(default_factory=HttpDossierSettings)
     retention_days: int = 365
+    caller_check: CallerCheckSettings = Field(default_factory=CallerCheckSettings)

@@ -29,6 +29,9 @@ class CallInfo:
     caller_display: str
     callee: str
     codec: str
+    # The number a trusted proxy or trunk asserted (ivr/sip/caller_identity.py); None when
+    # nothing trusted vouches for ``caller``, which is then only a claim.
+    asserted_caller: str | None = None
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ async def _run_dispatcher(settings: Settings, sockets: list[Any], processes: lis
     from ivr.sip.relay import Dispatcher
 
     apply_priority(settings.media.priority)  # every SIP message of every call passes here
-    dispatcher = Dispatcher(sockets)
+    dispatcher = Dispatcher(sockets, settings.sip.limits)
     await dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports)
     print(
         f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "

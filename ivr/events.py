@@ -139,6 +139,16 @@ class SurveyAnswered(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallerCheck(CallEvent):
+    """An outcome of the personal-details check (the lockout is visible in the call log)."""
+
+    node_id: str
+    dossier_code: str
+    result: str  # "asserted", "passed", "failed", "skipped", "locked-call", "locked-dossier"
+    failures: int = 0  # wrong answers so far (in this call, or for the dossier when locked)
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallError(CallEvent):
     code: ErrorCode
     detail: str = ""

@@ -121,7 +121,8 @@ async def build_hotline(
     from integrations.dossiers_db import DatabaseDossierSource
     from integrations.officers import DbOfficerDirectory
     from integrations.procedures import DbProcedureCatalogue
-    from ivr.runtime.deps import PinnedTree, RuntimeDeps
+    from integrations.verification import CheckLimits, DbCheckFailures
+    from ivr.runtime.deps import PinnedTree, RuntimeDeps, RuntimeTiming
     from ivr.runtime.interpreter import run_call
     from menus.store import MenuStore, PublishedTrees
 
@@ -139,6 +140,9 @@ async def build_hotline(
         transfer_targets=dict(settings.sip.transfer_targets),
         recognizer=recognizer,
         voice_detector=voice_detector,
+        check_failures=DbCheckFailures(sessions),
+        check_limits=CheckLimits(**settings.integrations.caller_check.model_dump()),
+        timing=RuntimeTiming(max_call_s=settings.sip.max_call_s),
     )
 
     async def prerender() -> None:

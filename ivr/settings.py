@@ -7,6 +7,35 @@ from pydantic import BaseModel, Field
 from ivr.priority import Priority
 
 
+class SourceLimitSettings(BaseModel):
+    """Per-source limits of the SIP listener (``sip.limits.*``)."""
+
+    invite_rate_per_s: float = Field(default=5.0, gt=0, description="INVITEs per second")
+    invite_burst: int = Field(default=20, ge=1, description="INVITEs at once before the rate")
+    request_rate_per_s: float = Field(default=50.0, gt=0, description="requests per second")
+    request_burst: int = Field(default=200, ge=1)
+    strikes_to_ban: int = Field(default=20, ge=1, description="drops in a row before a ban")
+    ban_s: float = Field(default=60.0, gt=0, description="how long a banned source is ignored")
+    max_sources: int = Field(default=65536, ge=16, description="sources tracked at once")
+    max_early_dialogs_per_source: int = Field(
+        default=20, ge=1, description="unanswered or un-ACKed calls one address may hold"
+    )
+    max_tcp_per_address: int = Field(default=32, ge=1)
+    max_tcp_total: int = Field(
+        default=1000, ge=1, description="also kept below a quarter of the file limit"
+    )
+    tcp_idle_s: float = Field(default=120.0, gt=0, description="a silent connection is closed")
+    tcp_message_s: float = Field(
+        default=10.0, gt=0, description="a started message must be complete within this"
+    )
+    verified_sources: int = Field(default=4096, ge=16, description="UDP sources remembered")
+    exempt: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks the per-source limits do not apply to: a proxy in "
+        "front (Kamailio, whose pike limits each caller) sends every caller's traffic",
+    )
+
+
 class RegisterSettings(BaseModel):
     """Optional outbound registration to a PBX or SIP trunk that owns the hotline number."""
 
@@ -27,6 +56,7 @@ class SipSettings(BaseModel):
         default=None, description="Address put in Contact/SDP; default: the local address used"
     )
     user_agent: str = "tongdai"
+    max_call_s: float = Field(default=1800.0, gt=0, description="A call is ended after this long")
     max_calls: int = 500
     retry_after_s: int = 30
     timer_t1_ms: int = 500
@@ -40,6 +70,12 @@ class SipSettings(BaseModel):
         "task is cancelled",
     )
     registration: RegisterSettings | None = None
+    limits: SourceLimitSettings = Field(default_factory=SourceLimitSettings)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of proxies and trunks whose P-Asserted-Identity "
+        "(or Remote-Party-ID) is believed; a From header never is",
+    )
     transfer_targets: dict[str, str] = Field(
         default_factory=dict,
         description="Named REFER targets (department id -> SIP URI); never taken from the caller",

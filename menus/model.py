@@ -92,7 +92,8 @@ class RuleKind(enum.StrEnum):
     DOSSIER_CODE = "dossier_code"
     PHONE = "phone"
     DIGITS = "digits"
-    REGEX = "regex"
+    DATE = "date"  # a calendar date, keyed DDMMYYYY or spoken
+    REGEX = "regex"  # a bounded pattern run by RE2 (menus/patterns.py)
 
 
 class ProcedureMode(enum.StrEnum):

@@ -32,6 +32,7 @@ from menus.model import (
     RuleKind,
     Topic,
 )
+from menus.patterns import MAX_PATTERN_LENGTH
 from menus.tree_data import tree_from_dict
 
 SCHEMA_ID = "https://tongdai.example/schemas/menu-tree.json"
@@ -169,14 +170,18 @@ def menu_schema() -> dict[str, Any]:
     }
     rule = {
         "oneOf": [
-            {"enum": [RuleKind.DOSSIER_CODE.value, RuleKind.PHONE.value]},
+            {"enum": [RuleKind.DOSSIER_CODE.value, RuleKind.PHONE.value, RuleKind.DATE.value]},
             {
                 "type": "object",
                 "properties": {
                     "kind": {"enum": [k.value for k in RuleKind]},
                     "min": {"type": "integer", "minimum": 1, "maximum": 40},
                     "max": {"type": "integer", "minimum": 1, "maximum": 40},
-                    "pattern": {"type": "string", "minLength": 1, "maxLength": 500},
+                    "pattern": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_PATTERN_LENGTH,
+                    },
                 },
                 "required": ["kind"],
                 "additionalProperties": False,

@@ -58,6 +58,7 @@ from menus.model import (
     SurveyNode,
     TransferNode,
 )
+from menus.patterns import pattern_problem
 from menus.schema import MenuSchemaError, parse_tree
 
 
@@ -376,12 +377,9 @@ class _Checker:
                 msg = f"digits need 1 <= min <= max (got {low}, {high})"
                 self.add(node_id, "rule", ProblemCode.BAD_RULE, msg)
         elif rule.kind is RuleKind.REGEX:
-            try:
-                re.compile(rule.pattern or "")
-            except re.error as exc:
-                self.add(node_id, "rule.pattern", ProblemCode.BAD_RULE, f"bad regex: {exc}")
-            if not rule.pattern:
-                self.add(node_id, "rule.pattern", ProblemCode.BAD_RULE, "empty regex")
+            problem = pattern_problem(rule.pattern or "")
+            if problem is not None:
+                self.add(node_id, "rule.pattern", ProblemCode.BAD_RULE, f"bad regex: {problem}")
 
     # ------------------------------------------------------------------ graph checks
 

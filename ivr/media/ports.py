@@ -1,8 +1,9 @@
-"""RTP port allocation: even ports (RTP convention; the odd one above is left for RTCP)."""
+"""RTP port allocation: even ports (RTP convention; the odd one above is left for RTCP), picked
+at random from the range, so the port of the next call cannot be guessed from the last one."""
 
 from __future__ import annotations
 
-from collections import deque
+import secrets
 
 from ivr.settings import MediaSettings
 
@@ -18,8 +19,10 @@ class PortsExhausted(RuntimeError):
 class PortAllocator:
     """Hands out even UDP ports from ``[port_min, port_max]`` and takes them back.
 
-    Released ports go to the back of the queue, so a port is reused as late as possible and
-    stray packets of a finished call are unlikely to reach the next one.
+    Each port is drawn at random from the free ones: an attacker who learns one call's port
+    cannot aim at the next (strict RTP refuses strangers anyway; this keeps them from trying
+    cheaply). In a range of thousands, a just-released port is unlikely to be drawn again soon,
+    so stray packets of a finished call are unlikely to reach the next one.
     """
 
     def __init__(self, *, port_min: int, port_max: int) -> None:
@@ -29,7 +32,7 @@ class PortAllocator:
                 f"RTP port range {port_min}-{port_max} must lie in 1024-65535 and hold an even "
                 "port with its odd RTCP neighbour"
             )
-        self._free: deque[int] = deque(range(first, port_max, 2))
+        self._free: list[int] = list(range(first, port_max, 2))
         self._used: set[int] = set()
 
     @classmethod
@@ -48,10 +51,12 @@ class PortAllocator:
         return len(self._used)
 
     def allocate(self) -> int:
-        """The next free even port. Raises PortsExhausted when none is left."""
+        """A free even port, drawn at random. Raises PortsExhausted when none is left."""
         if not self._free:
             raise PortsExhausted(f"all {len(self._used)} RTP ports are in use")
-        port = self._free.popleft()
+        index = secrets.randbelow(len(self._free))
+        self._free[index], self._free[-1] = self._free[-1], self._free[index]
+        port = self._free.pop()
         self._used.add(port)
         return port
 

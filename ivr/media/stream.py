@@ -33,6 +33,7 @@ from ivr.media.clock import MediaClock
 from ivr.media.dtmf import EventTracker, GoertzelDetector
 from ivr.media.jitter import ReorderBuffer
 from ivr.media.rtp import RtpError, RtpMedia, TelephoneEvent
+from ivr.media.strict_rtp import SourceLock
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ REORDER_DEPTH = 3  # packets (60 ms) waited for a missing one
 REORDER_WAIT_S = 0.06  # after this long without packets, held ones are released anyway
 MAX_GAP_FILL_SAMPLES = LINE_RATE  # silence inserted for a timestamp gap, at most 1 s
 ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a time
-RELATCH_AFTER_S = 0.5  # silence of the latched source after which another source is taken
 # In-band DTMF is analysed four frames at a time: one matrix product instead of four, for at
 # most 80 ms more latency on a digit that already needs 40 ms of tone.
 INBAND_BATCH_FRAMES = 4
@@ -223,7 +223,8 @@ class MediaStream(asyncio.DatagramProtocol):
         self._codec = codec
         self._dtmf_pt = dtmf_payload_type
         self._remote = None if remote is None else _check_address(remote)
-        self._latched = False
+        # strict RTP: whose packets are the caller's
+        self._source: SourceLock[tuple[RtpMedia, int]] = SourceLock(self._remote)
         self._on_digit = on_digit
         self._inband = GoertzelDetector() if inband_dtmf else None
         self._inband_batch: list[bytes] = []
@@ -314,7 +315,7 @@ class MediaStream(asyncio.DatagramProtocol):
         """The peer's media address from SDP. The next valid packet from elsewhere moves the
         destination there again (symmetric RTP through NAT)."""
         self._remote = _check_address(addr)
-        self._latched = False
+        self._source.reset(self._remote)
 
     def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
         """Switch codec (re-INVITE). Audio being played continues in the new codec."""
@@ -517,13 +518,13 @@ class MediaStream(asyncio.DatagramProtocol):
         )  # IPv6 adds flow/scope
         assert self._loop is not None
         now = self._loop.time()
+        dropped = self._source.dropped
+        taken = self._source.admit(source, packet.sequence, (packet, len(data)))
+        self._foreign += self._source.dropped - dropped  # strangers, failed probations
+        if not taken:
+            return
         if source != self._remote:
-            # Symmetric RTP: send where the peer's packets come from (NAT). Once latched, a
-            # second source is ignored while the latched one is alive, so nobody can hijack
-            # the call by injecting packets; after a silence it is taken (NAT rebinding).
-            if self._latched and now - self._last_rx < RELATCH_AFTER_S:
-                self._foreign += 1
-                return
+            # Symmetric RTP: send where the caller's packets come from (NAT), learned once.
             log.info(
                 "RTP on port %d comes from %s:%d, not %s: sending there (symmetric RTP)",
                 self.local_port,
@@ -532,10 +533,14 @@ class MediaStream(asyncio.DatagramProtocol):
                 self._remote,
             )
             self._remote = source
-        self._latched = True
-        self._packets_in += 1
-        self._bytes_in += len(data)
         self._last_rx = now
+        for media, size in taken:
+            self._accept(media, size)
+
+    def _accept(self, packet: RtpMedia, size: int) -> None:
+        """A packet of the caller's: count it, route events and media."""
+        self._packets_in += 1
+        self._bytes_in += size
         payload_type = packet.payload_type
         if payload_type == self._dtmf_pt:
             self._receive_event(packet)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from integrations.base import DossierSource, OfficerDirectory, ProcedureCatalogue
 from integrations.privacy import DisclosurePolicy
+from integrations.verification import CheckFailures, CheckLimits, MemoryCheckFailures
 from ivr.channel import Audio
 from menus.model import MenuTree
 from speech.asr import Recognizer
@@ -80,6 +81,7 @@ class RuntimeTiming:
     confirm_timeout_s: float = 5.0  # wait for a yes/no after a read-back
     verify_timeout_s: float = 8.0  # wait for the phone digits of the privacy check
     max_node_visits: int = 400  # a runaway tree is stopped with an apology
+    max_call_s: float = 1800.0  # a call is ended (with a goodbye) after this long
     max_failed_rounds: int = 2  # consecutive fruitless rounds through the main menu
     list_page_size: int = 8  # keypad list entries per page (9 turns the page)
 
@@ -100,6 +102,9 @@ class RuntimeDeps:
     recognizer: Recognizer | None = None
     voice_detector: Callable[[], VoiceDetector] | None = None
     disclosure: DisclosurePolicy = field(default_factory=DisclosurePolicy)
+    # Failed personal-details checks shared by every call (the database in a worker).
+    check_failures: CheckFailures = field(default_factory=MemoryCheckFailures)
+    check_limits: CheckLimits = field(default_factory=CheckLimits)
     timing: RuntimeTiming = field(default_factory=RuntimeTiming)
 
     @property
@@ -146,6 +151,7 @@ class CallContext:
     department: str | None = None
     reason: str = ""
     survey_score: int | None = None
+    check_failures: int = 0  # wrong answers to the personal-details check in this call
     outcome: str = ""  # "hangup", "transferred", "caller-hung-up", "error"
 
     def summary(self) -> dict[str, Any]:

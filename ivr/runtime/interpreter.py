@@ -30,6 +30,7 @@ Wiring, once per worker (every field is a Protocol or a callable; tests pass fak
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from core.errors import ErrorCode
@@ -81,6 +82,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ERROR_APOLOGY = "Xin lỗi quý vị, hệ thống gặp sự cố. Xin quý vị vui lòng gọi lại sau."
+CALL_TOO_LONG = "Cuộc gọi đã đạt thời lượng tối đa. Xin cảm ơn quý vị, xin quý vị gọi lại sau."
 
 
 async def run_call(
@@ -133,7 +135,13 @@ class DialogRuntime:
     async def run(self) -> CallContext:
         """Walk the tree until the call ends; never raises for a caller hanging up."""
         try:
-            await self._walk()
+            try:
+                async with asyncio.timeout(self.deps.timing.max_call_s):
+                    await self._walk()
+            except TimeoutError:  # a call may not hold a line (or probe codes) forever
+                self.conv.emit_error(ErrorCode.LIMIT_REACHED, "maximum call length reached")
+                self.context.outcome = "max-call-length"
+                await self._goodbye(CALL_TOO_LONG)
         except CallerHungUp:
             self.context.outcome = "caller-hung-up"
         except Exception as exc:

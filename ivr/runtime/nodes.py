@@ -7,7 +7,6 @@ Integration errors of any kind become a spoken apology and a way to a person, ne
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from types import MappingProxyType
@@ -44,6 +43,7 @@ from menus.model import (
     SurveyNode,
     TransferNode,
 )
+from menus.patterns import DATE_ENTRY_DIGITS, MAX_PATTERN_INPUT, date_entry, pattern_matches
 from speech.understand import extract_digits
 
 Visitor = Callable[[Conversation, Any], Awaitable[Step]]
@@ -115,7 +115,7 @@ async def visit_menu(conv: Conversation, node: MenuNode) -> Step:
 
 
 MAX_PHONE_DIGITS = 11
-MAX_REGEX_INPUT = 40
+MAX_REGEX_INPUT = MAX_PATTERN_INPUT
 
 
 def _max_digits(rule: InputRule) -> int:
@@ -125,6 +125,8 @@ def _max_digits(rule: InputRule) -> int:
         return MAX_PHONE_DIGITS
     if rule.kind is RuleKind.DIGITS:
         return rule.max_digits or MAX_REGEX_INPUT
+    if rule.kind is RuleKind.DATE:
+        return DATE_ENTRY_DIGITS
     return MAX_REGEX_INPUT
 
 
@@ -157,10 +159,9 @@ def check_value(rule: InputRule, raw: str, today: date) -> str | None:
     if rule.kind is RuleKind.DIGITS:
         low, high = rule.min_digits or 1, rule.max_digits or MAX_REGEX_INPUT
         return raw if raw.isdigit() and low <= len(raw) <= high else None
-    try:
-        return raw if rule.pattern and re.fullmatch(rule.pattern, raw) else None
-    except re.error:
-        return None
+    if rule.kind is RuleKind.DATE:
+        return date_entry(raw)
+    return raw if pattern_matches(rule.pattern or "", raw) else None
 
 
 def _spoken_value(node: InputNode, transcript: str) -> str:

@@ -183,6 +183,18 @@ def verify_failed() -> str:
     return "Thông tin xác minh chưa khớp, nên tôi chỉ đọc được tình trạng của hồ sơ."
 
 
+CHECK_LOCKED = (
+    "Việc xác minh cho hồ sơ này đang tạm khóa vì đã nhập sai nhiều lần. Tôi chỉ đọc được "
+    "tình trạng của hồ sơ; để nghe thông tin cá nhân, xin gặp cán bộ."
+)
+"""The personal-details check is locked (too many wrong answers in this call or this dossier)."""
+
+TOO_MANY_LOOKUPS = (
+    "Quý vị đã tra cứu nhiều hồ sơ trong cuộc gọi này. Để tra cứu thêm, xin gặp cán bộ."
+)
+"""The call reached its dossier lookup limit."""
+
+
 def documents_sentence(documents: Sequence[RequiredDocument]) -> str:
     """The documents a procedure needs, numbered."""
     if not documents:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +99,9 @@ class Endpoint(Generic[C]):
         self.answer_delay_s = answer_delay_s
         self.timers = SipTimers(t1=sip.timer_t1_ms / 1000, t2=sip.timer_t2_ms / 1000)
         # the SIP sockets, or (behind a dispatcher) a relay with the same surface
-        self.transport = (transport or SipTransport)(self.datagram)
+        self.transport = (transport or functools.partial(SipTransport, limits=sip.limits))(
+            self.datagram
+        )
         self._scheduler = scheduler
         self.tx = TransactionTable.empty()
         self.legs: LegTable[C] = LegTable()

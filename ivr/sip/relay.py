@@ -22,6 +22,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 
+from ivr.settings import SourceLimitSettings
 from ivr.sip.dialog import Peer
 from ivr.sip.transport import SipTransport, local_ip_towards
 
@@ -76,9 +77,11 @@ def socket_pairs(workers: int) -> list[tuple[socket.socket, socket.socket]]:
 class Dispatcher:
     """Owns the SIP sockets and relays between them and the workers."""
 
-    def __init__(self, worker_sockets: list[socket.socket]) -> None:
+    def __init__(
+        self, worker_sockets: list[socket.socket], limits: SourceLimitSettings | None = None
+    ) -> None:
         self._workers = worker_sockets
-        self.transport = SipTransport(self._from_network)
+        self.transport = SipTransport(self._from_network, limits=limits)
         self.relayed = [0] * len(worker_sockets)
         # A call a worker places has a Call-ID of its choosing: its answers go back to it.
         self._placed: OrderedDict[bytes, int] = OrderedDict()

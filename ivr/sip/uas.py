@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Generic
 
 from ivr.channel import CallInfo
 from ivr.sip import sdp
+from ivr.sip.caller_identity import asserted_caller, is_trusted
 from ivr.sip.dialog import Dialog, Peer, new_tag
 from ivr.sip.leg_media import NoMediaPort, apply_answer, remote_text, sdp_ip
 from ivr.sip.legs import C, Direction, Leg
 from ivr.sip.message import Request, make_response, parse_name_addr
 from ivr.sip.replies import is_sdp, user_of
+from ivr.sip.source_limits import early_dialogs_from, too_many_media_lines
 from ivr.sip.transaction import ServerTransaction, server_key
 
 if TYPE_CHECKING:
@@ -64,8 +66,23 @@ class InboundCalls(Generic[C]):
             headers = [("Retry-After", str(ep.sip.retry_after_s))]
             tx.respond(make_response(req, 503, to_tag=new_tag(), headers=headers))
             return
+        if self._source_holds_too_many(peer):
+            ep.count_reject(503)  # one source may not hold every call slot unanswered
+            headers = [("Retry-After", str(MEDIA_RETRY_AFTER_S))]
+            tx.respond(make_response(req, 503, to_tag=new_tag(), headers=headers))
+            return
         tx.respond(make_response(req, 100))
         ep.keep(asyncio.get_running_loop().create_task(self.answer(req, tx, peer)))
+
+    def _source_holds_too_many(self, peer: Peer) -> bool:
+        """Whether ``peer`` already holds its share of unanswered or un-ACKed calls (a scan of
+        the live legs, on a new INVITE only; a trusted proxy in front is exempt)."""
+        limits = self.ep.sip.limits
+        if is_trusted(peer.host, limits.exempt):
+            return False
+        legs = self.ep.legs.values()
+        early = (leg.dialog.peer.host for leg in legs if not (leg.confirmed or leg.terminated))
+        return early_dialogs_from(early, peer.host) >= limits.max_early_dialogs_per_source
 
     async def answer(self, req: Request, tx: ServerTransaction, peer: Peer) -> None:
         """Negotiate, open the media, hand the leg up, ring, then accept."""
@@ -91,6 +108,8 @@ class InboundCalls(Generic[C]):
         self, req: Request, tx: ServerTransaction, peer: Peer, local_tag: str
     ) -> Leg[C]:
         ep = self.ep
+        if req.body and too_many_media_lines(req.body):
+            raise Refusal(488, "Too Many Media Lines")
         offer = read_offer(req)
         local_ip = ep.local_ip(peer.host)
         port = self._allocate()
@@ -103,7 +122,7 @@ class InboundCalls(Generic[C]):
                 peer=peer,
                 local_contact=ep.contact(local_ip, peer.transport),
             ),
-            info=call_info(req, negotiated),
+            info=call_info(req, negotiated, peer, ep.sip.trusted_proxies),
             local_sdp=negotiated.description,
             signalling=ep,
             remote_media=remote_text(negotiated),
@@ -295,8 +314,11 @@ def read_offer(req: Request) -> sdp.SessionDescription | None:
         raise Refusal(400, f"Bad SDP: {exc}"[:80]) from exc
 
 
-def call_info(req: Request, negotiated: sdp.Answer) -> CallInfo:
-    """Who calls whom, from an inbound INVITE."""
+def call_info(
+    req: Request, negotiated: sdp.Answer, peer: Peer, trusted_proxies: list[str]
+) -> CallInfo:
+    """Who calls whom, from an inbound INVITE; the caller's number is asserted only when a
+    trusted proxy sent P-Asserted-Identity (or Remote-Party-ID)."""
     from_addr = parse_name_addr(req.headers.get("From") or "")
     to_addr = parse_name_addr(req.headers.get("To") or "")
     return CallInfo(
@@ -305,6 +327,7 @@ def call_info(req: Request, negotiated: sdp.Answer) -> CallInfo:
         caller_display=from_addr.display or "",
         callee=user_of(to_addr.uri) or user_of(req.uri),
         codec=negotiated.codec.name if negotiated.codec else "",
+        asserted_caller=asserted_caller(req.headers.get, peer.host, trusted_proxies),
     )
 
 

@@ -71,6 +71,14 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ev.LookupDone(
             call_id=call_id, at=t(5), node_id="ask", lookup="procedure", key="x", found=True
         ),
+        ev.CallerCheck(
+            call_id=call_id,
+            at=t(5.5),
+            node_id="look",
+            dossier_code="x",
+            result="failed",
+            failures=1,
+        ),
         ev.HoldChanged(call_id=call_id, at=t(6), on_hold=True),
         ev.TransferRequested(
             call_id=call_id,
@@ -125,7 +133,7 @@ def test_every_event_kind_is_stored(calllog: DbCallLog, sessions: sessionmaker[S
         assert [r.kind for r in rows] == [e.kind for e in events]
         assert [r.seq for r in rows] == list(range(1, len(events) + 1))
         assert rows[3].payload == {"node_id": "main", "text": "Xin chào", "interrupted": True}
-        assert rows[13].payload == {"code": "transfer-failed", "detail": "busy"}
+        assert rows[14].payload == {"code": "transfer-failed", "detail": "busy"}
 
         call = session.get(CallRow, "call-1")
         assert call is not None
@@ -395,7 +403,7 @@ def test_polling_events_and_recent_calls(
     assert calllog.flush(10.0)
     with sessions() as session:
         seen = events_after(session)
-        assert len(seen) == 15 and seen[0].kind == "call-started"
+        assert len(seen) == len(_every_kind("first", T0)) and seen[0].kind == "call-started"
         assert seen[0].at == T0
         last = seen[-1].id
         assert events_after(session, after_id=last) == []

@@ -68,6 +68,7 @@ async def start_hotline(
     *,
     transfer_target: str = "sip:operator@127.0.0.1:5999",
     speech_recognition: bool = False,
+    trusted_proxies: list[str] | None = None,
 ) -> RunningHotline:
     """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning."""
     office_hours = next_working_morning()
@@ -78,6 +79,7 @@ async def start_hotline(
             host="127.0.0.1",
             port=free_port(),
             transfer_targets={"tong-dai": transfer_target},
+            trusted_proxies=trusted_proxies or [],
         ),
         # sipp sends no RTP unless told to: a silent caller must not trip the inactivity timer
         media=MediaSettings(rtp_port_min=lo, rtp_port_max=hi, inactivity_timeout_s=300),

@@ -23,7 +23,8 @@ from core import g711
 from ivr.media import rtp
 from ivr.media.clock import MediaClock
 from ivr.media.rtp import RtpPacket, TelephoneEvent
-from ivr.media.stream import PCMA, PCMU, RELATCH_AFTER_S, Codec, MediaError, MediaStream
+from ivr.media.stream import PCMA, PCMU, Codec, MediaError, MediaStream
+from ivr.media.strict_rtp import PROBATION_PACKETS
 from speech.audio import read_wav
 from tests.media.test_dtmf import sequence, to_pcm
 from tests.support import need
@@ -350,25 +351,52 @@ async def test_play_queue_stop_and_marker_per_talkspurt(clock: MediaClock, peer:
         stream.play(b"\x00")
 
 
-async def test_symmetric_rtp_latches_to_the_real_source(clock: MediaClock, peer: Peer) -> None:
+async def test_strict_rtp_learns_the_source_once_and_never_again(
+    clock: MediaClock, peer: Peer
+) -> None:
     stranger = await open_peer()
-    # The SDP address is wrong (as behind NAT); the peer's packets show where it really is.
+    # The SDP address is wrong (as behind NAT): the peer's first packets, in sequence, show
+    # where it really is (a short probation), and that source is kept for the whole call.
     stream = await open_stream(clock, (HOST, 9))
-    peer.send(rtp.build(8, 1, 160, 1, bytes(160), False), stream.local_port)
+    for seq in range(1, PROBATION_PACKETS + 1):
+        peer.send(rtp.build(8, seq, 160 * seq, 1, bytes(160), False), stream.local_port)
     await peer.wait_for(3)
     assert stream.remote == (HOST, peer.port)
-    # While the peer is alive another source cannot take the call over.
-    peer.send(rtp.build(8, 2, 320, 1, bytes(160), False), stream.local_port)
-    stranger.send(rtp.build(8, 3, 480, 1, bytes(160), False), stream.local_port)
-    await asyncio.sleep(0.05)
+    assert stream.stats.packets_in == PROBATION_PACKETS  # held on probation, then taken
+    # Another source is never taken, not even after the caller falls silent.
+    for seq in range(100, 110):
+        stranger.send(rtp.build(8, seq, 160 * seq, 2, bytes(160), False), stream.local_port)
+    await asyncio.sleep(0.7)
+    for seq in range(110, 120):
+        stranger.send(rtp.build(8, seq, 160 * seq, 2, bytes(160), False), stream.local_port)
+    await asyncio.sleep(0.1)
     assert stranger.received == []
-    assert stream.stats.foreign == 1
-    # After the peer fell silent (its NAT binding changed), the new source is taken.
-    await asyncio.sleep(RELATCH_AFTER_S)
-    stranger.send(rtp.build(8, 4, 640, 1, bytes(160), False), stream.local_port)
-    await stranger.wait_for(2)
+    assert stream.remote == (HOST, peer.port)
+    assert stream.stats.foreign == 20
     stream.close()
-    assert stream.remote == (HOST, stranger.port)
+    assert stranger.transport is not None
+    stranger.transport.close()
+
+
+async def test_strict_rtp_takes_the_signalled_address_at_once(
+    clock: MediaClock, peer: Peer
+) -> None:
+    stranger = await open_peer()
+    stream = await open_stream(clock, (HOST, peer.port))
+    for seq in range(1, 9):  # a stranger first, in sequence: the SDP address still wins
+        stranger.send(rtp.build(8, seq, 160 * seq, 2, bytes(160), False), stream.local_port)
+    await asyncio.sleep(0.05)
+    peer.send(rtp.build(8, 1, 160, 1, bytes(160), False), stream.local_port)
+    await asyncio.sleep(0.05)
+    for seq in range(9, 20):
+        stranger.send(rtp.build(8, seq, 160 * seq, 2, bytes(160), False), stream.local_port)
+    await peer.wait_for(3)
+    assert stream.remote == (HOST, peer.port)
+    received_by_stranger = len(stranger.received)
+    await asyncio.sleep(0.1)
+    assert len(stranger.received) == received_by_stranger  # nothing more goes to the stranger
+    assert stream.stats.foreign >= 11
+    stream.close()
     assert stranger.transport is not None
     stranger.transport.close()
 

@@ -210,6 +210,10 @@ CASES: list[tuple[str, Mutation, str | None, str, ProblemCode]] = [
      ProblemCode.UNKNOWN_PLACEHOLDER),
     ("broken regex", node("code", rule={"kind": "regex", "pattern": "(["}), "code",
      "rule.pattern", ProblemCode.BAD_RULE),
+    ("redos regex", node("code", rule={"kind": "regex", "pattern": "(0*)*1"}), "code",
+     "rule.pattern", ProblemCode.BAD_RULE),
+    ("unbounded regex", node("code", rule={"kind": "regex", "pattern": "[0-9]+"}), "code",
+     "rule.pattern", ProblemCode.BAD_RULE),
 ]  # fmt: skip
 
 

@@ -260,10 +260,12 @@ class FakeChannel:
         transfer_outcomes: Mapping[str, TransferOutcome] | None = None,
         max_call_s: float = 900.0,
         noise_level: int = 30,
+        caller_asserted: bool = True,
     ) -> None:
         self.script = list(script)
         self.prompts = prompts
-        self._info = CallInfo(call_id, caller, "", "1022", "PCMA")
+        asserted = caller if caller_asserted else None  # False: a From header nobody vouches for
+        self._info = CallInfo(call_id, caller, "", "1022", "PCMA", asserted_caller=asserted)
         self._transfer_outcomes = dict(transfer_outcomes or {})
         self.max_call_s = max_call_s
         self.noise_level = noise_level

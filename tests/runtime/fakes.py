@@ -22,8 +22,15 @@ from integrations.base import (
 )
 from integrations.calendar_vn import HolidayCalendar
 from integrations.sample_dossiers import demo_dossiers
+from integrations.verification import CheckFailures, CheckLimits, MemoryCheckFailures
 from ivr.events import CallEvent, MemorySink
-from ivr.runtime.deps import CallbackRequest, CallContext, PinnedTree, RuntimeDeps
+from ivr.runtime.deps import (
+    CallbackRequest,
+    CallContext,
+    PinnedTree,
+    RuntimeDeps,
+    RuntimeTiming,
+)
 from ivr.runtime.interpreter import run_call
 from menus.loader import read_file
 from menus.model import MenuTree
@@ -308,6 +315,9 @@ class Backends:
     officers: MemoryDirectory = field(default_factory=MemoryDirectory)
     callbacks: MemoryCallbacks = field(default_factory=MemoryCallbacks)
     recognizer: ScriptedRecognizer | None = None
+    check_failures: CheckFailures = field(default_factory=MemoryCheckFailures)
+    check_limits: CheckLimits = field(default_factory=CheckLimits)
+    timing: RuntimeTiming = field(default_factory=RuntimeTiming)
 
     def deps(self) -> RuntimeDeps:
         return RuntimeDeps(
@@ -321,6 +331,9 @@ class Backends:
             transfer_targets=TARGETS,
             recognizer=self.recognizer,
             voice_detector=SpeechDetector if self.recognizer is not None else None,
+            check_failures=self.check_failures,
+            check_limits=self.check_limits,
+            timing=self.timing,
         )
 
 

@@ -291,7 +291,11 @@ def test_a_tail_shared_by_two_agencies_asks_which_one() -> None:
     ]
     r = call(script, backends=backends)
     assert r.channel.heard("Có 2 hồ sơ trùng số này.")
-    assert r.channel.heard("bấm 2 cho Đăng ký đất đai lần đầu")
+    assert r.channel.heard("bấm 2 cho hồ sơ tại")
+    assert r.channel.heard("mã cơ quan 000.00.15.H56")
+    # Before the check the list names no procedure (that is personal).
+    listing = next(t for t in r.texts if "trùng số này" in t)
+    assert "Đăng ký đất đai" not in listing and dossiers[3].procedure_name not in listing
     assert r.context.lookups[0].key == "000.00.15.H56-250303-9004"
     assert r.channel.heard("đã được xử lý xong")
 

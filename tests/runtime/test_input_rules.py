@@ -55,3 +55,8 @@ def test_digits_and_regex_rules() -> None:
     assert check_value(regex, "1234", TODAY) is None
     broken = InputRule(RuleKind.REGEX, pattern="[0-9")  # a bad pattern refuses, never crashes
     assert check_value(broken, "1", TODAY) is None
+    redos = InputRule(RuleKind.REGEX, pattern="(0*)*1")  # refused at validation, inert if forced
+    assert check_value(redos, "0" * 40, TODAY) is None
+    day = InputRule(RuleKind.DATE)
+    assert check_value(day, "01022026#", TODAY) == "2026-02-01"
+    assert check_value(day, "31022026", TODAY) is None

@@ -11,6 +11,7 @@ import integrations.commands
 import ivr.commands
 import menus.commands
 import speech.commands
+import web.commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (ivr.commands, menus.commands, speech.commands, integrations.commands):
+    for module in (
+        ivr.commands,
+        menus.commands,
+        speech.commands,
+        integrations.commands,
+        web.commands,
+    ):
         module.register(sub)
     return parser
 

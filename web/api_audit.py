@@ -30,8 +30,12 @@ def _draft_before(sessions: sessionmaker[Session], match: re.Match[str]) -> dict
         draft = MenuStore(sessions).draft(int(match.group(1)))
     except MenuNotFound:
         return None
-    return {"id": draft.id, "author": draft.author, "updated_at": draft.updated_at.isoformat(),
-            "source": draft.source}  # fmt: skip
+    return {
+        "id": draft.id,
+        "author": draft.author,
+        "updated_at": draft.updated_at.isoformat(),
+        "source": draft.source,
+    }
 
 
 def _active_before(sessions: sessionmaker[Session], _match: re.Match[str]) -> dict[str, Any] | None:
@@ -83,11 +87,16 @@ class ApiAudit:
             return
         web = scope["app"].state.web
         record_now(
-            sessions, at=web.now(), actor=principal.username, action=endpoint or scope["method"],
-            target=path, before=before, after=_json(bytes(body)),
+            sessions,
+            at=web.now(),
+            actor=principal.username,
+            action=endpoint or scope["method"],
+            target=path,
+            before=before,
+            after=_json(bytes(body)),
             address=(scope.get("client") or ("",))[0],
             detail=f"{scope['method']} {path} via {principal.via}",
-        )  # fmt: skip
+        )
 
 
 def _sessions(scope: Scope) -> sessionmaker[Session] | None:

@@ -105,10 +105,17 @@ def list_tokens(sessions: sessionmaker[Session]) -> list[TokenInfo]:
             .order_by(ApiTokenRow.id.desc())
         ).all()
         return [
-            TokenInfo(t.id, t.name, username, Role(t.role), t.created_at, t.expires_at,
-                      t.revoked_at is not None)
+            TokenInfo(
+                t.id,
+                t.name,
+                username,
+                Role(t.role),
+                t.created_at,
+                t.expires_at,
+                t.revoked_at is not None,
+            )
             for t, username in rows
-        ]  # fmt: skip
+        ]
 
 
 def revoke_token(sessions: sessionmaker[Session], token_id: int, *, now: datetime) -> bool:

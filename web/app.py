@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 import menus.api
 from config.settings import Settings
 from db import create_engine_from_url, session_factory
-from web import security
+from web import audit_pages, security, user_pages
 from web.api_audit import ApiAudit
 from web.auth import Principal, require
 from web.context import build_context
@@ -37,5 +37,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     security.install(app, allowed_hosts=settings.web.allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(signin_router)
+    app.include_router(audit_pages.router)
+    app.include_router(user_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])
     app.dependency_overrides[menus.api.current_admin] = menu_author

@@ -89,7 +89,8 @@ def entries(
         rows = session.scalars(query.order_by(AuditRow.id.desc()).limit(limit).offset(offset)).all()
         total = int(session.scalar(count) or 0)
         return [
-            AuditEntry(r.id, r.at, r.actor, r.action, r.target, r.before, r.after, r.address,
-                       r.detail)
+            AuditEntry(
+                r.id, r.at, r.actor, r.action, r.target, r.before, r.after, r.address, r.detail
+            )
             for r in rows
-        ], total  # fmt: skip
+        ], total

@@ -31,8 +31,12 @@ def register(sub: Any) -> None:
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--name", default="", help="display name")
-    add.add_argument("--password-stdin", action="store_true", required=True,
-                     help="read the password from the first line of standard input")  # fmt: skip
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from the first line of standard input",
+    )
     add.set_defaults(func=_guard(_add))
     users_sub.add_parser("list", help="list users").set_defaults(func=_guard(_list))
     rm = users_sub.add_parser("remove", help="remove a user (and their sessions and tokens)")
@@ -55,8 +59,9 @@ def register(sub: Any) -> None:
 
     web: argparse.ArgumentParser = sub.add_parser("web", help="web app checks")
     web_sub = web.add_subparsers(dest="web_command", required=True)
-    web_sub.add_parser("check", help="check the secret key (generate one if none) and users") \
-        .set_defaults(func=_guard(_check))  # fmt: skip
+    web_sub.add_parser(
+        "check", help="check the secret key (generate one if none) and users"
+    ).set_defaults(func=_guard(_check))
 
 
 def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -94,10 +99,22 @@ def _now() -> datetime:
 
 def _add(args: argparse.Namespace) -> int:
     sessions = _sessions()
-    user = add_user(sessions, username=args.username, role=args.role, password=_read_password(),
-                    display_name=args.name, now=_now())  # fmt: skip
-    record_now(sessions, at=_now(), actor=CLI_ACTOR, action="user_add", target=user.username,
-               after={"username": user.username, "role": user.role.value})  # fmt: skip
+    user = add_user(
+        sessions,
+        username=args.username,
+        role=args.role,
+        password=_read_password(),
+        display_name=args.name,
+        now=_now(),
+    )
+    record_now(
+        sessions,
+        at=_now(),
+        actor=CLI_ACTOR,
+        action="user_add",
+        target=user.username,
+        after={"username": user.username, "role": user.role.value},
+    )
     print(f"added {user.username} ({user.role.value})")
     return 0
 
@@ -112,8 +129,14 @@ def _list(_args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     sessions = _sessions()
     user = remove_user(sessions, args.username)
-    record_now(sessions, at=_now(), actor=CLI_ACTOR, action="user_remove", target=user.username,
-               before={"username": user.username, "role": user.role.value})  # fmt: skip
+    record_now(
+        sessions,
+        at=_now(),
+        actor=CLI_ACTOR,
+        action="user_remove",
+        target=user.username,
+        before={"username": user.username, "role": user.role.value},
+    )
     print(f"removed {user.username}")
     return 0
 
@@ -136,11 +159,23 @@ def _key() -> bytes:
 
 def _token(args: argparse.Namespace) -> int:
     sessions = _sessions()
-    raw = create_token(sessions, _key(), username=args.username, name=args.name,
-                       role=Role(args.role), now=_now(),
-                       expires_at=_now() + timedelta(days=args.days))  # fmt: skip
-    record_now(sessions, at=_now(), actor=CLI_ACTOR, action="token_add", target=args.username,
-               after={"name": args.name, "role": args.role})  # fmt: skip
+    raw = create_token(
+        sessions,
+        _key(),
+        username=args.username,
+        name=args.name,
+        role=Role(args.role),
+        now=_now(),
+        expires_at=_now() + timedelta(days=args.days),
+    )
+    record_now(
+        sessions,
+        at=_now(),
+        actor=CLI_ACTOR,
+        action="token_add",
+        target=args.username,
+        after={"name": args.name, "role": args.role},
+    )
     print(raw)
     return 0
 
@@ -157,8 +192,9 @@ def _revoke(args: argparse.Namespace) -> int:
     if not revoke_token(sessions, args.token_id, now=_now()):
         print(f"error: no live token {args.token_id}", file=sys.stderr)
         return 2
-    record_now(sessions, at=_now(), actor=CLI_ACTOR, action="token_revoke",
-               target=str(args.token_id))  # fmt: skip
+    record_now(
+        sessions, at=_now(), actor=CLI_ACTOR, action="token_revoke", target=str(args.token_id)
+    )
     print(f"revoked token {args.token_id}")
     return 0
 
@@ -166,7 +202,9 @@ def _revoke(args: argparse.Namespace) -> int:
 def _check(_args: argparse.Namespace) -> int:
     _key()  # refuses a placeholder; creates the key file on first start
     if not list_users(_sessions()):
-        print("tongdai: no web user yet. Create the first admin with:\n"
-              "  printf '%s\\n' 'a long password' | .venv/bin/tongdai users add admin "
-              "--role admin --password-stdin")  # fmt: skip
+        print(
+            "tongdai: no web user yet. Create the first admin with:\n"
+            "  printf '%s\\n' 'a long password' | .venv/bin/tongdai users add admin "
+            "--role admin --password-stdin"
+        )
     return 0

@@ -56,16 +56,19 @@ def render_anonymous(request: Request, template: str, **context: Any) -> HTMLRes
     response = render(request, template, anon_csrf=token, **context)
     if new:
         response.set_cookie(
-            ANON_COOKIE, token, httponly=True, samesite="strict",
-            secure=context_.settings.web.secure_cookies, path="/",
-        )  # fmt: skip
+            ANON_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=context_.settings.web.secure_cookies,
+            path="/",
+        )
     return response
 
 
 def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
     """A page saying what went wrong."""
-    return render(request, "error.html", status_code=status_code, message=message,
-                  code=status_code)  # fmt: skip
+    return render(request, "error.html", status_code=status_code, message=message, code=status_code)
 
 
 def _has_web(request: Request) -> bool:

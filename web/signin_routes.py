@@ -54,9 +54,14 @@ async def login(
     now = context.now()
     try:
         user = await run_in_threadpool(
-            authenticate, sessions, username=username, password=password, now=now,
-            max_failures=web.login_failures_before_lockout, lockout_s=web.lockout_s,
-        )  # fmt: skip
+            authenticate,
+            sessions,
+            username=username,
+            password=password,
+            now=now,
+            max_failures=web.login_failures_before_lockout,
+            lockout_s=web.lockout_s,
+        )
     except LoginRefused as exc:
         if exc.locked:
             message = "Tài khoản tạm khoá vì nhập sai nhiều lần. Xin thử lại sau."
@@ -69,9 +74,14 @@ async def login(
     record_now(sessions, at=now, actor=user.username, action="sign_in", address=address)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        COOKIE_NAME, opened.raw_id, max_age=web.session_max_s, httponly=True,
-        samesite="strict", secure=web.secure_cookies, path="/",
-    )  # fmt: skip
+        COOKIE_NAME,
+        opened.raw_id,
+        max_age=web.session_max_s,
+        httponly=True,
+        samesite="strict",
+        secure=web.secure_cookies,
+        path="/",
+    )
     return response
 
 

@@ -25,7 +25,13 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def app(sessions: sessionmaker[Session], tmp_path: Path) -> FastAPI:
-    app = create_app(web_test_settings(database_url="sqlite:///unused.db", data_dir=tmp_path))
+    app = create_app(
+        web_test_settings(
+            database_url="sqlite:///unused.db",
+            data_dir=tmp_path,
+            speech={"synthesizer": "espeak-ng", "prompt_cache_dir": str(tmp_path / "prompts")},
+        )
+    )
     app.state.session_factory = sessions
     return app
 

@@ -53,6 +53,19 @@ POLICY: dict[str, Permission | None] = {
     "POST /api/menus/versions/{number}/rollback": P.MENUS_EDIT,
     "GET /api/menus/versions/{old}/diff/{new}": P.MENUS_READ,
     "GET /api/menus/active": P.MENUS_READ,
+    "GET /menus": P.MENUS_READ,
+    "POST /menus/drafts": P.MENUS_EDIT,
+    "GET /menus/versions/{number}": P.MENUS_READ,
+    "POST /menus/versions/{number}/rollback": P.MENUS_EDIT,
+    "GET /menus/drafts/{draft_id}": P.MENUS_EDIT,
+    "POST /menus/drafts/{draft_id}/nodes/{node_id}": P.MENUS_EDIT,
+    "POST /menus/drafts/{draft_id}/nodes": P.MENUS_EDIT,
+    "POST /menus/drafts/{draft_id}/nodes/{node_id}/remove": P.MENUS_EDIT,
+    "POST /menus/drafts/{draft_id}/publish": P.MENUS_EDIT,
+    "GET /menus/listen.wav": P.MENUS_EDIT,
+    "GET /menus/recordings": P.MENUS_EDIT,
+    "POST /menus/recordings": P.MENUS_EDIT,
+    "GET /menus/recordings/{name}": P.MENUS_EDIT,
 }
 
 SAMPLE_PARAMS = {
@@ -63,7 +76,7 @@ SAMPLE_PARAMS = {
     "username": "no-such-user",
     "call_id": "no-such-call",
     "node_id": "greeting",
-    "code": "no-such-code",
+    "code": "no-such-code", "name": "rec-none.wav",
     "procedure_id": "999",
     "conversation_id": "none",
 }

@@ -76,7 +76,8 @@ SAMPLE_PARAMS = {
     "username": "no-such-user",
     "call_id": "no-such-call",
     "node_id": "greeting",
-    "code": "no-such-code", "name": "rec-none.wav",
+    "code": "no-such-code",
+    "name": "rec-none.wav",
     "procedure_id": "999",
     "conversation_id": "none",
 }

@@ -66,6 +66,11 @@ POLICY: dict[str, Permission | None] = {
     "GET /menus/recordings": P.MENUS_EDIT,
     "POST /menus/recordings": P.MENUS_EDIT,
     "GET /menus/recordings/{name}": P.MENUS_EDIT,
+    "GET /calls": P.CALLS_READ,
+    "GET /calls.csv": P.CALLS_READ,
+    "GET /calls/{call_id}": P.CALLS_READ,
+    "GET /dashboard": P.DASHBOARD,
+    "GET /dashboard.csv": P.DASHBOARD,
 }
 
 SAMPLE_PARAMS = {

@@ -10,7 +10,16 @@ from fastapi.staticfiles import StaticFiles
 import menus.api
 from config.settings import Settings
 from db import create_engine_from_url, session_factory
-from web import audit_pages, call_pages, menu_editor, menu_pages, prompt_pages, security, user_pages
+from web import (
+    assistant_pages,
+    audit_pages,
+    call_pages,
+    menu_editor,
+    menu_pages,
+    prompt_pages,
+    security,
+    user_pages,
+)
 from web.api_audit import ApiAudit
 from web.auth import Principal, require
 from web.context import build_context
@@ -43,5 +52,6 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(menu_editor.router)
     app.include_router(prompt_pages.router)
     app.include_router(call_pages.router)
+    app.include_router(assistant_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])
     app.dependency_overrides[menus.api.current_admin] = menu_author

@@ -2,8 +2,8 @@
 PY       ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
-DEB_RUN  := espeak-ng sox libsox-fmt-all ffmpeg
-DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump
+DEB_RUN  := espeak-ng sox libsox-fmt-all ffmpeg graphviz
+DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump chromium chromium-driver
 TESTDATA ?= $(abspath ../shared/testdata)
 export TONGDAI_TESTDATA ?= $(TESTDATA)
 
@@ -39,6 +39,7 @@ db: deps
 	$(BIN)/tongdai db init --sample
 
 run: db
+	$(BIN)/tongdai web check
 	$(BIN)/tongdai serve
 
 test: deps-test

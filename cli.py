@@ -12,6 +12,7 @@ import ivr.calllog.commands
 import ivr.commands
 import menus.commands
 import speech.commands
+import web.commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (ivr.commands, menus.commands, speech.commands, ivr.calllog.commands):
+    for module in (
+        ivr.commands,
+        menus.commands,
+        speech.commands,
+        ivr.calllog.commands,
+        web.commands,
+    ):
         module.register(sub)
     # `db init --sample` publishes the default menu tree: composed here so that the data
     # package never imports the menus package.

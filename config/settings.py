@@ -21,16 +21,10 @@ from pydantic_settings import (
 from integrations.settings import IntegrationSettings
 from ivr.settings import MediaSettings, SipSettings
 from speech.settings import SpeechSettings
+from web.settings import WebSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG_FILE = CONFIG_DIR / "tongdai.yaml"
-
-
-class WebSettings(BaseModel):
-    """The admin and officer web app."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
 
 
 class MenuSettings(BaseModel):

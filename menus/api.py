@@ -12,9 +12,9 @@ Dependencies read everything from ``request.app.state``:
 - ``menu_known_ids`` (optional): a callable returning :class:`menus.validate.KnownIds`; by
   default the department and procedure ids come from the catalogue tables.
 
-Authentication comes later. :func:`current_admin` is the single placeholder to replace: today it
-trusts the ``X-Admin`` header as a label for the audit trail (it authenticates nobody). Swap it
-with ``app.dependency_overrides[current_admin] = ...`` or by editing this one function.
+Authentication is the web app's: :func:`current_admin` refuses everyone until the app composing
+this router overrides it (``app.dependency_overrides[current_admin] = ...``) with the signed-in
+user; ``server.create_app`` does, so a version's author is who signed in, never a header.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -53,15 +53,14 @@ YAML_MEDIA_TYPE = "application/yaml"
 
 @dataclass(frozen=True)
 class Admin:
-    """Who is acting; only a label until authentication exists."""
+    """Who is acting: the signed-in user's name."""
 
     name: str
 
 
-def current_admin(x_admin: Annotated[str | None, Header()] = None) -> Admin:
-    """PLACEHOLDER until authentication: names the admin from ``X-Admin`` (default ``admin``)."""
-    name = (x_admin or "admin").strip()[:128] or "admin"
-    return Admin(name)
+def current_admin() -> Admin:
+    """Refuses (401) unless the composing app overrides it with its sign-in check."""
+    raise HTTPException(status_code=401, detail="sign-in required")
 
 
 CurrentAdmin = Annotated[Admin, Depends(current_admin)]

@@ -13,6 +13,7 @@ import integrations.tables
 import integrations.verification_tables  # noqa: F401
 import ivr.calllog.tables  # noqa: F401
 import menus.tables  # noqa: F401
+import web.tables  # noqa: F401
 from db import Base, create_engine_from_url
 
 config = context.config

@@ -17,6 +17,7 @@ from ivr.events import NodeEntered, PromptPlayed
 from tests.e2e.harness import dtmf_scenario, free_port, run_sipp
 from tests.e2e.hotline_fixture import prepare_database, start_hotline
 from tests.support import ROOT
+from tests.web_access import TEST_SECRET_KEY, token_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
@@ -25,7 +26,8 @@ NEW_GREETING = "Xin chào quý vị, đây là phiên bản mới của tổng �
 
 async def _web(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "TONGDAI_DATABASE_URL": database_url}
+    env = {**os.environ, "TONGDAI_DATABASE_URL": database_url,
+           "TONGDAI_WEB__SECRET_KEY": TEST_SECRET_KEY}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -53,9 +55,15 @@ async def test_draft_validate_publish_then_a_call_hears_it(tmp_path: Path) -> No
         f"  greeting:\n    kind: say\n    prompt: {NEW_GREETING}\n    next: main\n\n",
     )
     broken = good.replace("next: main\n\n", "next: no_such_node\n\n", 1)
+    from db import create_engine_from_url, session_factory
+
+    engine = create_engine_from_url(url)
+    token = token_for(session_factory(engine), TEST_SECRET_KEY.encode(), "e2e", "editor")
+    engine.dispose()
     web, base = await _web(url)
     try:
-        async with httpx.AsyncClient(base_url=base, headers={"X-Admin": "e2e"}) as api:
+        auth = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base, headers=auth) as api:
             # a broken draft: saved as a draft, its problems listed, publish refused
             r = await api.post("/api/menus/drafts", content=broken.encode(),
                                headers={"Content-Type": "application/yaml"})  # fmt: skip

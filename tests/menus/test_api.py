@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.settings import load_settings
 from db import create_engine_from_url, unit_of_work
 from integrations.catalogue_tables import DepartmentRow
 from menus.api import Admin, current_admin
@@ -20,6 +19,7 @@ from menus.schema import load_tree, menu_schema
 from menus.validate import KnownIds
 from server import create_app
 from tests.menus.conftest import SAMPLE_KNOWN
+from tests.web_access import token_for, web_test_settings
 
 
 def seed_departments(sessions: sessionmaker[Session]) -> None:
@@ -44,14 +44,20 @@ def bare_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def app(sessions: sessionmaker[Session]) -> FastAPI:
     seed_departments(sessions)
-    app = create_app(load_settings(database_url="sqlite:///unused.db"))
+    app = create_app(web_test_settings(database_url="sqlite:///unused.db"))
     app.state.session_factory = sessions
     return app
 
 
+def signed_in(app: FastAPI, username: str = "chi.nguyen") -> TestClient:
+    """A client acting for ``username`` (an editor) with an API token."""
+    token = token_for(app.state.session_factory, app.state.web.key, username, "editor")
+    return TestClient(app, headers={"authorization": f"Bearer {token}"})
+
+
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
+    with signed_in(app) as c:
         yield c
 
 
@@ -189,7 +195,7 @@ def test_validate_upload_and_schema(client: TestClient, hotline_yaml: str) -> No
 
 def test_current_admin_is_one_replaceable_dependency(app: FastAPI, hotline_yaml: str) -> None:
     app.dependency_overrides[current_admin] = lambda: Admin("sso:lan.tran")
-    with TestClient(app) as client:
+    with signed_in(app) as client:
         draft = client.post("/api/menus/drafts", content=hotline_yaml, headers=YAML).json()
         assert draft["author"] == "sso:lan.tran"
         version = client.post(f"/api/menus/drafts/{draft['id']}/publish", json={}).json()
@@ -198,7 +204,7 @@ def test_current_admin_is_one_replaceable_dependency(app: FastAPI, hotline_yaml:
 
 def test_known_ids_provider_on_app_state(app: FastAPI, hotline_yaml: str) -> None:
     app.state.menu_known_ids = lambda: KnownIds(departments=frozenset({"tong-dai"}))
-    with TestClient(app) as client:
+    with signed_in(app) as client:
         result = client.post("/api/menus/validate", content=hotline_yaml, headers=YAML).json()
     codes = {(p["node_id"], p["code"]) for p in result["problems"]}
     assert ("procedures_industry", "unknown-department") in codes

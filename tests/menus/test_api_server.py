@@ -16,6 +16,7 @@ import pytest
 from db import create_engine_from_url, migrate, session_factory
 from tests.menus.test_api import seed_departments
 from tests.support import ROOT
+from tests.web_access import TEST_SECRET_KEY, token_for
 
 SERVER_START_TIMEOUT_S = 30.0
 
@@ -27,14 +28,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     engine = create_engine_from_url(url)
     migrate(engine)
     seed_departments(session_factory(engine))
+    token = token_for(session_factory(engine), TEST_SECRET_KEY.encode(), "an", "editor")
     engine.dispose()
     port = _free_port()
-    env = {**os.environ, "TONGDAI_DATABASE_URL": url}
+    env = {**os.environ, "TONGDAI_DATABASE_URL": url, "TONGDAI_WEB__SECRET_KEY": TEST_SECRET_KEY}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -53,7 +55,7 @@ def server(tmp_path: Path) -> Iterator[str]:
                 output = proc.stdout.read().decode() if proc.stdout else ""
                 pytest.fail(f"uvicorn did not start: {output}")
             time.sleep(0.2)
-        yield base
+        yield base, token
     finally:
         proc.terminate()
         try:
@@ -63,12 +65,14 @@ def server(tmp_path: Path) -> Iterator[str]:
             proc.wait()
 
 
-def test_publish_through_a_real_server(server: str, hotline_yaml: str) -> None:
-    with httpx.Client(base_url=server, timeout=10.0) as http:
+def test_publish_through_a_real_server(server: tuple[str, str], hotline_yaml: str) -> None:
+    base, token = server
+    auth = {"authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=10.0, headers=auth) as http:
         draft = http.post(
             "/api/menus/drafts",
             content=hotline_yaml.encode(),
-            headers={"content-type": "application/yaml", "x-admin": "an"},
+            headers={"content-type": "application/yaml"},
         )
         assert draft.status_code == 201, draft.text
         draft_id = draft.json()["id"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import ErrorCode
 from db import create_engine_from_url, migrate, session_factory
 from integrations.verification import CheckLimits, DbCheckFailures, MemoryCheckFailures
-from ivr.events import CallerCheck, CallError, ErrorCode
+from ivr.events import CallerCheck, CallError
 from ivr.runtime import phrases
 from ivr.runtime.deps import RuntimeTiming
 from tests.runtime.fake_channel import HangUp, Press

@@ -1,0 +1,210 @@
+"""The call log (officers, admins) with filters, CSV and per-call timelines; the dashboard
+(every role) with server-side SVG charts and CSV export of each table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from db import unit_of_work
+from integrations.privacy import mask_numbers_in, mask_phone
+from web.auth import Principal, require
+from web.call_reports import CallFilter, calls, dashboard, timeline
+from web.context import sessions_of, web_context
+from web.csv_export import csv_response
+from web.pages import render, render_error
+from web.roles import Permission
+from web.svg_charts import bar_chart
+
+router = APIRouter(include_in_schema=False)
+CallsReader = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
+Viewer = Annotated[Principal, Depends(require(Permission.DASHBOARD))]
+PAGE_SIZE = 50
+MAX_RANGE_DAYS = 366
+OUTCOMES = ["caller-bye", "ivr-bye", "cancel", "media-timeout", "transferred", "error"]
+
+
+def _tz(request: Request) -> ZoneInfo:
+    return ZoneInfo(web_context(request).settings.timezone)
+
+
+def _range(
+    request: Request, since: date | None, until: date | None, days: int
+) -> tuple[date, date]:
+    today = datetime.now(_tz(request)).date()
+    end = until or today
+    start = since or end - timedelta(days=days - 1)
+    if start > end:
+        start, end = end, start
+    return max(start, end - timedelta(days=MAX_RANGE_DAYS)), end
+
+
+def _filter(
+    request: Request,
+    since: date | None,
+    until: date | None,
+    outcome: str,
+    node: str,
+    caller: str,
+    channel: str,
+) -> CallFilter:
+    start, end = _range(request, since, until, 7)
+    digits = "".join(ch for ch in caller if ch.isdigit())[:20]
+    return CallFilter(start, end, outcome[:32], node[:128], digits, channel[:8])
+
+
+Since = Annotated[date | None, Query()]
+Until = Annotated[date | None, Query()]
+Text = Annotated[str, Query(max_length=128)]
+
+
+@router.get("/calls", response_class=HTMLResponse)
+def calls_page(
+    request: Request,
+    user: CallsReader,
+    since: Since = None,
+    until: Until = None,
+    outcome: Text = "",
+    node: Text = "",
+    caller: Text = "",
+    channel: Text = "",
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+) -> Response:
+    """Calls with filters (caller masked)."""
+    f = _filter(request, since, until, outcome, node, caller, channel)
+    with unit_of_work(sessions_of(request)) as session:
+        lines, total = calls(
+            session, f, _tz(request), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+    return render(
+        request,
+        "calls.html",
+        lines=lines,
+        total=total,
+        f=f,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        outcomes=OUTCOMES,
+        query=request.url.query,
+    )
+
+
+@router.get("/calls.csv")
+def calls_csv(
+    request: Request,
+    user: CallsReader,
+    since: Since = None,
+    until: Until = None,
+    outcome: Text = "",
+    node: Text = "",
+    caller: Text = "",
+    channel: Text = "",
+) -> Response:
+    """The filtered calls as CSV (at most 50,000, caller masked)."""
+    f = _filter(request, since, until, outcome, node, caller, channel)
+    with unit_of_work(sessions_of(request)) as session:
+        lines, _ = calls(session, f, _tz(request), limit=50_000)
+    return csv_response(
+        "calls.csv",
+        [
+            "call_id",
+            "started_at",
+            "caller",
+            "channel",
+            "duration_s",
+            "end_reason",
+            "last_node",
+            "tree_version",
+        ],
+        (
+            [
+                c.call_id,
+                c.started_at.isoformat(),
+                c.caller,
+                c.channel,
+                c.duration_s,
+                c.end_reason,
+                c.last_node,
+                c.tree_version,
+            ]
+            for c in lines
+        ),
+    )
+
+
+@router.get("/calls/{call_id}", response_class=HTMLResponse)
+def call_page(request: Request, user: CallsReader, call_id: str) -> Response:
+    """One call's timeline: events, keys and transcripts, prompts, lookups, transfers."""
+    with unit_of_work(sessions_of(request)) as session:
+        call, entries = timeline(session, call_id[:128], _tz(request))
+        if call is None:
+            return render_error(request, 404, "Không tìm thấy cuộc gọi.")
+        caller = call.caller if user.can(Permission.PERSONAL_DATA) else mask_phone(call.caller)
+        summary = {
+            "caller": caller,
+            "channel": "web" if call.codec == "web" else "phone",
+            "started_at": call.started_at,
+            "duration_s": call.duration_s,
+            "end_reason": call.end_reason,
+            "tree_version": call.tree_version,
+            "error_code": call.error_code,
+        }
+    personal = user.can(Permission.PERSONAL_DATA)
+    shown = [(e.at, e.kind, _describe(e.payload, personal)) for e in entries]
+    return render(request, "call.html", call_id=call_id, summary=summary, entries=shown)
+
+
+def _describe(payload: dict[str, object], personal: bool) -> str:
+    parts = [f"{k}: {v}" for k, v in payload.items() if v not in (None, "", False)]
+    text = " · ".join(parts)
+    return text if personal else mask_numbers_in(text)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request, user: Viewer, since: Since = None, until: Until = None
+) -> Response:
+    """The leadership's figures for a period (default: the last 7 days)."""
+    start, end = _range(request, since, until, 7)
+    with unit_of_work(sessions_of(request)) as session:
+        d = dashboard(session, start, end, _tz(request))
+    hourly = bar_chart(
+        "Cuộc gọi theo giờ trong ngày",
+        [(f"{h}h", n) for h, n in enumerate(d.per_hour)],
+        label_every=3,
+    )
+    daily = bar_chart(
+        "Cuộc gọi theo ngày",
+        [(day.strftime("%d/%m"), n) for day, n in d.per_day],
+        label_every=max(1, len(d.per_day) // 10),
+    )
+    return render(
+        request, "dashboard.html", d=d, since=start, until=end, hourly=hourly, daily=daily
+    )
+
+
+@router.get("/dashboard.csv")
+def dashboard_csv(
+    request: Request,
+    user: Viewer,
+    table: Annotated[str, Query(max_length=16)] = "daily",
+    since: Since = None,
+    until: Until = None,
+) -> Response:
+    """One dashboard table as CSV: daily, hourly, choices or lookups."""
+    start, end = _range(request, since, until, 7)
+    with unit_of_work(sessions_of(request)) as session:
+        d = dashboard(session, start, end, _tz(request))
+    if table == "hourly":
+        return csv_response("calls-per-hour.csv", ["hour", "calls"], enumerate(d.per_hour))
+    if table == "choices":
+        return csv_response("top-choices.csv", ["node", "choice", "count"], d.top_choices)
+    if table == "lookups":
+        return csv_response("lookups.csv", ["lookup", "outcome", "count"], d.lookups)
+    return csv_response(
+        "calls-per-day.csv", ["day", "calls"], ((day.isoformat(), n) for day, n in d.per_day)
+    )

@@ -1,0 +1,222 @@
+"""Queries behind the call log and the dashboard: filtered call lists, one call's timeline and
+the leadership's figures. Times are shown in the hotline's time zone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from integrations.privacy import mask_phone
+from ivr.calllog.tables import (
+    CallEventRow,
+    CallInputRow,
+    CallRow,
+    CallTransferRow,
+    SurveyAnswerRow,
+)
+
+MAX_EVENT_SCAN = 100_000
+"""Lookup events read at most for one dashboard (the newest in the range)."""
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """What the call log is narrowed to."""
+
+    since: date
+    until: date
+    outcome: str = ""
+    node: str = ""
+    caller: str = ""
+    channel: str = ""  # "web" for the virtual assistant, "phone" for the rest
+
+
+def day_bounds(since: date, until: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC instants of the start of ``since`` and the end of ``until`` in ``tz``."""
+    start = datetime.combine(since, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def _filtered(query: Select[Any], f: CallFilter, tz: ZoneInfo) -> Select[Any]:
+    start, end = day_bounds(f.since, f.until, tz)
+    query = query.where(CallRow.started_at >= start, CallRow.started_at < end)
+    if f.outcome:
+        query = query.where(CallRow.end_reason == f.outcome)
+    if f.node:
+        query = query.where(CallRow.last_node == f.node)
+    if f.caller:
+        query = query.where(CallRow.caller.contains(f.caller))
+    if f.channel == "web":
+        query = query.where(CallRow.codec == "web")
+    elif f.channel == "phone":
+        query = query.where(CallRow.codec != "web")
+    return query
+
+
+@dataclass(frozen=True)
+class CallLine:
+    """One call in the list (caller masked)."""
+
+    call_id: str
+    started_at: datetime
+    caller: str
+    channel: str
+    duration_s: float | None
+    end_reason: str
+    last_node: str
+    tree_version: int | None
+
+
+def calls(
+    session: Session, f: CallFilter, tz: ZoneInfo, *, limit: int = 50, offset: int = 0
+) -> tuple[list[CallLine], int]:
+    """Calls matching ``f``, newest first, and how many match."""
+    rows = session.scalars(
+        _filtered(select(CallRow), f, tz)
+        .order_by(CallRow.started_at.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total = int(session.scalar(_filtered(select(func.count()).select_from(CallRow), f, tz)) or 0)
+    return [
+        CallLine(
+            r.call_id,
+            _aware(r.started_at).astimezone(tz),
+            mask_phone(r.caller),
+            "web" if r.codec == "web" else "phone",
+            r.duration_s,
+            r.end_reason,
+            r.last_node,
+            r.tree_version,
+        )
+        for r in rows
+    ], total
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One event of a call."""
+
+    at: datetime
+    kind: str
+    payload: dict[str, Any]
+
+
+def timeline(
+    session: Session, call_id: str, tz: ZoneInfo
+) -> tuple[CallRow | None, list[TimelineEntry]]:
+    """A call's summary row and its events in order."""
+    call = session.get(CallRow, call_id)
+    events = session.scalars(
+        select(CallEventRow).where(CallEventRow.call_id == call_id).order_by(CallEventRow.seq)
+    ).all()
+    return call, [
+        TimelineEntry(_aware(e.at).astimezone(tz), e.kind, dict(e.payload or {})) for e in events
+    ]
+
+
+@dataclass
+class Dashboard:
+    """The figures of one period."""
+
+    total: int = 0
+    transferred: int = 0
+    transfers_ok: int = 0
+    web_calls: int = 0
+    average_duration_s: float | None = None
+    survey_average: float | None = None
+    survey_count: int = 0
+    per_hour: list[int] = field(default_factory=lambda: [0] * 24)
+    per_day: list[tuple[date, int]] = field(default_factory=list)
+    top_choices: list[tuple[str, str, int]] = field(default_factory=list)
+    lookups: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def contained(self) -> int:
+        """Calls that ended without asking for an officer."""
+        return self.total - self.transferred
+
+    @property
+    def containment(self) -> float | None:
+        return self.contained / self.total if self.total else None
+
+
+def dashboard(session: Session, since: date, until: date, tz: ZoneInfo) -> Dashboard:
+    """Every figure of the dashboard for the days ``since``..``until`` (inclusive)."""
+    start, end = day_bounds(since, until, tz)
+    in_range = (CallRow.started_at >= start, CallRow.started_at < end)
+    out = Dashboard()
+    starts = session.execute(select(CallRow.started_at, CallRow.codec).where(*in_range)).all()
+    days: Counter[date] = Counter()
+    for started, codec in starts:
+        local = _aware(started).astimezone(tz)
+        out.per_hour[local.hour] += 1
+        days[local.date()] += 1
+        out.web_calls += codec == "web"
+    out.total = len(starts)
+    out.per_day = [
+        (since + timedelta(days=i), days[since + timedelta(days=i)])
+        for i in range((until - since).days + 1)
+    ]
+    out.average_duration_s = session.scalar(select(func.avg(CallRow.duration_s)).where(*in_range))
+    transfer_calls = (
+        select(CallTransferRow.call_id)
+        .join(CallRow, CallRow.call_id == CallTransferRow.call_id)
+        .where(*in_range)
+    )
+    out.transferred = int(
+        session.scalar(select(func.count(func.distinct(transfer_calls.subquery().c.call_id)))) or 0
+    )
+    out.transfers_ok = int(
+        session.scalar(
+            select(func.count())
+            .select_from(CallTransferRow)
+            .join(CallRow, CallRow.call_id == CallTransferRow.call_id)
+            .where(*in_range, CallTransferRow.ok.is_(True))
+        )
+        or 0
+    )
+    survey = session.execute(
+        select(func.avg(SurveyAnswerRow.score), func.count())
+        .join(CallRow, CallRow.call_id == SurveyAnswerRow.call_id)
+        .where(*in_range)
+    ).one()
+    out.survey_average, out.survey_count = survey[0], int(survey[1])
+    choice = func.coalesce(CallInputRow.matched, CallInputRow.value)
+    choices = session.execute(
+        select(CallInputRow.node_id, choice, func.count())
+        .join(CallRow, CallRow.call_id == CallInputRow.call_id)
+        .where(*in_range, CallInputRow.valid.is_(True))
+        .group_by(CallInputRow.node_id, choice)
+        .order_by(func.count().desc())
+        .limit(10)
+    ).all()
+    out.top_choices = [(n, str(m), int(c)) for n, m, c in choices]
+    out.lookups = _lookups(session, start, end)
+    return out
+
+
+def _lookups(session: Session, start: datetime, end: datetime) -> list[tuple[str, str, int]]:
+    payloads = session.scalars(
+        select(CallEventRow.payload)
+        .where(CallEventRow.kind == "lookup-done", CallEventRow.at >= start, CallEventRow.at < end)
+        .order_by(CallEventRow.id.desc())
+        .limit(MAX_EVENT_SCAN)
+    ).all()
+    counts: Counter[tuple[str, str]] = Counter()
+    for p in payloads:
+        p = p or {}
+        outcome = "lỗi" if not p.get("ok", True) else "tìm thấy" if p.get("found") else "không có"
+        counts[(str(p.get("lookup", "")), outcome)] += 1
+    return [(kind, outcome, n) for (kind, outcome), n in counts.most_common()]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

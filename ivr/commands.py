@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sip-port", type=int, help="SIP port, UDP and TCP (default 5060)")
     p.add_argument("--web-port", type=int, help="web app port (default 8000)")
     p.add_argument("--no-web", action="store_true", help="do not start the web app")
+    p.add_argument("--metrics-port", type=int, help="port of /metrics, /healthz, /readyz (0: none)")
     p.add_argument("--answer-delay-ms", type=int, default=0, help="ring this long before answering")
     p.add_argument(
         "--workers",
@@ -49,24 +50,29 @@ def _serve(args: argparse.Namespace) -> int:
         settings.sip.port = args.sip_port
     if args.web_port is not None:
         settings.web.port = args.web_port
-    web: subprocess.Popen[bytes] | None = None
-    if not args.no_web:
-        web = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "server:create_app", "--factory",
-                "--host", settings.web.host, "--port", str(settings.web.port),
-                "--log-level", "warning",
-            ]
-        )  # fmt: skip
-        log.info("web app on http://%s:%s", settings.web.host, settings.web.port)
+    if args.metrics_port is not None:
+        settings.node.http_port = args.metrics_port
     if args.workers is not None:
         settings.workers = args.workers
-    workers = worker_count(settings)
+    _check_ports(settings, web=not args.no_web)
+    from telemetry.multiprocess import prepare_directory, remove_directory
+
+    metrics_dir = prepare_directory(settings.data_dir)  # before prometheus_client is imported
+    from telemetry.node_operations import NodeOperations
+
+    node = NodeOperations(settings)
+    web: subprocess.Popen[bytes] | None = None
     try:
+        node.start()  # the health endpoint, then the database (waits while it is unreachable)
+        if not args.no_web:
+            web = _start_web(settings)
+        workers = worker_count(settings)
         if workers > 1:
-            _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers)
+            _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers, node)
         else:
-            asyncio.run(_run_ivr(settings, args.app, args.answer_delay_ms / 1000))
+            asyncio.run(
+                _run_ivr(settings, args.app, args.answer_delay_ms / 1000, on_bound=node.sip_bound)
+            )
     except KeyboardInterrupt:
         pass
     finally:
@@ -74,7 +80,38 @@ def _serve(args: argparse.Namespace) -> int:
             web.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 web.wait(5)
+        node.close()
+        remove_directory(metrics_dir)
     return 0
+
+
+def _check_ports(settings: Any, *, web: bool) -> None:
+    """Refuse at once, in one line, a SIP or web port another process holds."""
+    from ivr.sip.port_probe import require_free
+
+    sip = settings.sip
+    require_free(sip.host, sip.port, sip.transports, what="SIP port",
+                 fix="stop the other process or set TONGDAI_SIP__PORT (or --sip-port)")  # fmt: skip
+    if web:
+        require_free(settings.web.host, settings.web.port, ["tcp"], what="web app port",
+                     fix="set TONGDAI_WEB__PORT (or --web-port), or --no-web")  # fmt: skip
+
+
+def _start_web(settings: Any) -> subprocess.Popen[bytes]:
+    """The web app in its own process, with its own metrics (not the node's files)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    web = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "server:create_app", "--factory",
+            "--host", settings.web.host, "--port", str(settings.web.port),
+            "--log-level", "warning",
+        ],
+        env=env,
+    )  # fmt: skip
+    log.info("web app on http://%s:%s", settings.web.host, settings.web.port)
+    return web
 
 
 def worker_settings(settings: Any, index: int, workers: int) -> Any:
@@ -94,7 +131,9 @@ def worker_settings(settings: Any, index: int, workers: int) -> Any:
     return own
 
 
-def _run_dispatched(settings: Any, app: str, answer_delay_s: float, workers: int) -> None:
+def _run_dispatched(
+    settings: Any, app: str, answer_delay_s: float, workers: int, node: Any
+) -> None:
     """N worker processes, each with its own event loop, media clock and RTP ports, behind a
     dispatcher that owns the SIP port and hands every message to the worker owning its call."""
     import multiprocessing
@@ -119,7 +158,7 @@ def _run_dispatched(settings: Any, app: str, answer_delay_s: float, workers: int
         process.start()
         processes.append(process)
     try:
-        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes))
+        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes, node))
     finally:
         for process in processes:
             process.terminate()
@@ -148,13 +187,17 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any]) -> None:
+async def _run_dispatcher(
+    settings: Any, sockets: list[Any], processes: list[Any], node: Any
+) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
 
     apply_priority(settings.media.priority)  # every SIP message of every call passes here
     dispatcher = Dispatcher(sockets)
-    await dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports)
+    await _bind_sip(dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports),
+                    settings)  # fmt: skip
+    node.sip_bound()
     print(
         f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "
         f"to {len(processes)} workers",
@@ -171,9 +214,22 @@ async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any
     await dispatcher.close()
 
 
+async def _bind_sip(start: Any, settings: Any) -> None:
+    """Await ``start`` (which binds the SIP port); a bind failure becomes one line."""
+    from config.operator_errors import bind_problem
+
+    try:
+        await start
+    except OSError as exc:
+        sip = settings.sip
+        fix = "stop the other process or set TONGDAI_SIP__PORT"
+        raise bind_problem(exc, what="SIP port", host=sip.host, port=sip.port, fix=fix) from None
+
+
 async def _run_ivr(
-    settings: Any, app: str, answer_delay_s: float, *, transport: Any = None
-) -> None:
+    settings: Any, app: str, answer_delay_s: float, *, transport: Any = None,
+    on_bound: Any = None,
+) -> None:  # fmt: skip
     from ivr.hotline import build_hotline
     from ivr.priority import apply_priority, settle_garbage_collector
     from ivr.worker import Worker
@@ -189,7 +245,9 @@ async def _run_ivr(
         answer_delay_s=answer_delay_s,
         transport=transport,
     )
-    await worker.start()
+    await _bind_sip(worker.start(), settings)
+    if on_bound is not None:
+        on_bound()
     settle_garbage_collector()
     print(
         f"tongdai: answering calls on sip:hotline@{settings.sip.host}:{worker.port} "

@@ -38,8 +38,10 @@ deps-test: debs-test $(VENV)/.installed-test
 db: deps
 	$(BIN)/tongdai db init --sample
 
+METRICS_PORT ?= 9160
+
 run: db
-	$(BIN)/tongdai serve
+	$(BIN)/tongdai serve --metrics-port $(METRICS_PORT)
 
 test: deps-test
 	$(BIN)/python -m pytest

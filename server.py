@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import menus.api
 from config.settings import Settings, load_settings
+from telemetry.web_endpoints import count_requests, web_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,6 +18,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tongdai", version="0.1.0")
     app.state.settings = settings
     app.include_router(menus.api.router)
+    app.include_router(web_router(settings))
+    count_requests(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

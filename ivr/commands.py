@@ -54,6 +54,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings.node.http_port = args.metrics_port
     if args.workers is not None:
         settings.workers = args.workers
+    if settings.node.log_format == "json":
+        from telemetry.json_logs import use_json_logs
+
+        use_json_logs()
     _check_ports(settings, web=not args.no_web)
     from telemetry.multiprocess import prepare_directory, remove_directory
 
@@ -233,9 +237,11 @@ async def _run_ivr(
     from ivr.hotline import build_hotline
     from ivr.priority import apply_priority, settle_garbage_collector
     from ivr.worker import Worker
+    from telemetry.worker_telemetry import worker_telemetry
 
     apply_priority(settings.media.priority)
-    hotline = await build_hotline(settings, app=app)
+    telemetry = worker_telemetry()
+    hotline = await build_hotline(settings, app=app, sinks=[telemetry.sink])
 
     worker = Worker(
         sip=settings.sip,
@@ -246,6 +252,7 @@ async def _run_ivr(
         transport=transport,
     )
     await _bind_sip(worker.start(), settings)
+    telemetry.start(worker, hotline)
     if on_bound is not None:
         on_bound()
     settle_garbage_collector()
@@ -256,5 +263,6 @@ async def _run_ivr(
     )
     stop = _stop_on_signals()
     await stop.wait()
+    await telemetry.stop()
     await worker.stop()
     await hotline.close()

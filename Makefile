@@ -7,7 +7,7 @@ DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump
 TESTDATA ?= $(abspath ../shared/testdata)
 export TONGDAI_TESTDATA ?= $(TESTDATA)
 
-.PHONY: run test check bench deps deps-test debs-run debs-test db clean
+.PHONY: run test check bench bench-calls deps deps-test debs-run debs-test db clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,12 @@ check: deps-test
 
 bench: deps-test
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# The shipped hotline at its goal: 400 calls up at once arriving at 50 calls/s, three runs back
+# to back on one process (steady state); then a burst of 400 INVITEs in one second.
+bench-calls: deps-test
+	$(BIN)/python bench/calls.py --levels 400 --rate 50 --runs 3
+	$(BIN)/python bench/calls.py --levels 400 --burst
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

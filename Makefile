@@ -3,11 +3,11 @@ PY       ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 DEB_RUN  := espeak-ng sox libsox-fmt-all ffmpeg
-DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump
+DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump kamailio prometheus
 TESTDATA ?= $(abspath ../shared/testdata)
 export TONGDAI_TESTDATA ?= $(TESTDATA)
 
-.PHONY: run test check bench bench-calls deps deps-test debs-run debs-test db clean
+.PHONY: run test check bench bench-calls cluster cluster-stop deps deps-test debs-run debs-test db clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,15 @@ bench: deps-test
 bench-calls: deps-test
 	$(BIN)/python bench/calls.py --levels 400 --rate 50 --runs 3
 	$(BIN)/python bench/calls.py --levels 400 --burst
+
+# Kamailio on 5060 in front of NODES tongdai nodes on PostgreSQL, and the web app.
+NODES ?= 2
+cluster: deps
+	@dpkg -s kamailio >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null)
+	NODES=$(NODES) BIN=$(BIN) sh deploy/cluster.sh start
+
+cluster-stop:
+	sh deploy/cluster.sh stop
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

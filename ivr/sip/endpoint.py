@@ -366,7 +366,12 @@ class Endpoint:
                 remote_media=f"{answer.remote[0]}:{answer.remote[1]}" if answer.remote else "",
             )
         )
-        tx.respond(make_response(req, 180, to_tag=local_tag, headers=[("Contact", contact)]))
+        # RFC 3261 §12.1.1: a dialog-creating response copies the Record-Route of the request,
+        # so a proxy in front (Kamailio) stays on the path of the dialog's later requests.
+        routes = [("Record-Route", value) for value in req.headers.lines("Record-Route")]
+        tx.respond(
+            make_response(req, 180, to_tag=local_tag, headers=[*routes, ("Contact", contact)])
+        )
         if self.answer_delay_s > 0:
             await asyncio.sleep(self.answer_delay_s)
         if leg.terminated or tx.final_sent:
@@ -377,7 +382,7 @@ class Endpoint:
                 req,
                 200,
                 to_tag=local_tag,
-                headers=[("Contact", contact), ("Allow", ALLOW), *self._ua_headers()],
+                headers=[*routes, ("Contact", contact), ("Allow", ALLOW), *self._ua_headers()],
                 body=body,
                 content_type="application/sdp",
             )

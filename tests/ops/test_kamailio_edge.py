@@ -17,12 +17,7 @@ from tests.e2e.harness import free_port, run_sipp
 from tests.ops.serve_process import ServeProcess, db_init, serve_env
 from tests.support import ROOT, need
 
-pytestmark = [
-    pytest.mark.e2e,
-    # Known open: the first INFO inside a dialog set up through the edge is answered 404 by
-    # the edge's in-dialog route (loose_route does not match); INVITEs reach the nodes.
-    pytest.mark.xfail(reason="in-dialog requests through the edge answered 404", strict=False),
-]
+pytestmark = pytest.mark.e2e
 CONFIG = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
 INFO = ROOT / "tests" / "ops" / "scenarios" / "info_routed.xml"  # INVITE, INFO, BYE; routed
 OPTIONS = ROOT / "tests" / "e2e" / "scenarios" / "options.xml"

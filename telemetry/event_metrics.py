@@ -39,6 +39,8 @@ class MetricsSink:
             self._lookup(event)
         elif isinstance(event, SpeechRecognized):
             m.speech_results.labels("yes" if event.matched else "no").inc()
+            if event.decision_s is not None:
+                m.decision_latency.observe(event.decision_s)
         elif isinstance(event, TransferResult):
             m.transfers.labels("ok" if event.ok else "failed").inc()
 

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # 20 ms is the packet time: the interesting range is a few ms either side, then the gaps.
 SEND_INTERVAL_BUCKETS = (0.0, 0.005, 0.010, 0.015, 0.018, 0.020, 0.022, 0.025, 0.030, 0.040,
                          0.060, 0.100, 0.200, 0.500)  # fmt: skip
+DECISION_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.040, 0.080, 0.160, 0.500)
 
 
@@ -84,6 +85,10 @@ class NodeMetrics:
         self.recognition_slots = Gauge(
             "tongdai_recognition_slots", "Recognition slots", registry=r,
             multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.decision_latency = Histogram(
+            "tongdai_speech_decision_seconds", "End of the caller's utterance to its transcript",
+            buckets=DECISION_BUCKETS, registry=r,
         )  # fmt: skip
         self.prompt_cache = Counter(
             "tongdai_prompt_cache_lookups", "Prompt cache lookups, by where the audio came from "

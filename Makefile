@@ -7,7 +7,7 @@ DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump kamailio prometheus
 TESTDATA ?= $(abspath ../shared/testdata)
 export TONGDAI_TESTDATA ?= $(TESTDATA)
 
-.PHONY: run test check bench bench-calls cluster cluster-stop deps deps-test debs-run debs-test db clean
+.PHONY: run test check bench bench-calls soak cluster cluster-stop deps deps-test debs-run debs-test db clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench: deps-test
 bench-calls: deps-test
 	$(BIN)/python bench/calls.py --levels 400 --rate 50 --runs 3
 	$(BIN)/python bench/calls.py --levels 400 --burst
+
+# 30 minutes of 2 calls/s of 2-minute calls walking the default tree, through Kamailio to two
+# nodes on PostgreSQL, scraped by Prometheus: RSS slope per node, call records, failures.
+soak: deps-test
+	$(BIN)/python bench/soak.py --minutes 30 --rate 2 --call-s 120 --nodes 2
 
 # Kamailio on 5060 in front of NODES tongdai nodes on PostgreSQL, and the web app.
 NODES ?= 2

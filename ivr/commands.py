@@ -152,17 +152,24 @@ def _run_dispatched(
     pairs = socket_pairs(workers)
     context = multiprocessing.get_context("fork")
     processes = []
+    started = [context.Event() for _ in pairs]  # set by each worker once it takes calls
     for index, (_, worker_end) in enumerate(pairs):
         process = context.Process(
             target=_worker_main,
-            args=(worker_settings(settings, index, workers), app, answer_delay_s, worker_end),
+            args=(
+                worker_settings(settings, index, workers),
+                app,
+                answer_delay_s,
+                worker_end,
+                started[index],
+            ),
             name=f"worker-{index}",
             daemon=True,
         )
         process.start()
         processes.append(process)
     try:
-        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes, node))
+        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes, node, started))
     finally:
         for process in processes:
             process.terminate()
@@ -170,7 +177,7 @@ def _run_dispatched(
             process.join(5)
 
 
-def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any) -> None:
+def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any, started: Any) -> None:
     from ivr.sip.relay import RelayTransport
 
     def relay(on_data: Any) -> RelayTransport:
@@ -178,7 +185,7 @@ def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any) -> N
                               host=settings.sip.host)  # fmt: skip
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run_ivr(settings, app, answer_delay_s, transport=relay))
+        asyncio.run(_run_ivr(settings, app, answer_delay_s, transport=relay, on_bound=started.set))
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -192,7 +199,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _run_dispatcher(
-    settings: Any, sockets: list[Any], processes: list[Any], node: Any
+    settings: Any, sockets: list[Any], processes: list[Any], node: Any, started: list[Any]
 ) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
@@ -201,19 +208,26 @@ async def _run_dispatcher(
     dispatcher = Dispatcher(sockets)
     await _bind_sip(dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports),
                     settings)  # fmt: skip
-    node.sip_bound()
     print(
         f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "
         f"to {len(processes)} workers",
         flush=True,
     )
     stop = _stop_on_signals()
+    ready = False
     while not stop.is_set():
         if not all(p.is_alive() for p in processes):
             log.error("a worker process died: stopping")
             break
+        if not ready:  # ready once every worker reads its share of the messages
+            ready = all(event.is_set() for event in started)
+            if ready:
+                node.sip_bound()
+            else:
+                up = sum(event.is_set() for event in started)
+                node.readiness.failed("sip", f"workers starting ({up} of {len(started)})")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
+            await asyncio.wait_for(stop.wait(), 1.0 if ready else 0.2)
     log.info("messages relayed per worker: %s", dispatcher.relayed)
     await dispatcher.close()
 

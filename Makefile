@@ -3,11 +3,11 @@ PY       ?= python3
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 DEB_RUN  := espeak-ng sox libsox-fmt-all ffmpeg graphviz
-DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump chromium chromium-driver
+DEB_TEST := $(DEB_RUN) sip-tester baresip tcpdump chromium chromium-driver kamailio prometheus
 TESTDATA ?= $(abspath ../shared/testdata)
 export TONGDAI_TESTDATA ?= $(TESTDATA)
 
-.PHONY: run test check bench deps deps-test debs-run debs-test db clean
+.PHONY: run test check bench bench-calls soak cluster cluster-stop deps deps-test debs-run debs-test db clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,9 +38,11 @@ deps-test: debs-test $(VENV)/.installed-test
 db: deps
 	$(BIN)/tongdai db init --sample
 
+METRICS_PORT ?= 9160
+
 run: db
 	$(BIN)/tongdai web check
-	$(BIN)/tongdai serve
+	$(BIN)/tongdai serve --metrics-port $(METRICS_PORT)
 
 test: deps-test
 	$(BIN)/python -m pytest
@@ -53,6 +55,26 @@ check: deps-test
 
 bench: deps-test
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# The shipped hotline at its goal: 400 calls up at once arriving at 50 calls/s, three runs back
+# to back on one process (steady state); then a burst of 400 INVITEs in one second.
+bench-calls: deps-test
+	$(BIN)/python bench/calls.py --levels 400 --rate 50 --runs 3
+	$(BIN)/python bench/calls.py --levels 400 --burst
+
+# 30 minutes of 2 calls/s of 2-minute calls walking the default tree, through Kamailio to two
+# nodes on PostgreSQL, scraped by Prometheus: RSS slope per node, call records, failures.
+soak: deps-test
+	$(BIN)/python bench/soak.py --minutes 30 --rate 2 --call-s 120 --nodes 2
+
+# Kamailio on 5060 in front of NODES tongdai nodes on PostgreSQL, and the web app.
+NODES ?= 2
+cluster: deps
+	@dpkg -s kamailio >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kamailio >/dev/null)
+	NODES=$(NODES) BIN=$(BIN) sh deploy/cluster.sh start
+
+cluster-stop:
+	sh deploy/cluster.sh stop
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

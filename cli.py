@@ -7,12 +7,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 import integrations.commands
 import ivr.calllog.commands
 import ivr.commands
 import menus.commands
 import speech.commands
 import web.commands
+from config.operator_errors import EXIT_CONFIG, OperatorError, settings_problems
+from telemetry.database_check import EXIT_DATABASE_UNREACHABLE, DatabaseNotReady
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
     )
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except ValidationError as exc:  # a bad setting: one line each, no traceback
+        for line in settings_problems(exc):
+            print(f"tongdai: error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OperatorError as exc:
+        for line in exc.lines:
+            print(f"tongdai: error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseNotReady as exc:
+        print(f"tongdai: error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE_UNREACHABLE
     return int(result or 0)
 
 

@@ -10,6 +10,7 @@ import sys
 from fastapi import FastAPI
 
 from config.settings import Settings, load_settings
+from telemetry.web_endpoints import count_requests, web_router
 from web.app import install_web
 from web.secret_key import SecretKeyError
 
@@ -26,6 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     except SecretKeyError as exc:
         print(f"tongdai: refusing to start: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    app.include_router(web_router(settings))
+    count_requests(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,9 +1,13 @@
 """Call-capacity benchmark: sipp callers at rising concurrency against ``tongdai serve``.
 
-For every level N a fresh ``tongdai serve --app digits`` process answers N sipp calls that
-start over ``--ramp`` seconds and each last ``--duration`` seconds, so all N are up together
-for ``duration - ramp`` seconds. Each caller sends recorded PCMA speech, then RFC 4733 digits
-1 2 3 (no '#': the greeting keeps waiting), and hangs up with BYE (bench/scenarios/caller.xml).
+By default the shipped hotline is measured as ``make run`` runs it: the published menu tree on
+the dialog runtime, the call log, the sample database and the web app (``--app digits`` for the
+bare greeting instead). For every level N a fresh ``tongdai serve`` process answers N sipp calls
+that start over ``--ramp`` seconds (or arrive at ``--rate`` calls/s; ``--burst``: all N in one
+second) and each last ``--duration`` seconds. ``--runs K`` measures steady state: each level is
+run K times back to back on one process, each run reported on its own row. Each caller sends
+recorded PCMA speech, then RFC 4733 digits 1 2 3 (no '#'), and hangs up with BYE
+(bench/scenarios/caller.xml).
 
 Printed per level (see bench/README.md for what each figure means):
   failed calls (sipp's count), peak concurrent calls, INVITE->200 p50/p99/max (sipp -trace_rtt),
@@ -12,6 +16,7 @@ Printed per level (see bench/README.md for what each figure means):
   one core), CPU of the processes it spawned, its peak RSS, and the load generators' CPU.
 
     .venv/bin/python bench/calls.py [--levels 50,100,200,400,800] [--duration 10] [--ramp 5]
+                                    [--rate 50 | --burst] [--runs 3] [--app digits]
                                     [--profile 400]
 
 Needs sipp and tcpdump, and root (tcpdump, and sipp's raw socket for the pcap audio).
@@ -182,18 +187,22 @@ def free_port() -> int:
     raise BenchError("no free port on 127.0.0.1")
 
 
-def start_tongdai(workdir: Path, sip_port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``tongdai serve --app digits`` on 127.0.0.1:sip_port; returns once it answers calls."""
+def start_tongdai(
+    workdir: Path, sip_port: int, env: dict[str, str], app: str = "hotline"
+) -> subprocess.Popen[bytes]:
+    """``tongdai serve --app APP`` on 127.0.0.1:sip_port (the hotline with its web app on a
+    free port); returns once it answers calls."""
     log_path = workdir / "tongdai.log"
+    web = ["--web-port", str(free_port())] if app == "hotline" else ["--no-web"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(TONGDAI), "serve", "--app", "digits", "--no-web",
+            [str(TONGDAI), "serve", "--app", app, *web,
              "--sip-host", "127.0.0.1", "--sip-port", str(sip_port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=workdir, env=env,
         )  # fmt: skip
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while b"answering calls on" not in log_path.read_bytes():
+    while not re.search(rb"answering calls on|dispatching sip:", log_path.read_bytes()):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_process(proc)
             tail = log_path.read_text(errors="replace")[-2000:]
@@ -419,7 +428,7 @@ def start_sipp(
     workdir: Path, calls: int, sip_port: int, sink_port: int, args: argparse.Namespace
 ) -> subprocess.Popen[bytes]:
     """sipp placing ``calls`` calls (all allowed up at once) over ``args.ramp`` seconds."""
-    rate = calls / args.ramp
+    rate = calls / args.ramp  # the arrival rate (main() turns --rate and --burst into a ramp)
     pause_ms = int((args.duration - DIGITS_TAIL_S) * 1000)
     return subprocess.Popen(
         ["sipp", "-sf", str(SCENARIO), f"127.0.0.1:{sip_port}",
@@ -440,38 +449,76 @@ def sipp_timeout_s(args: argparse.Namespace) -> int:
     return int(args.ramp + args.duration + 60)
 
 
-def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, str]) -> LevelResult:
-    """Start tongdai (``args.processes`` independent processes, each with its own sipp and a
-    share of the calls), drive ``level`` concurrent calls, collect the figures."""
-    workdir = root / f"level-{level}"
+@dataclass
+class Fleet:
+    """The tongdai processes under test, their SIP ports and where they log."""
+
+    dirs: list[Path]
+    sip_ports: list[int]
+    procs: list[subprocess.Popen[bytes]]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop_process(proc)
+
+
+def _shares(level: int, parts: int) -> list[int]:
+    return [level // parts + (1 if k < level % parts else 0) for k in range(parts)]
+
+
+def start_fleet(workdir: Path, level: int, args: argparse.Namespace, env: dict[str, str]) -> Fleet:
+    """``args.processes`` tongdai processes sized for ``level`` calls."""
     parts = args.processes
-    shares = [level // parts + (1 if k < level % parts else 0) for k in range(parts)]
+    dirs = [workdir / f"tongdai-{k}" for k in range(parts)]
+    ranges = split_ports(args.rtp_ports, parts)
+    fleet = Fleet(dirs, [free_port() for _ in range(parts)], [])
+    try:
+        for k, share in enumerate(_shares(level, parts)):
+            dirs[k].mkdir(parents=True)
+            fleet.procs.append(
+                start_tongdai(
+                    dirs[k],
+                    fleet.sip_ports[k],
+                    {
+                        **env,
+                        "TONGDAI_SIP__MAX_CALLS": str(share + max(10, share // 10)),
+                        "TONGDAI_MEDIA__RTP_PORT_MIN": str(ranges[k][0]),
+                        "TONGDAI_MEDIA__RTP_PORT_MAX": str(ranges[k][1]),
+                    },
+                    args.app,
+                )
+            )
+    except BaseException:
+        fleet.stop()
+        raise
+    return fleet
+
+
+def run_level(
+    level: int, args: argparse.Namespace, root: Path, env: dict[str, str],
+    fleet: Fleet | None = None, run: int = 1,
+) -> LevelResult:  # fmt: skip
+    """Drive ``level`` calls (each of ``args.processes`` tongdai processes with its own sipp
+    and a share of the calls), collect the figures. Without ``fleet`` a fresh one is started
+    and stopped; with one (steady state) it is reused and left running."""
+    workdir = root / f"level-{level}-run-{run}"
+    parts = args.processes
+    shares = _shares(level, parts)
     dirs = [workdir / f"process-{k}" for k in range(parts)]
     for path in dirs:
         path.mkdir(parents=True)
     result = LevelResult(level)
-    sip_ports = [free_port() for _ in range(parts)]
+    own_fleet = fleet is None
+    fleet = fleet or start_fleet(workdir, level, args, env)
+    sip_ports = fleet.sip_ports
+    log_start = [(d / "tongdai.log").stat().st_size for d in fleet.dirs]
     sink_ports = [free_port() for _ in range(parts)]
-    ranges = split_ports(args.rtp_ports, parts)
-    tongdais: list[subprocess.Popen[bytes]] = []
+    tongdais = fleet.procs
     sipps: list[subprocess.Popen[bytes]] = []
     capture = Capture(workdir / "wire.pcap", args.rtp_ports, sink_ports, sip_ports)
     sampler: CpuSampler | None = None
     profiler: subprocess.Popen[bytes] | None = None
     try:
-        for k in range(parts):
-            tongdais.append(
-                start_tongdai(
-                    dirs[k],
-                    sip_ports[k],
-                    {
-                        **env,
-                        "TONGDAI_SIP__MAX_CALLS": str(shares[k] + max(10, shares[k] // 10)),
-                        "TONGDAI_MEDIA__RTP_PORT_MIN": str(ranges[k][0]),
-                        "TONGDAI_MEDIA__RTP_PORT_MAX": str(ranges[k][1]),
-                    },
-                )
-            )
         capture.start()
         for k in range(parts):
             sipps.append(start_sipp(dirs[k], shares[k], sip_ports[k], sink_ports[k], args))
@@ -508,8 +555,8 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
             if sipp.poll() is None:
                 sipp.kill()
                 sipp.wait()
-        for proc in tongdais:
-            stop_process(proc)
+        if own_fleet:
+            fleet.stop()
     if sampler is not None:
         names = [f"tongdai{k}" for k in range(parts)]
         result.cpu_pct = sum(sampler.average_pct(name) for name in names)
@@ -526,7 +573,10 @@ def run_level(level: int, args: argparse.Namespace, root: Path, env: dict[str, s
         result.created += int(last.get("TotalCallCreated", "0") or 0)
         result.retransmissions += int(last.get("Retransmissions(C)", "0") or 0)
         rtts.append(read_rtt_ms(path))
-        log_text = (path / "tongdai.log").read_text(errors="replace")
+    for k, log_dir in enumerate(fleet.dirs):
+        with (log_dir / "tongdai.log").open("rb") as log_file:
+            log_file.seek(log_start[k])  # this run's part of a reused process's log
+            log_text = log_file.read().decode(errors="replace")
         result.reasons += end_reasons(log_text)
         result.log_errors += len(re.findall(r" (?:ERROR|CRITICAL) ", log_text))
     result.rtt_ms = np.concatenate(rtts)
@@ -611,6 +661,24 @@ def _frame_name(frame: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- main
+def run_runs(level: int, args: argparse.Namespace, root: Path, env: dict[str, str]) -> None:
+    """One level: one run on a fresh process, or ``args.runs`` back to back on one process."""
+    if args.runs == 1:
+        result = run_level(level, args, root, env)
+        print_row(result)
+        print_notes(result)
+        return
+    fleet = start_fleet(root / f"level-{level}", level, args, env)
+    try:
+        for run in range(1, args.runs + 1):
+            result = run_level(level, args, root, env, fleet, run)
+            print_row(result)
+            print(f"      level {level} run {run} of {args.runs} on one process", flush=True)
+            print_notes(result)
+    finally:
+        fleet.stop()
+
+
 def check_tools() -> str | None:
     """Why the benchmark cannot run here, or None."""
     if shutil.which("sipp") is None:
@@ -639,8 +707,9 @@ def prepare(root: Path, args: argparse.Namespace) -> dict[str, str]:
         TONGDAI_SPEECH__PROMPT_CACHE_DIR=str(root / "prompts"),
     )
     env.update(args.set)
+    sample = ["--sample"] if args.app == "hotline" else []  # the dossiers callers ask about
     init = subprocess.run(
-        [str(TONGDAI), "db", "init"], env=env, cwd=root, capture_output=True, text=True
+        [str(TONGDAI), "db", "init", *sample], env=env, cwd=root, capture_output=True, text=True
     )
     if init.returncode != 0:
         print(f"warning: tongdai db init failed: {init.stderr.strip()[-300:]}", flush=True)
@@ -760,7 +829,25 @@ def main() -> int:
         help="a tongdai setting for every level, e.g. media.inband_dtmf=false (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the logs and captures")
+    parser.add_argument(
+        "--app", choices=["hotline", "digits"], default="hotline",
+        help="hotline: make run's full hotline (runtime, call log, web app); digits: greeting",
+    )  # fmt: skip
+    parser.add_argument("--rate", type=float, help="arrival rate, calls/s (instead of --ramp)")
+    parser.add_argument("--burst", action="store_true", help="each level's calls in one second")
+    parser.add_argument(
+        "--runs", type=int, default=1,
+        help="steady state: run each level this many times back to back on one process",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.burst:
+        args.rate = float(max(args.levels))
+    if args.rate is not None:
+        if args.rate <= 0:
+            parser.error("--rate must be positive")
+        args.ramp = max(args.levels) / args.rate
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     if args.duration < DIGITS_TAIL_S + 1:
         parser.error(f"--duration must be at least {DIGITS_TAIL_S + 1:.0f} s")
     if not 1 <= args.processes <= 16:
@@ -775,7 +862,8 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="tongdai-bench-calls-"))
     load = os.getloadavg()
     print(
-        f"calls of {args.duration:.0f} s starting over {args.ramp:.0f} s; {os.cpu_count()} CPUs, "
+        f"app {args.app}; calls of {args.duration:.0f} s starting over {args.ramp:.1f} s; "
+        f"{os.cpu_count()} CPUs, "
         f"load average {load[0]:.1f} at start; work dir {root}"
         + (f"; {args.processes} tongdai processes" if args.processes > 1 else "")
         + "".join(f"; {name}={value}" for name, value in args.set),
@@ -786,12 +874,10 @@ def main() -> int:
     try:
         for level in args.levels:
             try:
-                result = run_level(level, args, root, env)
+                run_runs(level, args, root, env)
             except BenchError as exc:
                 print(f"{level:>5} failed to run: {exc}", flush=True)
                 continue
-            print_row(result)
-            print_notes(result)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -21,6 +21,7 @@ from pydantic_settings import (
 from integrations.settings import IntegrationSettings
 from ivr.settings import MediaSettings, SipSettings
 from speech.settings import SpeechSettings
+from telemetry.settings import NodeSettings
 from web.settings import WebSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     integrations: IntegrationSettings = Field(default_factory=IntegrationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     menus: MenuSettings = Field(default_factory=MenuSettings)
+    node: NodeSettings = Field(default_factory=NodeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--sip-port", type=int, help="SIP port, UDP and TCP (default 5060)")
     p.add_argument("--web-port", type=int, help="web app port (default 8000)")
     p.add_argument("--no-web", action="store_true", help="do not start the web app")
+    p.add_argument("--metrics-port", type=int, help="port of /metrics, /healthz, /readyz (0: none)")
     p.add_argument("--answer-delay-ms", type=int, default=0, help="ring this long before answering")
     p.add_argument(
         "--workers",
@@ -51,24 +52,33 @@ def _serve(args: argparse.Namespace) -> int:
         settings.sip.port = args.sip_port
     if args.web_port is not None:
         settings.web.port = args.web_port
-    web: subprocess.Popen[bytes] | None = None
-    if not args.no_web:
-        web = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "server:create_app", "--factory",
-                "--host", settings.web.host, "--port", str(settings.web.port),
-                "--log-level", "warning",
-            ]
-        )  # fmt: skip
-        log.info("web app on http://%s:%s", settings.web.host, settings.web.port)
+    if args.metrics_port is not None:
+        settings.node.http_port = args.metrics_port
     if args.workers is not None:
         settings.workers = args.workers
-    workers = worker_count(settings)
+    if settings.node.log_format == "json":
+        from telemetry.json_logs import use_json_logs
+
+        use_json_logs()
+    _check_ports(settings, web=not args.no_web)
+    from telemetry.multiprocess import prepare_directory, remove_directory
+
+    metrics_dir = prepare_directory(settings.data_dir)  # before prometheus_client is imported
+    from telemetry.node_operations import NodeOperations
+
+    node = NodeOperations(settings)
+    web: subprocess.Popen[bytes] | None = None
     try:
+        node.start()  # the health endpoint, then the database (waits while it is unreachable)
+        if not args.no_web:
+            web = _start_web(settings)
+        workers = worker_count(settings)
         if workers > 1:
-            _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers)
+            _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers, node)
         else:
-            asyncio.run(_run_ivr(settings, args.app, args.answer_delay_ms / 1000))
+            asyncio.run(
+                _run_ivr(settings, args.app, args.answer_delay_ms / 1000, on_bound=node.sip_bound)
+            )
     except KeyboardInterrupt:
         pass
     finally:
@@ -76,7 +86,38 @@ def _serve(args: argparse.Namespace) -> int:
             web.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 web.wait(5)
+        node.close()
+        remove_directory(metrics_dir)
     return 0
+
+
+def _check_ports(settings: Settings, *, web: bool) -> None:
+    """Refuse at once, in one line, a SIP or web port another process holds."""
+    from ivr.sip.port_probe import require_free
+
+    sip = settings.sip
+    require_free(sip.host, sip.port, sip.transports, what="SIP port",
+                 fix="stop the other process or set TONGDAI_SIP__PORT (or --sip-port)")  # fmt: skip
+    if web:
+        require_free(settings.web.host, settings.web.port, ["tcp"], what="web app port",
+                     fix="set TONGDAI_WEB__PORT (or --web-port), or --no-web")  # fmt: skip
+
+
+def _start_web(settings: Settings) -> subprocess.Popen[bytes]:
+    """The web app in its own process, with its own metrics (not the node's files)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    web = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "server:create_app", "--factory",
+            "--host", settings.web.host, "--port", str(settings.web.port),
+            "--log-level", "warning",
+        ],
+        env=env,
+    )  # fmt: skip
+    log.info("web app on http://%s:%s", settings.web.host, settings.web.port)
+    return web
 
 
 def worker_settings(settings: Settings, index: int, workers: int) -> Settings:
@@ -96,7 +137,9 @@ def worker_settings(settings: Settings, index: int, workers: int) -> Settings:
     return own
 
 
-def _run_dispatched(settings: Settings, app: str, answer_delay_s: float, workers: int) -> None:
+def _run_dispatched(
+    settings: Settings, app: str, answer_delay_s: float, workers: int, node: Any
+) -> None:
     """N worker processes, each with its own event loop, media clock and RTP ports, behind a
     dispatcher that owns the SIP port and hands every message to the worker owning its call."""
     import multiprocessing
@@ -111,17 +154,24 @@ def _run_dispatched(settings: Settings, app: str, answer_delay_s: float, workers
     pairs = socket_pairs(workers)
     context = multiprocessing.get_context("fork")
     processes = []
+    started = [context.Event() for _ in pairs]  # set by each worker once it takes calls
     for index, (_, worker_end) in enumerate(pairs):
         process = context.Process(
             target=_worker_main,
-            args=(worker_settings(settings, index, workers), app, answer_delay_s, worker_end),
+            args=(
+                worker_settings(settings, index, workers),
+                app,
+                answer_delay_s,
+                worker_end,
+                started[index],
+            ),
             name=f"worker-{index}",
             daemon=True,
         )
         process.start()
         processes.append(process)
     try:
-        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes))
+        asyncio.run(_run_dispatcher(settings, [end for end, _ in pairs], processes, node, started))
     finally:
         for process in processes:
             process.terminate()
@@ -129,7 +179,9 @@ def _run_dispatched(settings: Settings, app: str, answer_delay_s: float, workers
             process.join(5)
 
 
-def _worker_main(settings: Settings, app: str, answer_delay_s: float, sock: Any) -> None:
+def _worker_main(
+    settings: Settings, app: str, answer_delay_s: float, sock: Any, started: Any
+) -> None:
     from ivr.sip.relay import RelayTransport
 
     def relay(on_data: Any) -> RelayTransport:
@@ -137,7 +189,7 @@ def _worker_main(settings: Settings, app: str, answer_delay_s: float, sock: Any)
                               host=settings.sip.host)  # fmt: skip
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run_ivr(settings, app, answer_delay_s, transport=relay))
+        asyncio.run(_run_ivr(settings, app, answer_delay_s, transport=relay, on_bound=started.set))
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -150,38 +202,64 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run_dispatcher(settings: Settings, sockets: list[Any], processes: list[Any]) -> None:
+async def _run_dispatcher(
+    settings: Settings, sockets: list[Any], processes: list[Any], node: Any, started: list[Any]
+) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
 
     apply_priority(settings.media.priority)  # every SIP message of every call passes here
     dispatcher = Dispatcher(sockets, settings.sip.limits)
-    await dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports)
+    await _bind_sip(dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports),
+                    settings)  # fmt: skip
     print(
         f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "
         f"to {len(processes)} workers",
         flush=True,
     )
     stop = _stop_on_signals()
+    ready = False
     while not stop.is_set():
         if not all(p.is_alive() for p in processes):
             log.error("a worker process died: stopping")
             break
+        if not ready:  # ready once every worker reads its share of the messages
+            ready = all(event.is_set() for event in started)
+            if ready:
+                node.sip_bound()
+            else:
+                up = sum(event.is_set() for event in started)
+                node.readiness.failed("sip", f"workers starting ({up} of {len(started)})")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
+            await asyncio.wait_for(stop.wait(), 1.0 if ready else 0.2)
     log.info("messages relayed per worker: %s", dispatcher.relayed)
     await dispatcher.close()
 
 
+async def _bind_sip(start: Any, settings: Settings) -> None:
+    """Await ``start`` (which binds the SIP port); a bind failure becomes one line."""
+    from config.operator_errors import bind_problem
+
+    try:
+        await start
+    except OSError as exc:
+        sip = settings.sip
+        fix = "stop the other process or set TONGDAI_SIP__PORT"
+        raise bind_problem(exc, what="SIP port", host=sip.host, port=sip.port, fix=fix) from None
+
+
 async def _run_ivr(
-    settings: Settings, app: str, answer_delay_s: float, *, transport: Any = None
-) -> None:
+    settings: Settings, app: str, answer_delay_s: float, *, transport: Any = None,
+    on_bound: Any = None,
+) -> None:  # fmt: skip
     from ivr.hotline import build_hotline
     from ivr.priority import apply_priority, settle_garbage_collector
     from ivr.worker import Worker
+    from telemetry.worker_telemetry import worker_telemetry
 
     apply_priority(settings.media.priority)
-    hotline = await build_hotline(settings, app=app)
+    telemetry = worker_telemetry()
+    hotline = await build_hotline(settings, app=app, sinks=[telemetry.sink])
 
     worker = Worker(
         sip=settings.sip,
@@ -191,7 +269,10 @@ async def _run_ivr(
         answer_delay_s=answer_delay_s,
         transport=transport,
     )
-    await worker.start()
+    await _bind_sip(worker.start(), settings)
+    telemetry.start(worker, hotline)
+    if on_bound is not None:
+        on_bound()
     settle_garbage_collector()
     print(
         f"tongdai: answering calls on sip:hotline@{settings.sip.host}:{worker.port} "
@@ -200,5 +281,6 @@ async def _run_ivr(
     )
     stop = _stop_on_signals()
     await stop.wait()
+    await telemetry.stop()
     await worker.stop()
     await hotline.close()

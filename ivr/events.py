@@ -98,6 +98,7 @@ class SpeechRecognized(CallEvent):
     text: str
     confidence: float | None  # None: the engine gives no score
     matched: str | None = None
+    decision_s: float | None = None  # end of speech to transcript
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,10 @@ class LogSink:
             key: round(value, 3) if isinstance(value, float) else value
             for key, value in event.payload().items()
         }
-        log.info("call %s %s %s", event.call_id[:12], event.kind, mask_numbers_in(str(payload)))
+        log.info(
+            "call %s %s %s", event.call_id[:12], event.kind, mask_numbers_in(str(payload)),
+            extra={"call_id": event.call_id},  # structured logs carry the whole Call-ID
+        )  # fmt: skip
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Hotline:
     on_call: Callable[[Call], Awaitable[None]]
     sink: EventSink
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    prompt_stats: Any = None  # the prompt cache's counters, for metrics
+    recognition_pool: Any = None  # the recogniser's slots, for metrics
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -79,7 +84,11 @@ def static_prompt_texts(tree: Any) -> list[str]:
 
 
 async def build_hotline(
-    settings: Settings, *, app: str = "hotline", now: Callable[[], datetime] | None = None
+    settings: Settings,
+    *,
+    app: str = "hotline",
+    now: Callable[[], datetime] | None = None,
+    sinks: Sequence[EventSink] = (),
 ) -> Hotline:
     """Wire a hotline from settings: prompts (gTTS pre-rendered, espeak-ng offline), the call
     log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
@@ -99,9 +108,9 @@ async def build_hotline(
     else:  # database work off the media process (see ivr.calllog.writer_process)
         calllog = CallLogProcess(settings.database_url)
     calllog.start()
-    sink = FanoutSink(LogSink(), calllog)
+    sink = FanoutSink(LogSink(), calllog, *sinks)
     cache = build_prompt_cache(settings.speech, build_synthesizer(settings.speech))
-    hotline = Hotline(on_call=_unset, sink=sink)
+    hotline = Hotline(on_call=_unset, sink=sink, prompt_stats=cache.stats)
 
     async def close_db() -> None:
         await asyncio.to_thread(calllog.close)
@@ -175,6 +184,10 @@ async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, A
 
         recognizer = create_recognizer(settings.speech)
         await recognizer.load()
+        from speech.vietasr_engine import VietAsrRecognizer
+
+        if isinstance(recognizer, VietAsrRecognizer):
+            hotline.recognition_pool = recognizer.pool
     except Exception as exc:  # the hotline still answers by keypad
         log.warning("speech recognition unavailable (%s): keypad only", exc)
         return None, None

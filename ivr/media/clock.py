@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -109,6 +110,9 @@ class MediaClock:
         self._lateness_max = 0.0
         self._costs: deque[float] = deque(maxlen=LATENESS_WINDOW)
         self._cost_max = 0.0
+        # Told each wake-up's lateness and the time since the previous wake-up (metrics);
+        # called on the clock's task, so it must be quick and must not raise.
+        self.on_wakeup: Callable[[float, float, int], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -166,6 +170,7 @@ class MediaClock:
         period = self.period_s
         start = timer.time()
         done = 0  # index of the last period ticked; period n is due at start + n * period
+        previous = start
         while True:
             delay = start + (done + 1) * period - timer.time()
             if delay > 0:
@@ -182,6 +187,9 @@ class MediaClock:
                 self._skipped += due - done - self.max_burst
                 done = due - self.max_burst
             self._catch_up += due - done - 1
+            if self.on_wakeup is not None:
+                self.on_wakeup(lateness, now - previous, due - done)
+            previous = now
             while done < due:
                 done += 1
                 self._tick_all()

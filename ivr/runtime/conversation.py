@@ -55,6 +55,7 @@ class Answer:
     kind: AnswerKind
     text: str = ""
     confidence: float | None = None
+    decision_s: float | None = None  # end of speech to transcript, for metrics
 
 
 NO_ANSWER = Answer(AnswerKind.NONE)
@@ -169,6 +170,7 @@ class Conversation:
                 text=answer.text,
                 confidence=answer.confidence,
                 matched=matched,
+                decision_s=answer.decision_s,
             )
         )
 
@@ -348,7 +350,7 @@ class Conversation:
             return _REFUSED
         if result is None or not result.text.strip():
             return NO_ANSWER  # noise, a cough, or words the recogniser could not make out
-        return Answer(AnswerKind.SPEECH, result.text.strip(), result.confidence)
+        return Answer(AnswerKind.SPEECH, result.text.strip(), result.confidence, turn.decision_s)
 
     async def _rest_of_keys(
         self, first: str, max_digits: int, terminator: str | None, inter_digit_s: float | None

@@ -50,6 +50,8 @@ class SpeechTurn:
         self.started = asyncio.Event()
         self.refused: RecognizerError | None = None
         self.ended_early = False
+        # seconds from the end of the utterance to its transcript (the caller waits that long)
+        self.decision_s: float | None = None
 
     async def run(self) -> Result | None:
         """Read frames until the utterance ends; its transcript, or None if nobody spoke (or
@@ -96,7 +98,10 @@ class SpeechTurn:
                         break
             if session is None:
                 return None
-            return await session.finish()
+            heard = asyncio.get_running_loop().time()
+            result = await session.finish()
+            self.decision_s = asyncio.get_running_loop().time() - heard
+            return result
         finally:
             if session is not None:
                 session.close()

@@ -166,8 +166,8 @@ class InboundCalls(Generic[C]):
 
     def _ring(self, leg: Leg[C]) -> None:
         assert leg.tx is not None and leg.invite is not None
-        contact = [("Contact", leg.dialog.local_contact)]
-        leg.tx.respond(make_response(leg.invite, 180, to_tag=leg.dialog.local_tag, headers=contact))
+        headers = [*record_routes(leg.invite), ("Contact", leg.dialog.local_contact)]
+        leg.tx.respond(make_response(leg.invite, 180, to_tag=leg.dialog.local_tag, headers=headers))
 
     def _send_200(self, leg: Leg[C]) -> None:
         assert leg.tx is not None and leg.invite is not None
@@ -177,6 +177,7 @@ class InboundCalls(Generic[C]):
                 200,
                 to_tag=leg.dialog.local_tag,
                 headers=[
+                    *record_routes(leg.invite),
                     ("Contact", leg.dialog.local_contact),
                     ("Allow", ALLOW),
                     *self.ep.ua_headers(),
@@ -300,6 +301,12 @@ class InboundCalls(Generic[C]):
                 content_type="application/sdp",
             )
         )
+
+
+def record_routes(req: Request) -> list[tuple[str, str]]:
+    """RFC 3261 §12.1.1: a dialog-creating response copies the request's Record-Route, so a
+    proxy in front (Kamailio) stays on the path of the dialog's later requests."""
+    return [("Record-Route", value) for value in req.headers.lines("Record-Route")]
 
 
 def read_offer(req: Request) -> sdp.SessionDescription | None:

@@ -58,4 +58,5 @@ def test_spoken_number_through_the_real_recognizer(
     assert r.context.inputs["number"].startswith("8753"), r.context.recognized
     [event] = [e for e in r.of(SpeechRecognized) if isinstance(e, SpeechRecognized)]
     assert event.node_id == "number" and event.matched == r.context.inputs["number"]
+    assert event.decision_s is not None and 0 <= event.decision_s < 5  # what the caller waited
     assert r.context.outcome == "hangup"

@@ -51,6 +51,7 @@ def test_barge_in_by_speech_stops_the_prompt_and_picks_by_voice(clip: Path) -> N
     assert r.context.recognized == ["cho tôi tra cứu hồ sơ"]
     [event] = [e for e in r.of(SpeechRecognized) if isinstance(e, SpeechRecognized)]
     assert event.matched == "dossier_code" and event.node_id == "main"
+    assert event.decision_s is not None and event.decision_s >= 0
     interrupted = [e for e in r.of(PromptPlayed) if isinstance(e, PromptPlayed) and e.interrupted]
     assert [e.node_id for e in interrupted] == ["main"]
 

@@ -1,0 +1,114 @@
+"""Kamailio (deploy/kamailio/kamailio.cfg) in front of two real tongdai nodes on loopback:
+calls pass through it, a SIGKILLed node's share goes to the other node, a flood from another
+loopback address is banned while genuine calls still pass."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import free_port, run_sipp
+from tests.ops.serve_process import ServeProcess, db_init, serve_env
+from tests.support import ROOT, need
+
+pytestmark = pytest.mark.e2e
+CONFIG = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
+INFO = ROOT / "tests" / "ops" / "scenarios" / "info_routed.xml"  # INVITE, INFO, BYE; routed
+OPTIONS = ROOT / "tests" / "e2e" / "scenarios" / "options.xml"
+
+
+def start_kamailio(tmp_path: Path, port: int, nodes: list[int]) -> subprocess.Popen[bytes]:
+    """Kamailio from the shipped config on 127.0.0.1:port (UDP and TCP) over ``nodes``."""
+    kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    need(Path(kamailio).exists(), "kamailio is not installed (Debian package kamailio)")
+    listing = tmp_path / "dispatcher.list"
+    listing.write_text("".join(f"1 sip:127.0.0.1:{node}\n" for node in nodes))
+    runtime = tmp_path / "kamailio-run"
+    runtime.mkdir()
+    log = (tmp_path / "kamailio.log").open("wb")
+    return subprocess.Popen(
+        [kamailio, "-f", str(CONFIG), "-DD", "-E", "-m", "64", "-M", "8",
+         "-Y", str(runtime), "-P", str(runtime / "kamailio.pid"),
+         "-A", "WITH_CLI_LISTEN", "-A", f'DISPATCHER_LIST="{listing}"',
+         "-A", "PIKE_DENSITY=40", "-A", "PROBE_INTERVAL_S=1",
+         "-l", f"udp:127.0.0.1:{port}", "-l", f"tcp:127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[tuple[int, list[ServeProcess], Path]]:
+    env = serve_env(tmp_path, f"sqlite:///{tmp_path / 'cluster.db'}")
+    db_init(env)
+    nodes = []
+    for k in range(2):
+        node_env = dict(env, TONGDAI_DATA_DIR=str(tmp_path / f"var{k}"))
+        nodes.append(ServeProcess.start(tmp_path, node_env, "--app", "digits", name=f"node{k}"))
+    port = free_port()
+    proxy: subprocess.Popen[bytes] | None = None
+    try:
+        for node in nodes:
+            node.wait_for("answering calls", 60)
+        proxy = start_kamailio(tmp_path, port, [node.sip_port for node in nodes])
+        time.sleep(3)  # first OPTIONS probes
+        assert proxy.poll() is None, (tmp_path / "kamailio.log").read_text(errors="replace")
+        yield port, nodes, tmp_path / "kamailio.log"
+    finally:
+        if proxy is not None:
+            proxy.send_signal(signal.SIGTERM)
+            try:
+                proxy.wait(10)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
+                proxy.wait()
+        for node in nodes:
+            node.stop()
+
+
+def _calls_per_node(nodes: list[ServeProcess]) -> list[int]:
+    return [node.output().count("call-started") for node in nodes]
+
+
+async def test_calls_pass_and_survive_a_killed_node(
+    edge: tuple[int, list[ServeProcess], Path],
+) -> None:
+    port, nodes, log = edge
+    result = await run_sipp(INFO, port, calls=8, concurrent=8, rate=10)
+    assert result.returncode == 0, result.stdout[-1500:] + log.read_text(errors="replace")[-3000:]
+    first = _calls_per_node(nodes)
+    assert sum(first) == 8 and all(count > 0 for count in first), first
+    nodes[0].process.send_signal(signal.SIGKILL)
+    nodes[0].process.wait(5)
+    result = await run_sipp(INFO, port, calls=8, concurrent=4, rate=4)
+    assert result.returncode == 0, result.stdout[-1500:] + log.read_text(errors="replace")[-3000:]
+    after = _calls_per_node(nodes)
+    assert after[1] - first[1] == 8  # every new call went to the live node, none lost
+    assert "Traceback" not in nodes[1].output()
+
+
+async def test_a_flood_is_banned_and_genuine_calls_pass(
+    edge: tuple[int, list[ServeProcess], Path],
+) -> None:
+    port, nodes, log = edge
+    sipp = shutil.which("sipp")
+    need(sipp, "sipp is not installed (Debian package sip-tester)")
+    flood = subprocess.run(
+        [str(sipp), "-sf", str(OPTIONS), f"127.0.0.1:{port}", "-i", "127.0.0.2",
+         "-p", str(free_port()), "-m", "400", "-l", "400", "-r", "400", "-t", "u1",
+         "-nostdin", "-timeout", "10s", "-recv_timeout", "2000"],
+        capture_output=True, text=True, timeout=60, cwd=log.parent,
+    )  # fmt: skip
+    assert flood.returncode != 0  # most of the flood got no answer
+    text = log.read_text(errors="replace")
+    assert "flood from 127.0.0.2" in text, text[-3000:]
+    answered = sum(node.output().count("OPTIONS") for node in nodes)
+    assert answered < 200, answered  # bounded: the ban stopped the rest
+    result = await run_sipp(INFO, port, calls=6, concurrent=6, rate=6)
+    assert result.returncode == 0, result.stdout[-1500:] + text[-3000:]
+    assert sum(_calls_per_node(nodes)) == 6

@@ -26,6 +26,7 @@ class ErrorCode(enum.StrEnum):
     RECOGNIZER_MISSING = "stt-provider-missing"
     RECOGNIZER_BUSY = "stt-busy"
     SYNTHESIS_FAILED = "tts-failed"
+    RECORDING_UNAVAILABLE = "recording-unavailable"
     MENU_ERROR = "menu-error"
     INTERNAL = "internal"
 

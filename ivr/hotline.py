@@ -142,6 +142,7 @@ async def build_hotline(
             recognizer = None
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
+    voice = build_prompt_voice(settings.speech, cache.get)
     deps = RuntimeDeps(
         prompts=cache.get,
         dossiers=DatabaseDossierSource(sessions),
@@ -167,10 +168,49 @@ async def build_hotline(
 
     async def on_hotline_call(call: Call) -> None:
         tree = await asyncio.to_thread(trees.current)  # pinned for the whole call
-        await run_call(call, PinnedTree.of(tree), deps, sink)
+        prompts = voice.for_tree(tree, report=recording_problem(sink, call.info.call_id))
+        await run_call(call, PinnedTree.of(tree), dataclasses.replace(deps, prompts=prompts), sink)
 
     hotline.on_call = on_hotline_call
     return hotline
+
+
+def build_prompt_voice(speech: Any, static: Callable[[str], Awaitable[Any]]) -> Any:
+    """Recordings, the static prompt cache, and private offline rendering of dynamic sentences
+    (the voice pack over espeak-ng): see :mod:`speech.prompt_audio`."""
+    from ivr import phrases
+    from ivr.runtime import ERROR_APOLOGY
+    from speech.prompt_audio import PromptVoice
+    from speech.recorded import RecordedPrompts
+    from speech.voice_pack import build_pack_speaker
+
+    fixed = (
+        phrases.NOT_UNDERSTOOD,
+        phrases.GOODBYE,
+        phrases.SYSTEM_APOLOGY,
+        phrases.TRANSFER_FAILED,
+        phrases.KEYPAD_ONLY,
+        phrases.CONFIRM_KEYS,
+        ERROR_APOLOGY,
+    )
+    return PromptVoice(
+        static=static,
+        private=build_pack_speaker(speech),
+        recordings=RecordedPrompts(speech.recordings_dir),
+        fixed_texts=fixed,
+    )
+
+
+def recording_problem(sink: EventSink, call_id: str) -> Callable[[str], None]:
+    """Report a recording that could not be played as a call error event."""
+    from ivr.events import CallError, ErrorCode
+
+    def report(detail: str) -> None:
+        sink.emit(
+            CallError(call_id=call_id, code=ErrorCode.RECORDING_UNAVAILABLE, detail=detail[:300])
+        )
+
+    return report
 
 
 async def _unset(call: Call) -> None:

@@ -109,9 +109,14 @@ async def build_hotline(
     hotline.closers.append(close_db)
 
     if app == "digits":
+        from ivr.greeting import GOODBYE, GREETING
+
+        # the keys read back may be a phone or ID number: offline and off disk like any data
+        digits_voice = build_prompt_voice(settings.speech, cache.get)
+        digits_prompts = digits_voice.for_tree(None, extra_static=(GREETING, GOODBYE))
 
         async def on_digits_call(call: Call) -> None:
-            await digits_greeting(call, cache.get)
+            await digits_greeting(call, digits_prompts)
 
         hotline.on_call = on_digits_call
         return hotline
@@ -175,16 +180,12 @@ async def build_hotline(
     return hotline
 
 
-def build_prompt_voice(speech: Any, static: Callable[[str], Awaitable[Any]]) -> Any:
-    """Recordings, the static prompt cache, and private offline rendering of dynamic sentences
-    (the voice pack over espeak-ng): see :mod:`speech.prompt_audio`."""
+def runtime_fixed_texts() -> tuple[str, ...]:
+    """The runtime's own sentences that carry no data: static, like the tree's prompts."""
     from ivr import phrases
     from ivr.runtime import ERROR_APOLOGY
-    from speech.prompt_audio import PromptVoice
-    from speech.recorded import RecordedPrompts
-    from speech.voice_pack import build_pack_speaker
 
-    fixed = (
+    return (
         phrases.NOT_UNDERSTOOD,
         phrases.GOODBYE,
         phrases.SYSTEM_APOLOGY,
@@ -193,11 +194,25 @@ def build_prompt_voice(speech: Any, static: Callable[[str], Awaitable[Any]]) -> 
         phrases.CONFIRM_KEYS,
         ERROR_APOLOGY,
     )
+
+
+def build_prompt_voice(
+    speech: Any,
+    static: Callable[[str], Awaitable[Any]],
+    *,
+    private: Callable[[str], Awaitable[Any]] | None = None,
+) -> Any:
+    """Recordings, the static prompt cache, and private offline rendering of dynamic sentences
+    (by default the voice pack over espeak-ng): see :mod:`speech.prompt_audio`."""
+    from speech.prompt_audio import PromptVoice
+    from speech.recorded import RecordedPrompts
+    from speech.voice_pack import build_pack_speaker
+
     return PromptVoice(
         static=static,
-        private=build_pack_speaker(speech),
+        private=private or build_pack_speaker(speech),
         recordings=RecordedPrompts(speech.recordings_dir),
-        fixed_texts=fixed,
+        fixed_texts=runtime_fixed_texts(),
     )
 
 

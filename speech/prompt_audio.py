@@ -94,10 +94,17 @@ class PromptVoice:
         self._recordings = recordings
         self._fixed = {" ".join(t.split()) for t in fixed_texts}
 
-    def for_tree(self, tree: Any, *, report: ProblemReport | None = None) -> PromptSource:
-        """The prompt source of one call on ``tree`` (its recordings and static texts)."""
+    def for_tree(
+        self,
+        tree: Any,
+        *,
+        report: ProblemReport | None = None,
+        extra_static: Iterable[str] = (),
+    ) -> PromptSource:
+        """The prompt source of one call on ``tree`` (its recordings and static texts);
+        ``extra_static`` adds the fixed sentences of an application without a tree."""
         recordings = prompt_recordings(tree)
-        static = static_texts(tree) | self._fixed
+        static = static_texts(tree) | self._fixed | {" ".join(t.split()) for t in extra_static}
 
         async def prompt(text: str) -> Audio:
             key = " ".join(text.split())

@@ -174,7 +174,10 @@ async def build_hotline(
     async def on_hotline_call(call: Call) -> None:
         tree = await asyncio.to_thread(trees.current)  # pinned for the whole call
         prompts = voice.for_tree(tree, report=recording_problem(sink, call.info.call_id))
-        await run_call(call, PinnedTree.of(tree), dataclasses.replace(deps, prompts=prompts), sink)
+        call_deps = dataclasses.replace(
+            deps, prompts=prompts, voice_detector=echo_guarded(deps.voice_detector, call)
+        )
+        await run_call(call, PinnedTree.of(tree), call_deps, sink)
 
     hotline.on_call = on_hotline_call
     return hotline
@@ -214,6 +217,18 @@ def build_prompt_voice(
         recordings=RecordedPrompts(speech.recordings_dir),
         fixed_texts=runtime_fixed_texts(),
     )
+
+
+def echo_guarded(detector: Callable[[], Any] | None, call: Call) -> Callable[[], Any] | None:
+    """Each turn's voice detector behind an echo guard that knows what this call plays."""
+    if detector is None:
+        return None
+    from speech.echo_guard import EchoGuard
+
+    def guarded() -> Any:
+        return EchoGuard(detector(), call.echo_reference)
+
+    return guarded
 
 
 def recording_problem(sink: EventSink, call_id: str) -> Callable[[str], None]:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 import integrations.commands
 import ivr.calllog.commands
 import ivr.commands
+import ivr.voice_commands
 import menus.commands
 import speech.commands
 import web.commands
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         menus.commands,
         speech.commands,
         ivr.calllog.commands,
+        ivr.voice_commands,
         web.commands,
     ):
         module.register(sub)

@@ -16,6 +16,7 @@ class ErrorCode(enum.StrEnum):
     RECOGNIZER_MISSING = "stt-provider-missing"
     RECOGNIZER_BUSY = "stt-busy"
     SYNTHESIS_FAILED = "tts-failed"
+    RECORDING_UNAVAILABLE = "recording-unavailable"
     MENU_ERROR = "menu-error"
     LIMIT_REACHED = "limit-reached"  # a per-call limit (lookups, call length) was reached
     INTERNAL = "internal"

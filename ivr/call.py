@@ -31,6 +31,7 @@ from ivr.events import (
     HoldChanged,
 )
 from speech.audio import resample
+from speech.echo_guard import EchoReference
 
 if TYPE_CHECKING:
     from ivr.media.stream import MediaStream
@@ -81,6 +82,8 @@ class Call:
         self.started_at = now()
         self.on_hold = False
         self.handler: asyncio.Task[None] | None = None
+        # what is being played, for the echo guard in front of speech barge-in
+        self.echo_reference = EchoReference(clock=now)
 
     # -- CallChannel -------------------------------------------------------------------------
     @property
@@ -103,6 +106,7 @@ class Call:
             return PlayOutcome(completed=False, digit=self._peek_digit())
         pcm = audio.pcm if audio.rate == 8000 else resample(audio.pcm, audio.rate, 8000)
         started = self._now()
+        self.echo_reference.playing(pcm, at=started)
         done = asyncio.ensure_future(self.stream.play(pcm))
         waiters: list[asyncio.Future[Any]] = [done, asyncio.ensure_future(self._ended.wait())]
         digit_wait = barge_wait = None
@@ -118,6 +122,7 @@ class Call:
         finally:
             for w in waiters[1:]:
                 w.cancel()
+            self.echo_reference.stopped()
         played = self._now() - started
         if done.done() and not done.cancelled() and done.result():
             return PlayOutcome(completed=True, played_s=played)

@@ -119,9 +119,14 @@ async def build_hotline(
     hotline.closers.append(close_db)
 
     if app == "digits":
+        from ivr.greeting import GOODBYE, GREETING
+
+        # the keys read back may be a phone or ID number: offline and off disk like any data
+        digits_voice = build_prompt_voice(settings.speech, cache.get)
+        digits_prompts = digits_voice.for_tree(None, extra_static=(GREETING, GOODBYE))
 
         async def on_digits_call(call: Call) -> None:
-            await digits_greeting(call, cache.get)
+            await digits_greeting(call, digits_prompts)
 
         hotline.on_call = on_digits_call
         return hotline
@@ -139,6 +144,7 @@ async def build_hotline(
     recognizer, voice_detector = await _load_recognizer(settings, hotline)
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
+    voice = build_prompt_voice(settings.speech, cache.get)
     deps = RuntimeDeps(
         prompts=cache.get,
         dossiers=DatabaseDossierSource(sessions),
@@ -167,7 +173,11 @@ async def build_hotline(
 
     async def on_hotline_call(call: Call) -> None:
         tree = await asyncio.to_thread(trees.current)  # pinned for the whole call
-        await run_call(call, PinnedTree.of(tree), deps, sink)
+        prompts = voice.for_tree(tree, report=recording_problem(sink, call.info.call_id))
+        call_deps = dataclasses.replace(
+            deps, prompts=prompts, voice_detector=echo_guarded(deps.voice_detector, call)
+        )
+        await run_call(call, PinnedTree.of(tree), call_deps, sink)
 
     hotline.on_call = on_hotline_call
     return hotline
@@ -193,6 +203,67 @@ async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, A
         return None, None
     hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))
     return recognizer, SpeechDetector
+
+
+def runtime_fixed_texts() -> tuple[str, ...]:
+    """The runtime's own sentences that carry no data: static, like the tree's prompts."""
+    from ivr.runtime import phrases
+    from ivr.runtime.interpreter import ERROR_APOLOGY
+
+    return (
+        phrases.NOT_UNDERSTOOD,
+        phrases.GOODBYE,
+        phrases.SYSTEM_APOLOGY,
+        phrases.TRANSFER_FAILED,
+        phrases.KEYPAD_ONLY,
+        phrases.CONFIRM_KEYS,
+        ERROR_APOLOGY,
+    )
+
+
+def build_prompt_voice(
+    speech: Any,
+    static: Callable[[str], Awaitable[Any]],
+    *,
+    private: Callable[[str], Awaitable[Any]] | None = None,
+) -> Any:
+    """Recordings, the static prompt cache, and private offline rendering of dynamic sentences
+    (by default the voice pack over espeak-ng): see :mod:`speech.prompt_audio`."""
+    from speech.prompt_audio import PromptVoice
+    from speech.recorded import RecordedPrompts
+    from speech.voice_pack import build_pack_speaker
+
+    return PromptVoice(
+        static=static,
+        private=private or build_pack_speaker(speech),
+        recordings=RecordedPrompts(speech.recordings_dir),
+        fixed_texts=runtime_fixed_texts(),
+    )
+
+
+def echo_guarded(detector: Callable[[], Any] | None, call: Call) -> Callable[[], Any] | None:
+    """Each turn's voice detector behind an echo guard that knows what this call plays."""
+    if detector is None:
+        return None
+    from speech.echo_guard import EchoGuard
+
+    def guarded() -> Any:
+        return EchoGuard(detector(), call.echo_reference)
+
+    return guarded
+
+
+def recording_problem(sink: EventSink, call_id: str) -> Callable[[str], None]:
+    """Report a recording that could not be played as a call error event."""
+    from core.errors import ErrorCode
+    from ivr.events import CallError
+
+    def report(detail: str) -> None:
+        sink.emit(
+            CallError(call_id=call_id, code=ErrorCode.RECORDING_UNAVAILABLE, detail=detail[:300])
+        )
+
+    return report
 
 
 async def _unset(call: Call) -> None:

@@ -27,3 +27,5 @@ class SpeechSettings(BaseModel):
     rate_wpm: int = 150
     prompt_cache_dir: Path = Path("var/prompts")
     recordings_dir: Path = Path("var/recordings")
+    # Recorded words and phrases dynamic answers are joined from (speech.voice_pack).
+    voice_pack_dir: Path = Path("var/voice-pack")

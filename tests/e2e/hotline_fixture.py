@@ -69,6 +69,7 @@ async def start_hotline(
     transfer_target: str = "sip:operator@127.0.0.1:5999",
     speech_recognition: bool = False,
     trusted_proxies: list[str] | None = None,
+    recordings_dir: Path | None = None,
 ) -> RunningHotline:
     """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning."""
     office_hours = next_working_morning()
@@ -88,6 +89,7 @@ async def start_hotline(
             rate_wpm=320,  # quick prompts: the tests wait through several of them
             prompt_cache_dir=prompt_dir,
             recognizer="viet-asr" if speech_recognition else "none",
+            recordings_dir=recordings_dir or SpeechSettings().recordings_dir,
         ),
     )
     # a fixed working morning, so the officer branch does not depend on when the suite runs

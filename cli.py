@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import integrations.commands
+import integrations.officer_commands
 import ivr.commands
 import menus.commands
 import speech.commands
@@ -19,7 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (ivr.commands, menus.commands, speech.commands, integrations.commands):
+    for module in (
+        ivr.commands,
+        menus.commands,
+        speech.commands,
+        integrations.commands,
+        integrations.officer_commands,
+    ):
         module.register(sub)
     return parser
 

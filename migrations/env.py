@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 # Every module that declares tables is imported here, so autogenerate sees the whole schema.
 import integrations.catalogue_tables
+import integrations.registrar_tables
 import integrations.tables  # noqa: F401
 import ivr.calllog_tables  # noqa: F401
 import menus.tables  # noqa: F401

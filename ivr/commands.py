@@ -189,6 +189,7 @@ async def _run_ivr(
         answer_delay_s=answer_delay_s,
         transport=transport,
     )
+    worker.endpoint.registrar = hotline.registrar
     await worker.start()
     settle_garbage_collector()
     print(

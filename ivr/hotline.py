@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
 from ivr.greeting import digits_greeting
+from ivr.sip.endpoint import RegisterHandler
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Hotline:
     on_call: Callable[[Call], Awaitable[None]]
     sink: EventSink
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    registrar: RegisterHandler | None = None  # answers officers' REGISTERs
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -107,6 +109,8 @@ async def build_hotline(
         engine.dispose()
 
     hotline.closers.append(close_db)
+    if settings.registrar.enabled:
+        hotline.registrar = build_registrar(settings, sessions)
 
     if app == "digits":
 
@@ -171,6 +175,18 @@ async def build_hotline(
 
     hotline.on_call = on_hotline_call
     return hotline
+
+
+def build_registrar(settings: Any, sessions: Any) -> RegisterHandler:
+    """The registrar officers' softphones register to, over the shared database."""
+    import time
+
+    from ivr.registrar_db import DbRegistry
+    from ivr.sip.registrar import Registrar
+
+    registry = DbRegistry(sessions, realm=settings.registrar.realm)
+    registrar = Registrar(settings.registrar, credentials=registry, store=registry, clock=time.time)
+    return registrar.handle
 
 
 async def _unset(call: Call) -> None:

@@ -8,6 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+DigestAlgorithm = Literal["MD5", "SHA-256"]
+DIGEST_ALGORITHMS: tuple[DigestAlgorithm, ...] = ("SHA-256", "MD5")
+
 
 class RegistrarSettings(BaseModel):
     """Officers' softphones registering to tongdai (RFC 3261 §10, digest per RFC 8760)."""
@@ -16,6 +19,13 @@ class RegistrarSettings(BaseModel):
     realm: str = Field(
         default="tongdai",
         description="Digest realm; the officers' stored HA1s are computed with it",
+    )
+    digest_algorithms: list[DigestAlgorithm] = Field(
+        default_factory=lambda: list(DIGEST_ALGORITHMS),
+        min_length=1,
+        description="Challenges offered, strongest first (RFC 8760). Phones on old SIP stacks "
+        "(libre/baresip 1.x) give up on any SHA-256 challenge: list only MD5 for them "
+        "(docs/decisions/0050)",
     )
     min_expires_s: int = Field(default=60, ge=1, description="shorter asks get 423 + Min-Expires")
     max_expires_s: int = Field(default=3600, ge=1, description="longer asks are shortened")

@@ -39,7 +39,7 @@ from ivr.sip.message import (
     parse_via,
     serialize,
 )
-from ivr.sip.policy import check_request
+from ivr.sip.policy import SUPPORTED_METHODS, check_request
 from ivr.sip.registration import Registration
 from ivr.sip.timers import Scheduler, SipTimers
 from ivr.sip.transaction import (
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY"
 ACCEPT = "application/sdp"
 CallHandler = Callable[[Call], Awaitable[None]]
+RegisterHandler = Callable[[Request, Peer], Awaitable[Response]]
 
 
 @dataclass
@@ -119,6 +120,7 @@ class Endpoint:
         self.stats = EndpointStats()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.registration: Registration | None = None
+        self.registrar: RegisterHandler | None = None  # officers' phones register here when set
 
     # -- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -193,7 +195,8 @@ class Endpoint:
                     self._send_response(make_response(msg, 500), msg, peer)
 
     def _on_request(self, req: Request, peer: Peer) -> None:
-        problem = check_request(req)
+        methods = SUPPORTED_METHODS if self.registrar is None else (*SUPPORTED_METHODS, "REGISTER")
+        problem = check_request(req, supported_methods=methods)
         if problem is not None:
             self._count_reject(problem.status)
             if req.method != "ACK":
@@ -230,10 +233,25 @@ class Endpoint:
                     headers=[("Allow", ALLOW), ("Accept", ACCEPT), *self._ua_headers()],
                 )
             )
+        elif req.method == "REGISTER" and self.registrar is not None:
+            self._on_register(req, peer, self.registrar)
         elif req.method in ("BYE", "INFO", "NOTIFY"):
             self._respond_stateless(req, peer, 481)
         else:
             self._respond_stateless(req, peer, 405, [("Allow", ALLOW)])
+
+    def _on_register(self, req: Request, peer: Peer, registrar: RegisterHandler) -> None:
+        tx = self._server_tx(req, peer)
+
+        async def answer() -> None:
+            try:
+                resp = await registrar(req, peer)
+            except Exception:  # the store failed: the phone retries later
+                log.exception("registrar failed")
+                resp = make_response(req, 500, headers=[("Retry-After", "30")])
+            tx.respond(resp)
+
+        self._keep(asyncio.get_running_loop().create_task(answer()))
 
     # -- INVITE ------------------------------------------------------------------------------
     def _new_invite(self, req: Request, peer: Peer) -> None:

@@ -3,14 +3,16 @@
 Pure logic over an injected :class:`~ivr.sip.bindings.CredentialSource`, an injected
 :class:`~ivr.sip.bindings.BindingStore` and an injected wall clock; no sockets, no timers.
 
-- Digest authentication with MD5 and SHA-256 (RFC 7616, RFC 8760; SHA-256 offered first),
+- Digest authentication with MD5 and SHA-256 (RFC 7616, RFC 8760; offered in the order of
+  ``digest_algorithms``, an algorithm left out is refused),
   ``qop=auth``, checked against the stored HA1, never a password. Nonces are stateless: a
   timestamp signed with the ``nonce_secret`` every worker shares, so any worker can check one.
 - A REGISTER without credentials gets 401; wrong credentials, an unknown user or a user name that
   is not the number being registered get 403. Unknown and known users are challenged alike, so
   the directory cannot be enumerated.
 - Failed attempts from one source address are counted; past ``ban_failures`` within
-  ``ban_window_s`` the source is answered 403 for ``ban_s`` without a database look-up.
+  ``ban_window_s`` (or four times as many REGISTERs without credentials: a flood) the source is
+  answered 403 for ``ban_s`` without a database look-up.
 - Expiry: below ``min_expires_s`` → 423 Interval Too Brief with Min-Expires; above
   ``max_expires_s`` → shortened. ``Expires: 0`` removes a contact, ``Contact: *`` all of them.
 """
@@ -41,8 +43,7 @@ from ivr.sip.message import (
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = ("SHA-256", "MD5")  # in the order offered: the strongest first (RFC 8760 §2.4)
-CHALLENGE_WEIGHT = 0.25  # an unauthenticated REGISTER counts as a quarter of a failure
+CHALLENGES_PER_FAILURE = 4  # unauthenticated REGISTERs allowed per failed attempt allowed
 MAX_EXPIRES_TEXT = 2**31 - 1
 
 _HASH: dict[str, Callable[[bytes], str]] = {
@@ -58,14 +59,35 @@ class FailureBan:
     from many addresses cannot grow memory without limit.
     """
 
-    def __init__(self, settings: RegistrarSettings, clock: Callable[[], float]) -> None:
-        self._limit = float(settings.ban_failures)
-        self._window = settings.ban_window_s
-        self._ban = settings.ban_s
-        self._max = settings.max_tracked_sources
+    def __init__(
+        self,
+        *,
+        limit: int,
+        window_s: float,
+        ban_s: float,
+        max_sources: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self._limit = limit
+        self._window = window_s
+        self._ban = ban_s
+        self._max = max_sources
         self._clock = clock
-        self._failures: dict[str, deque[tuple[float, float]]] = {}
+        self._failures: dict[str, deque[float]] = {}
         self._banned: dict[str, float] = {}
+
+    @classmethod
+    def of(
+        cls, settings: RegistrarSettings, clock: Callable[[], float], *, scale: int = 1
+    ) -> FailureBan:
+        """A ban after ``scale * ban_failures`` events in the settings' window."""
+        return cls(
+            limit=scale * settings.ban_failures,
+            window_s=settings.ban_window_s,
+            ban_s=settings.ban_s,
+            max_sources=settings.max_tracked_sources,
+            clock=clock,
+        )
 
     def banned(self, host: str) -> bool:
         """True while `host` is banned."""
@@ -77,17 +99,17 @@ class FailureBan:
         del self._banned[host]
         return False
 
-    def fail(self, host: str, weight: float = 1.0) -> bool:
-        """Count a failure of `weight`; True when it bans the host."""
+    def fail(self, host: str) -> bool:
+        """Count one failure; True when it bans the host."""
         now = self._clock()
         events = self._failures.pop(host, None) or deque()
         self._failures[host] = events  # re-inserted: dict order is least recently failed first
-        events.append((now, weight))
-        while events and events[0][0] <= now - self._window:
+        events.append(now)
+        while events and events[0] <= now - self._window:
             events.popleft()
         while len(self._failures) > self._max:
             del self._failures[next(iter(self._failures))]
-        if sum(w for _, w in events) < self._limit:
+        if len(events) < self._limit:
             return False
         del self._failures[host]
         self._banned[host] = now + self._ban
@@ -122,18 +144,18 @@ class Registrar:
         credentials: CredentialSource,
         store: BindingStore,
         clock: Callable[[], float],
-        ban: FailureBan | None = None,
     ) -> None:
         self.settings = settings
         self._credentials = credentials
         self._store = store
         self._clock = clock
-        self.ban = ban or FailureBan(settings, clock)
+        self.ban = FailureBan.of(settings, clock)  # wrong credentials, unknown users
+        self.flood = FailureBan.of(settings, clock, scale=CHALLENGES_PER_FAILURE)  # no credentials
         self._secret = settings.nonce_secret.encode()
 
     async def handle(self, req: Request, peer: Peer) -> Response:
         """The final response to one REGISTER. Never raises on peer input."""
-        if self.ban.banned(peer.host):
+        if self.ban.banned(peer.host) or self.flood.banned(peer.host):
             return self._reply(req, 403, "Forbidden (too many failed attempts)")
         try:
             return await self._register(req, peer)
@@ -146,7 +168,7 @@ class Registrar:
             return self._reply(req, 404, "Not Found (no user in To)")
         digest = self._digest(req)
         if digest is None:
-            self.ban.fail(peer.host, CHALLENGE_WEIGHT)
+            self.flood.fail(peer.host)
             return self._challenge(req)
         freshness = self._nonce_state(digest.nonce)
         if freshness == "forged" or digest.realm != self.settings.realm:
@@ -209,7 +231,11 @@ class Registrar:
 
     def _valid(self, digest: _Digest, creds: Credentials, method: str) -> bool:
         secret = creds.ha1.get(digest.algorithm)
-        if not secret or creds.realm != digest.realm:
+        if (
+            digest.algorithm not in self.settings.digest_algorithms
+            or not secret
+            or creds.realm != digest.realm
+        ):
             return False
         digest_of = _HASH[digest.algorithm]
         ha2 = digest_of(f"{method}:{digest.uri}".encode())
@@ -229,7 +255,7 @@ class Registrar:
                 f'Digest realm="{self.settings.realm}", nonce="{nonce}", '
                 f'algorithm={algorithm}, qop="auth"' + (", stale=true" if stale else ""),
             )
-            for algorithm in ALGORITHMS
+            for algorithm in self.settings.digest_algorithms
         ]
         return make_response(req, 401, to_tag=new_tag(), headers=headers)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.errors import ErrorCode
 from ivr.channel import (
     Audio,
     CallerHungUp,
@@ -21,7 +22,14 @@ from ivr.channel import (
     PlayOutcome,
     TransferOutcome,
 )
-from ivr.events import CallAnswered, CallEnded, DigitReceived, EventSink, HoldChanged
+from ivr.events import (
+    CallAnswered,
+    CallEnded,
+    CallError,
+    DigitReceived,
+    EventSink,
+    HoldChanged,
+)
 from speech.audio import resample
 
 if TYPE_CHECKING:
@@ -30,12 +38,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+CallHandler = Callable[["Call"], Awaitable[None]]
+"""Runs a call (the dialog runtime) from its answer until it returns or the caller hangs up."""
+
+
 class Signalling(Protocol):
-    """What a call asks of the endpoint that owns its dialog."""
+    """What a call asks of the dialog it stands on (``ivr.sip.legs.Leg`` fits)."""
 
-    def send_bye(self, call: Call) -> Awaitable[None]: ...
+    def hangup(self) -> Awaitable[None]: ...
 
-    def send_refer(self, call: Call, target: str) -> Awaitable[TransferOutcome]: ...
+    def refer(self, target: str) -> Awaitable[TransferOutcome]: ...
 
 
 class Call:
@@ -48,9 +60,16 @@ class Call:
         stream: MediaStream,
         signalling: Signalling,
         sink: EventSink,
+        handler: CallHandler | None = None,
+        hangup_grace_s: float = 2.0,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``handler`` runs once the call is answered (None: the owner drives the call, as a
+        bridge does); ``hangup_grace_s`` is how long it has to notice the end of the call
+        before its task is cancelled."""
         self._info = info
+        self._run = handler
+        self._hangup_grace_s = hangup_grace_s
         self.stream = stream
         self._signalling = signalling
         self._sink = sink
@@ -136,16 +155,32 @@ class Call:
 
     async def transfer(self, target: str) -> TransferOutcome:
         self._check_alive()
-        return await self._signalling.send_refer(self, target)
+        return await self._signalling.refer(target)
 
     async def hangup(self) -> None:
         if self.ended:
             return
-        await self._signalling.send_bye(self)
+        await self._signalling.hangup()
 
     # -- from the endpoint and the media stream ------------------------------------------------
     def answered(self) -> None:
+        """The dialog is confirmed: announce it and start the handler."""
         self._sink.emit(CallAnswered(call_id=self._info.call_id))
+        if self._run is not None and self.handler is None:
+            self.handler = asyncio.get_running_loop().create_task(self._run_handler(self._run))
+
+    async def _run_handler(self, run: CallHandler) -> None:
+        try:
+            await run(self)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:
+            log.exception("call handler failed on %s", self._info.call_id)
+            self._sink.emit(
+                CallError(call_id=self._info.call_id, code=ErrorCode.INTERNAL, detail=str(exc))
+            )
+        if not self.ended:
+            await self.hangup()
 
     def digit(self, digit: str, source: str) -> None:
         """A digit arrived (RFC 4733, SIP INFO or in-band)."""
@@ -176,7 +211,7 @@ class Call:
             task = self.handler
             # Give the runtime a moment to notice CallerHungUp, then cancel what is left.
             with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().call_later(2.0, task.cancel)
+                asyncio.get_running_loop().call_later(self._hangup_grace_s, task.cancel)
 
     def _peek_digit(self) -> str | None:
         # asyncio.Queue has no peek; the digit stays queued for next_digit.

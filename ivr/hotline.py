@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
-from ivr.greeting import digits_greeting
+from ivr.runtime.greeting import digits_greeting
 from ivr.sip.endpoint import RegisterHandler
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ async def build_hotline(
     runtime over the database dossier source, procedure catalogue and officer directory, with
     offline speech recognition when the recogniser loads."""
     from db import create_engine_from_url, in_memory_database, session_factory
-    from ivr.calllog import DbCallLog
-    from ivr.calllog_process import CallLogProcess
+    from ivr.calllog.sink import DbCallLog
+    from ivr.calllog.writer_process import CallLogProcess
     from speech.prompt_cache import build_prompt_cache
     from speech.tts import build_synthesizer
 
@@ -97,7 +97,7 @@ async def build_hotline(
     calllog: DbCallLog | CallLogProcess
     if in_memory_database(settings.database_url):  # only this process can see that database
         calllog = DbCallLog(sessions)
-    else:  # database work off the media process (see ivr.calllog_process)
+    else:  # database work off the media process (see ivr.calllog.writer_process)
         calllog = CallLogProcess(settings.database_url)
     calllog.start()
     sink = FanoutSink(LogSink(), calllog)
@@ -124,7 +124,8 @@ async def build_hotline(
     from integrations.dossiers_db import DatabaseDossierSource
     from integrations.officers import DbOfficerDirectory
     from integrations.procedures import DbProcedureCatalogue
-    from ivr.runtime import PinnedTree, RuntimeDeps, run_call
+    from ivr.runtime.deps import PinnedTree, RuntimeDeps
+    from ivr.runtime.interpreter import run_call
     from menus.store import MenuStore, PublishedTrees
 
     trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)

@@ -31,6 +31,14 @@ class SipSettings(BaseModel):
     retry_after_s: int = 30
     timer_t1_ms: int = 500
     timer_t2_ms: int = 4000
+    refer_notify_timeout_s: float = Field(
+        default=60.0, description="How long a transfer waits for the final NOTIFY of its REFER"
+    )
+    hangup_grace_s: float = Field(
+        default=2.0,
+        description="After a call ends, how long its dialog runtime has to notice before its "
+        "task is cancelled",
+    )
     registration: RegisterSettings | None = None
     transfer_targets: dict[str, str] = Field(
         default_factory=dict,

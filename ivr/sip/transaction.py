@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ivr.sip.message import Request, Response, parse_cseq, parse_name_addr, parse_via, serialize
 from ivr.sip.timers import Scheduler, SipTimers, TimerHandle
@@ -273,12 +274,24 @@ class ClientTransaction:
         self._on_terminated(self)
 
 
+class ClientSide(Protocol):
+    """A client transaction as the table sees it (non-INVITE here, INVITE in
+    :mod:`ivr.sip.invite_client`)."""
+
+    @property
+    def key(self) -> tuple[str, str]: ...
+
+    def receive_response(self, resp: Response) -> None: ...
+
+    def abandon(self) -> None: ...
+
+
 @dataclass
 class TransactionTable:
     """The live transactions, by key. Terminated transactions remove themselves."""
 
     server: dict[ServerKey, ServerTransaction]
-    client: dict[tuple[str, str], ClientTransaction]
+    client: dict[tuple[str, str], ClientSide]
 
     @classmethod
     def empty(cls) -> TransactionTable:
@@ -288,11 +301,11 @@ class TransactionTable:
         if self.server.get(tx.key) is tx:
             del self.server[tx.key]
 
-    def drop_client(self, tx: ClientTransaction) -> None:
+    def drop_client(self, tx: ClientSide) -> None:
         if self.client.get(tx.key) is tx:
             del self.client[tx.key]
 
-    def match_response(self, resp: Response) -> ClientTransaction | None:
+    def match_response(self, resp: Response) -> ClientSide | None:
         vias = resp.headers.get_all("Via")
         if not vias:
             return None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from speech.audio import read_wav
 
 NOTE_S = 0.5

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import create_engine_from_url, session_factory, unit_of_work
 from integrations.officers import save_officer
-from ivr.fake_channel import FakeChannel, FakePrompts, run_virtual
 from ivr.officer_settings import QueueSettings
 from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.music import default_music
@@ -22,6 +21,7 @@ from ivr.queue.store import MemoryQueueStore, QueueStore
 from ivr.queue.store_db import DbQueueStore
 from ivr.queue.waiting import QueueDoor
 from tests.queue.test_waiting import FakeOfficers
+from tests.runtime.fake_channel import FakeChannel, FakePrompts, run_virtual
 
 DEPT = "so-cong-thuong"
 

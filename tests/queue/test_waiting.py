@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from ivr.channel import CallChannel, CallerHungUp
-from ivr.fake_channel import FakeChannel, FakePrompts, HangUp, Press, run_virtual
 from ivr.officer_settings import QueueSettings
 from ivr.queue.model import EntryKind, EntryState, OfficerState, QueueEntry
 from ivr.queue.music import default_music
 from ivr.queue.store import MemoryQueueStore
 from ivr.queue.waiting import QueueDoor, QueueResult
+from tests.runtime.fake_channel import FakeChannel, FakePrompts, HangUp, Press, run_virtual
 
 DEPT = "so-cong-thuong"
 

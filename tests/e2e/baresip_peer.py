@@ -147,6 +147,7 @@ def write_config(
     transport: str = "udp",
     codecs: tuple[str, ...] = (),
     account: str = "<sip:tester@127.0.0.1>;regint=0;answermode=manual",
+    tone_hz: float = 440.0,
 ) -> None:
     """Write a minimal ``config`` and ``accounts`` for a loopback softphone into ``directory``.
 
@@ -157,7 +158,7 @@ def write_config(
     if transport not in ("udp", "tcp"):
         raise BaresipError(f"unsupported SIP transport {transport!r} (udp or tcp)")
     lo, hi = rtp_ports
-    write_tone(directory / "microphone.wav")
+    write_tone(directory / "microphone.wav", hz=tone_hz)
     config = f"""\
 poll_method\t\tepoll
 net_interface\t\t127.0.0.1
@@ -215,11 +216,13 @@ class BaresipPeer:
         codecs: tuple[str, ...] = (),
         executable: str = "baresip",
         account: str | None = None,
+        tone_hz: float = 440.0,
     ) -> None:
         self.sip_port = sip_port
         self.transport = transport
         self.codecs = codecs
         self.account = account
+        self.tone_hz = tone_hz
         self.ctrl_port = ctrl_port
         self.rtp_ports = rtp_ports
         self.module_dir = module_dir
@@ -254,6 +257,7 @@ class BaresipPeer:
             module_dir=self.module_dir,
             transport=self.transport,
             codecs=self.codecs,
+            tone_hz=self.tone_hz,
             **({"account": self.account} if self.account else {}),
         )
         self._proc = await asyncio.create_subprocess_exec(

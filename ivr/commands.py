@@ -190,6 +190,8 @@ async def _run_ivr(
         transport=transport,
     )
     worker.endpoint.registrar = hotline.registrar
+    if hotline.bridge is not None:
+        hotline.bridge.dial = worker.endpoint.dial
     await worker.start()
     settle_garbage_collector()
     print(

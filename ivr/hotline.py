@@ -16,8 +16,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ivr.bridge.officer_line import BridgeLine
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
+from ivr.queue.waiting import QueueDoor
 from ivr.runtime.greeting import digits_greeting
 from ivr.sip.endpoint import RegisterHandler
 
@@ -46,6 +48,7 @@ class Hotline:
     sink: EventSink
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     registrar: RegisterHandler | None = None  # answers officers' REGISTERs
+    bridge: BridgeLine | None = None  # rings officers; its dial is the worker's endpoint
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -157,6 +160,7 @@ async def build_hotline(
         transfer_targets=dict(settings.sip.transfer_targets),
         recognizer=recognizer,
         voice_detector=voice_detector,
+        queue=build_queue(settings, sessions, cache.get, hotline),
     )
 
     async def prerender() -> None:
@@ -176,6 +180,43 @@ async def build_hotline(
 
     hotline.on_call = on_hotline_call
     return hotline
+
+
+def build_queue(settings: Any, sessions: Any, prompts: Any, hotline: Hotline) -> QueueDoor | None:
+    """The department queues with the bridge to officers' registered phones; None (REFER to
+    the configured targets) behind the dispatcher, where dialling is not routed yet (0003)."""
+    import time
+
+    from ivr.queue.music import load_music
+    from ivr.queue.store_db import DbQueueStore
+    from ivr.registrar_db import DbRegistry
+
+    if settings.workers != 1 or not settings.registrar.enabled:
+        return None
+    host = settings.sip.public_address or settings.sip.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    hotline.bridge = BridgeLine(
+        _not_started,
+        DbRegistry(sessions, realm=settings.registrar.realm),
+        from_uri=f"sip:hotline@{host}:{settings.sip.port}",
+        whisper=prompts,
+        clock=time.time,
+    )
+    return QueueDoor(
+        store=DbQueueStore(sessions),
+        settings=settings.queues,
+        prompts=prompts,
+        music=load_music(settings.queues.music_file),
+        officers=hotline.bridge,
+        clock=time.time,
+    )
+
+
+async def _not_started(*args: Any, **kwargs: Any) -> Any:
+    from ivr.sip.uac import DialFailed
+
+    raise DialFailed(503, "the worker's endpoint is not started")
 
 
 def build_registrar(settings: Any, sessions: Any) -> RegisterHandler:

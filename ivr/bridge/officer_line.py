@@ -44,7 +44,8 @@ class Dialler(Protocol):
     ) -> Awaitable[Leg[Call]]: ...
 
 
-WhisperSource = Callable[[QueueEntry], Awaitable[Audio | None]]
+WhisperSource = Callable[[str], Awaitable[Audio]]
+"""The whisper's text to audio (the prompt cache)."""
 
 
 @dataclass
@@ -68,7 +69,7 @@ class BridgeLine:
         whisper: WhisperSource,
         clock: Callable[[], float],
     ) -> None:
-        self._dial = dial
+        self.dial = dial  # set late: the endpoint is built after the hotline
         self._bindings = bindings
         self._from_uri = from_uri
         self._whisper = whisper
@@ -83,8 +84,9 @@ class BridgeLine:
         *,
         ring_timeout_s: float,
         on_answer: Callable[[str], Awaitable[None]],
+        summary: str = "",
     ) -> bool:
-        """Ring, whisper, bridge (see the module docstring)."""
+        """Ring, whisper `summary`, bridge (see the module docstring)."""
         if not isinstance(channel, Call):
             raise TypeError("the bridge joins SIP calls only")
         answered = await self.ring(channel, officers, ring_timeout_s)
@@ -94,9 +96,8 @@ class BridgeLine:
         if officer_call is None:  # never: an answered leg always has its call
             return False
         try:
-            audio = await self._whisper(entry)
-            if audio is not None:
-                await officer_call.play(audio, barge_in_digits=False)
+            if summary:
+                await officer_call.play(await self._whisper(summary), barge_in_digits=False)
             await on_answer(answered.officer)
         except CallerHungUp:  # the officer hung up during the whisper
             await channel.hangup()
@@ -125,7 +126,7 @@ class BridgeLine:
         started = self._clock()
 
         async def attempt(officer: str, contact: str) -> tuple[str, Leg[Call]]:
-            leg = await self._dial(
+            leg = await self.dial(
                 contact, from_uri=self._from_uri, timeout_s=timeout_s, cancel=cancel
             )
             return officer, leg

@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 from ivr.channel import Audio, CallChannel, CallerHungUp, PlayOutcome
 from ivr.officer_settings import QueueSettings
 from ivr.queue.estimate import estimated_wait_s, position_sentence
-from ivr.queue.model import EntryKind, QueueEntry
+from ivr.queue.model import EntryKind, OfficerState, QueueEntry
 from ivr.queue.music import music_slice
 from ivr.queue.store import QueueStore
 
@@ -56,9 +56,11 @@ class OfficerLine(Protocol):
         *,
         ring_timeout_s: float,
         on_answer: Callable[[str], Awaitable[None]],
+        summary: str = "",
     ) -> bool:
-        """Ring `officers`; the first to answer is connected to the caller until either side
-        hangs up (``on_answer`` is awaited first): True. False when nobody answered in time."""
+        """Ring `officers`; the first to answer hears `summary` (the whisper), then is connected
+        to the caller until either side hangs up (``on_answer`` is awaited when they answer):
+        True. False when nobody answered in time."""
         ...
 
 
@@ -83,9 +85,19 @@ class QueueDoor:
     officers: OfficerLine
     clock: Callable[[], float]
 
-    async def wait(self, channel: CallChannel, department_id: str) -> QueueResult:
-        """Put the caller in `department_id`'s line until served, called back or gone."""
-        return await wait_in_queue(channel, department_id, self)
+    async def wait(
+        self, channel: CallChannel, department_id: str, summary: str = ""
+    ) -> QueueResult:
+        """Put the caller in `department_id`'s line until served, called back or gone;
+        `summary` is whispered to the officer who answers."""
+        return await wait_in_queue(channel, department_id, self, summary)
+
+    async def serves(self, department_id: str) -> bool:
+        """True when an officer of the department is signed in (the queue takes its calls);
+        otherwise the department is reached the old way (REFER to its configured target)."""
+        now = self.clock()
+        snap = await self.store.snapshot(department_id, now=now, history=0)
+        return any(p.current(now) is not OfficerState.SIGNED_OUT for p in snap.officers)
 
     async def offer_callback(self, channel: CallChannel, department_id: str, why: str) -> bool:
         """Outside hours or a full line: offer a callback (1); True when one was recorded."""
@@ -109,7 +121,9 @@ class QueueDoor:
         return await channel.play(await self.prompts(text), barge_in_digits=True)
 
 
-async def wait_in_queue(channel: CallChannel, department_id: str, door: QueueDoor) -> QueueResult:
+async def wait_in_queue(
+    channel: CallChannel, department_id: str, door: QueueDoor, summary: str = ""
+) -> QueueResult:
     """The waiting loop (see the module docstring)."""
     settings, store, clock = door.settings, door.store, door.clock
     started = clock()
@@ -122,14 +136,14 @@ async def wait_in_queue(channel: CallChannel, department_id: str, door: QueueDoo
         department_id, call_id=info.call_id, caller=info.caller, kind=EntryKind.CALL, now=started
     )
     try:
-        return await _loop(channel, door, entry, started)
+        return await _loop(channel, door, entry, started, summary)
     except CallerHungUp:
         await store.leave(entry.id, now=clock())
         raise
 
 
 async def _loop(
-    channel: CallChannel, door: QueueDoor, entry: QueueEntry, started: float
+    channel: CallChannel, door: QueueDoor, entry: QueueEntry, started: float, summary: str
 ) -> QueueResult:
     settings, store, clock = door.settings, door.store, door.clock
     next_announce = started
@@ -137,7 +151,7 @@ async def _loop(
     ring = await store.take_turn(entry.id, settings.strategy, now=started)
     while True:
         if ring:
-            served = await _ring(channel, door, entry, ring)
+            served = await _ring(channel, door, entry, ring, summary)
             if served is not None:
                 return served
             ring = await store.take_turn(entry.id, settings.strategy, now=clock())
@@ -196,7 +210,7 @@ async def _play_until_turn(
 
 
 async def _ring(
-    channel: CallChannel, door: QueueDoor, entry: QueueEntry, ring: list[str]
+    channel: CallChannel, door: QueueDoor, entry: QueueEntry, ring: list[str], summary: str
 ) -> QueueResult | None:
     """Ring the officers reserved for this caller; None when nobody answered (back in line)."""
     store, clock = door.store, door.clock
@@ -213,6 +227,7 @@ async def _ring(
             entry,
             ring_timeout_s=door.settings.ring_timeout_s,
             on_answer=on_answer,
+            summary=summary,
         )
     except CallerHungUp:
         if answered:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from integrations.base import DossierSource, OfficerDirectory, ProcedureCatalogue
 from integrations.privacy import DisclosurePolicy
 from ivr.channel import Audio
+from ivr.queue.waiting import QueueDoor
 from menus.model import MenuTree
 from speech.asr import Recognizer
 from speech.vad import VadEvent
@@ -101,6 +102,8 @@ class RuntimeDeps:
     voice_detector: Callable[[], VoiceDetector] | None = None
     disclosure: DisclosurePolicy = field(default_factory=DisclosurePolicy)
     timing: RuntimeTiming = field(default_factory=RuntimeTiming)
+    # None: "an officer" is a REFER to the department's target; set: its queue and the bridge
+    queue: QueueDoor | None = None
 
     @property
     def speech_enabled(self) -> bool:

@@ -25,7 +25,7 @@ from ivr.bridge.officer_line import BridgeLine
 from ivr.call import Call
 from ivr.channel import CallerHungUp
 from ivr.officer_settings import QueueSettings, RegistrarSettings
-from ivr.queue.model import EntryState, OfficerState, QueueEntry
+from ivr.queue.model import EntryState, OfficerState
 from ivr.queue.music import default_music
 from ivr.queue.store_db import DbQueueStore
 from ivr.queue.waiting import QueueDoor
@@ -39,6 +39,7 @@ pytestmark = pytest.mark.e2e
 DEPT = "so-cong-thuong"
 PASSWORD = "b1m4t-1001"
 CALLER_HZ, OFFICER_HZ, WHISPER_HZ = 440.0, 880.0, 1500.0
+SUMMARY = "Cuộc gọi về hồ sơ 2503039005, đang chờ bổ sung giấy tờ, Sở Công thương"
 
 
 def tone(hz: float, seconds: float) -> Audio:
@@ -72,7 +73,7 @@ def near(hz: float, target: float) -> bool:
 
 async def serve_queue(
     factory: sessionmaker[Session],
-) -> tuple[RunningIvr, DbQueueStore, BridgeLine, list[object], list[int]]:
+) -> tuple[RunningIvr, DbQueueStore, BridgeLine, list[object], list[str]]:
     """A worker whose calls wait in the department's queue and are bridged to officer 1001."""
     with unit_of_work(factory) as session:
         save_officer(
@@ -86,7 +87,7 @@ async def serve_queue(
 
     async def on_call(call: Call) -> None:
         try:
-            outcome.append(await door_box[0].wait(call, DEPT))
+            outcome.append(await door_box[0].wait(call, DEPT, summary=SUMMARY))
         except CallerHungUp:
             outcome.append("hung up")
 
@@ -98,10 +99,10 @@ async def serve_queue(
         clock=time.time,
     )
     ivr.worker.endpoint.registrar = registrar.handle
-    whispered: list[int] = []
+    whispered: list[str] = []
 
-    async def whisper(entry: QueueEntry) -> Audio:
-        whispered.append(entry.id)
+    async def whisper(text: str) -> Audio:
+        whispered.append(text)
         return tone(WHISPER_HZ, 1.0)
 
     async def prompts(text: str) -> Audio:
@@ -154,7 +155,7 @@ async def test_caller_is_bridged_to_the_registered_officer(
     finally:
         await ivr.worker.stop()
 
-    assert whispered and line.ring_times_s and line.ring_times_s[0] < 1.0
+    assert whispered == [SUMMARY] and line.ring_times_s and line.ring_times_s[0] < 1.0
     # the officer hears the whisper first, then the caller
     first_whisper = next(i for i, hz in enumerate(officer_heard) if near(hz, WHISPER_HZ))
     caller_parts = [i for i, hz in enumerate(officer_heard) if near(hz, CALLER_HZ)]

@@ -37,6 +37,7 @@ class FakeOfficers:
         *,
         ring_timeout_s: float,
         on_answer: Callable[[str], Awaitable[None]],
+        summary: str = "",
     ) -> bool:
         loop = asyncio.get_running_loop()
         self.rung.append((loop.time(), tuple(officers)))

@@ -11,6 +11,7 @@ import integrations.commands
 import integrations.officer_commands
 import ivr.calllog.commands
 import ivr.commands
+import ivr.queue.commands
 import menus.commands
 import speech.commands
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         speech.commands,
         ivr.calllog.commands,
         integrations.officer_commands,
+        ivr.queue.commands,
     ):
         module.register(sub)
     # `db init --sample` publishes the default menu tree: composed here so that the data

@@ -90,3 +90,20 @@ def test_read_password_limits() -> None:
         read_password(io.StringIO(""))
     with pytest.raises(DirectoryError):
         read_password(io.StringIO("x" * 300))
+
+
+def test_queue_state_and_show(database: tuple[str, sessionmaker[Session]]) -> None:
+    url, _ = database
+
+    def queue(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "TONGDAI_DATABASE_URL": url}
+        return subprocess.run(
+            [sys.executable, "cli.py", "queue", *args],
+            capture_output=True, text=True, cwd=ROOT, env=env, timeout=60, check=False,
+        )  # fmt: skip
+
+    assert queue("state", "1001", "available").stdout.strip() == "1001 (so-cong-thuong): available"
+    shown = queue("show", "so-cong-thuong").stdout.split()
+    assert shown[:3] == ["officer", "1001", "available"]
+    unknown = queue("state", "9999", "break")
+    assert unknown.returncode == 1 and "no officer" in unknown.stderr

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 import integrations.commands
+import integrations.officer_commands
 import ivr.calllog.commands
 import ivr.commands
+import ivr.queue.commands
 import ivr.voice_commands
 import menus.commands
 import speech.commands
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         ivr.calllog.commands,
         ivr.voice_commands,
         web.commands,
+        integrations.officer_commands,
+        ivr.queue.commands,
     ):
         module.register(sub)
     # `db init --sample` publishes the default menu tree: composed here so that the data

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from integrations.settings import IntegrationSettings
+from ivr.officer_settings import QueueSettings, RegistrarSettings
 from ivr.settings import MediaSettings, SipSettings
 from speech.settings import SpeechSettings
 from telemetry.settings import NodeSettings
@@ -54,6 +55,8 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     menus: MenuSettings = Field(default_factory=MenuSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
+    registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
+    queues: QueueSettings = Field(default_factory=QueueSettings)
 
     @classmethod
     def settings_customise_sources(

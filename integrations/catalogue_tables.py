@@ -109,8 +109,9 @@ class DepartmentRow(Base):
 class OfficerRow(Base):
     """An officer (cán bộ) who answers transferred calls and logs in to the console.
 
-    Secrets are never stored in clear: ``sip_ha1`` is the digest HA1 (MD5 of
-    ``user:realm:password``, what a SIP registrar needs) and ``web_password_hash`` an scrypt hash.
+    Secrets are never stored in clear: ``sip_ha1`` and ``sip_ha1_sha256`` are the digest HA1s
+    (MD5 and SHA-256 of ``user:realm:password``, RFC 8760: what a SIP registrar needs; migration
+    ``0006_officer_registrar`` added the SHA-256 one) and ``web_password_hash`` an scrypt hash.
     """
 
     __tablename__ = "officers"
@@ -124,6 +125,7 @@ class OfficerRow(Base):
     sip_uri: Mapped[str] = mapped_column(String(255), default="")
     sip_realm: Mapped[str] = mapped_column(String(255), default="")
     sip_ha1: Mapped[str] = mapped_column(String(64), default="")
+    sip_ha1_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
     web_login: Mapped[str | None] = mapped_column(String(64), unique=True)
     web_password_hash: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

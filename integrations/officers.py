@@ -59,6 +59,11 @@ def sip_ha1(username: str, realm: str, password: str) -> str:
     return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
 
 
+def sip_ha1_sha256(username: str, realm: str, password: str) -> str:
+    """The SHA-256 digest HA1 of RFC 7616/8760: hex SHA-256 of ``user:realm:password``."""
+    return hashlib.sha256(f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
 def hash_web_password(password: str) -> str:
     """An scrypt hash with a random salt: ``scrypt$n$r$p$salt$hash`` (base64 parts)."""
     if not password:
@@ -252,7 +257,10 @@ def save_officer(
     row.department_id, row.name, row.sip_uri = department_id, name, sip_uri
     row.sip_realm, row.web_login, row.active, row.position = realm, web_login, active, position
     if sip_password is not None:
+        if not sip_password:
+            raise DirectoryError("an empty SIP password cannot be set")
         row.sip_ha1 = sip_ha1(extension, realm, sip_password)
+        row.sip_ha1_sha256 = sip_ha1_sha256(extension, realm, sip_password)
     if web_password is not None:
         row.web_password_hash = hash_web_password(web_password)
     return row
@@ -310,6 +318,41 @@ def sip_credentials(session: Session, *, extension: str) -> tuple[str, str] | No
     if row is None or not row.active or not row.sip_ha1:
         return None
     return row.sip_realm, row.sip_ha1
+
+
+@dataclass(frozen=True)
+class SipSecrets:
+    """What a registrar checks a digest against: the realm and the HA1 per algorithm."""
+
+    extension: str
+    department_id: str
+    realm: str
+    ha1_md5: str
+    ha1_sha256: str
+
+
+def sip_secrets(session: Session, *, extension: str) -> SipSecrets | None:
+    """The digest secrets of an active officer's extension; None when unknown or without one."""
+    row = session.scalars(select(OfficerRow).where(OfficerRow.extension == extension)).first()
+    if row is None or not row.active or not (row.sip_ha1 or row.sip_ha1_sha256):
+        return None
+    return SipSecrets(
+        extension=row.extension,
+        department_id=row.department_id,
+        realm=row.sip_realm,
+        ha1_md5=row.sip_ha1,
+        ha1_sha256=row.sip_ha1_sha256,
+    )
+
+
+def remove_officer(session: Session, *, extension: str) -> bool:
+    """Delete the officer with this extension (their registrations go with them); False if none."""
+    row = session.scalars(select(OfficerRow).where(OfficerRow.extension == extension)).first()
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
 
 
 # A well-formed hash no password matches, checked when the login is unknown.

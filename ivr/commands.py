@@ -269,6 +269,9 @@ async def _run_ivr(
         answer_delay_s=answer_delay_s,
         transport=transport,
     )
+    worker.endpoint.registrar = hotline.registrar
+    if hotline.bridge is not None:
+        hotline.bridge.dial = worker.endpoint.dial
     await _bind_sip(worker.start(), settings)
     telemetry.start(worker, hotline)
     if on_bound is not None:

@@ -17,9 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from config.settings import Settings
+from ivr.bridge.officer_line import BridgeLine
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
+from ivr.queue.waiting import QueueDoor
 from ivr.runtime.greeting import digits_greeting
+from ivr.sip.endpoint import RegisterHandler
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ class Hotline:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     prompt_stats: Any = None  # the prompt cache's counters, for metrics
     recognition_pool: Any = None  # the recogniser's slots, for metrics
+    registrar: RegisterHandler | None = None  # answers officers' REGISTERs
+    bridge: BridgeLine | None = None  # rings officers; its dial is the worker's endpoint
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -117,6 +122,8 @@ async def build_hotline(
         engine.dispose()
 
     hotline.closers.append(close_db)
+    if settings.registrar.enabled:
+        hotline.registrar = build_registrar(settings, sessions)
 
     if app == "digits":
         from ivr.greeting import GOODBYE, GREETING
@@ -158,6 +165,7 @@ async def build_hotline(
         check_failures=DbCheckFailures(sessions),
         check_limits=CheckLimits(**settings.integrations.caller_check.model_dump()),
         timing=RuntimeTiming(max_call_s=settings.sip.max_call_s),
+        queue=build_queue(settings, sessions, cache.get, hotline),
     )
 
     async def prerender() -> None:
@@ -264,6 +272,55 @@ def recording_problem(sink: EventSink, call_id: str) -> Callable[[str], None]:
         )
 
     return report
+
+
+def build_queue(settings: Any, sessions: Any, prompts: Any, hotline: Hotline) -> QueueDoor | None:
+    """The department queues with the bridge to officers' registered phones; None (REFER to
+    the configured targets) behind the dispatcher, where dialling is not routed yet (0003)."""
+    import time
+
+    from ivr.queue.music import load_music
+    from ivr.queue.store_db import DbQueueStore
+    from ivr.registrar_db import DbRegistry
+
+    if settings.workers != 1 or not settings.registrar.enabled:
+        return None
+    host = settings.sip.public_address or settings.sip.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    hotline.bridge = BridgeLine(
+        _not_started,
+        DbRegistry(sessions, realm=settings.registrar.realm),
+        from_uri=f"sip:hotline@{host}:{settings.sip.port}",
+        whisper=prompts,
+        clock=time.time,
+    )
+    return QueueDoor(
+        store=DbQueueStore(sessions),
+        settings=settings.queues,
+        prompts=prompts,
+        music=load_music(settings.queues.music_file),
+        officers=hotline.bridge,
+        clock=time.time,
+    )
+
+
+async def _not_started(*args: Any, **kwargs: Any) -> Any:
+    from ivr.sip.uac import DialFailed
+
+    raise DialFailed(503, "the worker's endpoint is not started")
+
+
+def build_registrar(settings: Any, sessions: Any) -> RegisterHandler:
+    """The registrar officers' softphones register to, over the shared database."""
+    import time
+
+    from ivr.registrar_db import DbRegistry
+    from ivr.sip.registrar import Registrar
+
+    registry = DbRegistry(sessions, realm=settings.registrar.realm)
+    registrar = Registrar(settings.registrar, credentials=registry, store=registry, clock=time.time)
+    return registrar.handle
 
 
 async def _unset(call: Call) -> None:

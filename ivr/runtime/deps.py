@@ -17,6 +17,7 @@ from integrations.base import DossierSource, OfficerDirectory, ProcedureCatalogu
 from integrations.privacy import DisclosurePolicy
 from integrations.verification import CheckFailures, CheckLimits, MemoryCheckFailures
 from ivr.channel import Audio
+from ivr.queue.waiting import QueueDoor
 from menus.model import MenuTree
 from speech.asr import Recognizer
 from speech.vad import VadEvent
@@ -106,6 +107,8 @@ class RuntimeDeps:
     check_failures: CheckFailures = field(default_factory=MemoryCheckFailures)
     check_limits: CheckLimits = field(default_factory=CheckLimits)
     timing: RuntimeTiming = field(default_factory=RuntimeTiming)
+    # None: "an officer" is a REFER to the department's target; set: its queue and the bridge
+    queue: QueueDoor | None = None
 
     @property
     def speech_enabled(self) -> bool:

@@ -12,6 +12,7 @@ from ivr.events import CallbackRequested, TransferRequested, TransferResult
 from ivr.runtime import phrases
 from ivr.runtime.conversation import Conversation, GlobalPicked, Option, Picked
 from ivr.runtime.deps import CallbackRequest
+from ivr.runtime.queueing import wait_for_officer
 from ivr.runtime.steps import Act, End, Go, Step, has_prompt, node_prompt
 from menus.model import BaseNode, CallbackNode, CallbackNumber, GlobalAction, HoursNode
 
@@ -58,6 +59,10 @@ async def transfer_to(
     ctx.department = department
     # The node's stated reason plus what the call itself showed (an overdue dossier, an outage).
     ctx.reason = "; ".join(r for r in (reason, ctx.reason) if r) if reason != ctx.reason else reason
+    if conv.deps.queue is not None:
+        queued = await wait_for_officer(conv, conv.deps.queue, department, prompt)
+        if queued is not None:
+            return queued
     target = await _transfer_target(conv, department)
     if target is None:
         conv.emit_error(ErrorCode.TRANSFER_FAILED, f"no transfer target for {department!r}")

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
@@ -41,7 +41,7 @@ from ivr.sip.message import (
     parse_name_addr,
     serialize,
 )
-from ivr.sip.policy import check_request
+from ivr.sip.policy import SUPPORTED_METHODS, check_request
 from ivr.sip.registration import Registration
 from ivr.sip.replies import (
     bad_request_reason,
@@ -61,6 +61,7 @@ from ivr.sip.uas import ACCEPT, ALLOW, InboundCalls
 log = logging.getLogger(__name__)
 
 TransportFactory = Callable[[Callable[[bytes, Peer], None]], SipTransport]
+RegisterHandler = Callable[[Request, Peer], Awaitable[Response]]
 SHUTDOWN_BYE_S = 1.0  # how long stop() waits for each live call's BYE
 
 
@@ -108,6 +109,7 @@ class Endpoint(Generic[C]):
         self.stats = EndpointStats()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.registration: Registration | None = None
+        self.registrar: RegisterHandler | None = None  # officers' phones register here when set
         self.inbound = InboundCalls(self)
         self.outbound = OutboundCalls(self)
 
@@ -215,7 +217,8 @@ class Endpoint(Generic[C]):
                     self._send_response(make_response(msg, 500), msg, peer)
 
     def _on_request(self, req: Request, peer: Peer) -> None:
-        problem = check_request(req)
+        methods = SUPPORTED_METHODS if self.registrar is None else (*SUPPORTED_METHODS, "REGISTER")
+        problem = check_request(req, supported_methods=methods)
         if problem is not None:
             self.count_reject(problem.status)
             if req.method != "ACK":
@@ -247,10 +250,25 @@ class Endpoint(Generic[C]):
             headers = [("Allow", ALLOW), ("Accept", ACCEPT), *self.ua_headers()]
             resp = make_response(req, 200, to_tag=new_tag(), headers=headers)
             self.server_tx(req, peer).respond(resp)
+        elif req.method == "REGISTER" and self.registrar is not None:
+            self._on_register(req, peer, self.registrar)
         elif req.method in ("BYE", "INFO", "NOTIFY"):
             self.respond_stateless(req, peer, 481)
         else:
             self.respond_stateless(req, peer, 405, [("Allow", ALLOW)])
+
+    def _on_register(self, req: Request, peer: Peer, registrar: RegisterHandler) -> None:
+        tx = self.server_tx(req, peer)
+
+        async def answer() -> None:
+            try:
+                resp = await registrar(req, peer)
+            except Exception:  # the store failed: the phone retries later
+                log.exception("registrar failed")
+                resp = make_response(req, 500, headers=[("Retry-After", "30")])
+            tx.respond(resp)
+
+        self.keep(asyncio.get_running_loop().create_task(answer()))
 
     def _on_response(self, resp: Response) -> None:
         tx = self.tx.match_response(resp)

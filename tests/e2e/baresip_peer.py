@@ -146,16 +146,19 @@ def write_config(
     module_dir: Path,
     transport: str = "udp",
     codecs: tuple[str, ...] = (),
+    account: str = "<sip:tester@127.0.0.1>;regint=0;answermode=manual",
+    tone_hz: float = 440.0,
 ) -> None:
     """Write a minimal ``config`` and ``accounts`` for a loopback softphone into ``directory``.
 
-    The account needs no registrar (``regint=0``): calls go straight to the dialled address.
+    The default account needs no registrar (``regint=0``): calls go straight to the dialled
+    address; an officer's phone passes its own (``auth_pass``, ``regint``, ``answermode``).
     ``codecs`` (e.g. ``("PCMA",)``) limits what baresip offers; empty offers PCMU and PCMA.
     """
     if transport not in ("udp", "tcp"):
         raise BaresipError(f"unsupported SIP transport {transport!r} (udp or tcp)")
     lo, hi = rtp_ports
-    write_tone(directory / "microphone.wav")
+    write_tone(directory / "microphone.wav", hz=tone_hz)
     config = f"""\
 poll_method\t\tepoll
 net_interface\t\t127.0.0.1
@@ -178,7 +181,6 @@ module_app\t\tctrl_tcp.so
 ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
 """
     (directory / "config").write_text(config, encoding="ascii")
-    account = "<sip:tester@127.0.0.1>;regint=0;answermode=manual"
     if codecs:
         account += ";audio_codecs=" + ",".join(codecs)
     (directory / "accounts").write_text(account + "\n", encoding="ascii")
@@ -213,10 +215,14 @@ class BaresipPeer:
         transport: str = "udp",
         codecs: tuple[str, ...] = (),
         executable: str = "baresip",
+        account: str | None = None,
+        tone_hz: float = 440.0,
     ) -> None:
         self.sip_port = sip_port
         self.transport = transport
         self.codecs = codecs
+        self.account = account
+        self.tone_hz = tone_hz
         self.ctrl_port = ctrl_port
         self.rtp_ports = rtp_ports
         self.module_dir = module_dir
@@ -251,6 +257,8 @@ class BaresipPeer:
             module_dir=self.module_dir,
             transport=self.transport,
             codecs=self.codecs,
+            tone_hz=self.tone_hz,
+            **({"account": self.account} if self.account else {}),
         )
         self._proc = await asyncio.create_subprocess_exec(
             self.executable, "-f", str(self.directory), "-s",

@@ -1,0 +1,1 @@
+"""Bridged transfer: tongdai rings an officer's phones and joins them to the waiting caller."""

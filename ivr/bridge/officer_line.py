@@ -1,0 +1,165 @@
+"""The :class:`~ivr.queue.waiting.OfficerLine` of the hotline: ring, whisper, bridge.
+
+Every registered phone of every officer the queue reserved is dialled at once; the first to
+answer wins and the others are cancelled (a 2xx racing the CANCEL is hung up). The caller
+hanging up while the phones ring cancels them all. The answering officer first hears the whisper
+(who is calling and why), then the two calls are bridged until either side hangs up. Targets
+come only from the registrar's bindings of officers in the directory: nothing the caller typed
+or said is ever dialled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ivr.bridge.relay import bridge
+from ivr.call import Call
+from ivr.channel import Audio, CallChannel, CallerHungUp
+from ivr.queue.model import QueueEntry
+from ivr.sip.bindings import BindingStore
+from ivr.sip.legs import Leg
+from ivr.sip.uac import DialError
+
+log = logging.getLogger(__name__)
+
+NO_PHONE_WAIT_S = 2.0  # an officer marked available with no registered phone: try again later
+CALLER_WATCH_S = 0.1  # how often a ringing attempt checks that the caller is still there
+
+
+class Dialler(Protocol):
+    """``Endpoint.dial`` as the bridge uses it."""
+
+    def __call__(
+        self,
+        target_uri: str,
+        *,
+        from_uri: str,
+        timeout_s: float,
+        cancel: asyncio.Event | None = None,
+    ) -> Awaitable[Leg[Call]]: ...
+
+
+WhisperSource = Callable[[str], Awaitable[Audio]]
+"""The whisper's text to audio (the prompt cache)."""
+
+
+@dataclass
+class Answered:
+    """Which officer answered, on which leg, and how long their phones rang."""
+
+    officer: str
+    leg: Leg[Call]
+    ring_s: float
+
+
+class BridgeLine:
+    """Reaches officers through their registered phones."""
+
+    def __init__(
+        self,
+        dial: Dialler,
+        bindings: BindingStore,
+        *,
+        from_uri: str,
+        whisper: WhisperSource,
+        clock: Callable[[], float],
+    ) -> None:
+        self.dial = dial  # set late: the endpoint is built after the hotline
+        self._bindings = bindings
+        self._from_uri = from_uri
+        self._whisper = whisper
+        self._clock = clock
+        self.ring_times_s: list[float] = []
+
+    async def connect(
+        self,
+        channel: CallChannel,
+        officers: Sequence[str],
+        entry: QueueEntry,
+        *,
+        ring_timeout_s: float,
+        on_answer: Callable[[str], Awaitable[None]],
+        summary: str = "",
+    ) -> bool:
+        """Ring, whisper `summary`, bridge (see the module docstring)."""
+        if not isinstance(channel, Call):
+            raise TypeError("the bridge joins SIP calls only")
+        answered = await self.ring(channel, officers, ring_timeout_s)
+        if answered is None:
+            return False
+        officer_call = answered.leg.call
+        if officer_call is None:  # never: an answered leg always has its call
+            return False
+        try:
+            if summary:
+                await officer_call.play(await self._whisper(summary), barge_in_digits=False)
+            await on_answer(answered.officer)
+        except CallerHungUp:  # the officer hung up during the whisper
+            await channel.hangup()
+            raise
+        if channel.ended:
+            await officer_call.hangup()
+            raise CallerHungUp("caller left during the whisper")
+        await bridge(channel, officer_call)
+        return True
+
+    async def ring(
+        self, caller: Call, officers: Sequence[str], timeout_s: float
+    ) -> Answered | None:
+        """Dial every phone of `officers`; the first answer, or None. CallerHungUp when the
+        caller leaves while the phones ring (every attempt is cancelled first)."""
+        targets = [
+            (officer, binding.contact)
+            for officer in officers
+            for binding in await self._bindings.bindings(officer, now=self._clock())
+        ]
+        if not targets:
+            log.info("no registered phone for %s", ", ".join(officers))
+            await asyncio.sleep(min(timeout_s, NO_PHONE_WAIT_S))
+            return None
+        cancel = asyncio.Event()
+        started = self._clock()
+
+        async def attempt(officer: str, contact: str) -> tuple[str, Leg[Call]]:
+            leg = await self.dial(
+                contact, from_uri=self._from_uri, timeout_s=timeout_s, cancel=cancel
+            )
+            return officer, leg
+
+        attempts = [asyncio.create_task(attempt(o, c)) for o, c in targets]
+        watcher = asyncio.create_task(_cancel_when_gone(caller, cancel))
+        winner: Answered | None = None
+        try:
+            for finished in asyncio.as_completed(attempts):
+                try:
+                    officer, leg = await finished
+                except DialError:
+                    continue
+                if winner is None and not caller.ended:
+                    winner = Answered(officer, leg, self._clock() - started)
+                    cancel.set()  # the other phones stop ringing
+                else:  # a second phone answered before its CANCEL arrived
+                    with contextlib.suppress(Exception):
+                        await leg.hangup()
+        finally:
+            watcher.cancel()
+            cancel.set()
+            await asyncio.gather(*attempts, return_exceptions=True)
+        if caller.ended:
+            if winner is not None:
+                await winner.leg.hangup()
+            raise CallerHungUp("caller left while the officer's phone rang")
+        if winner is not None:
+            self.ring_times_s.append(winner.ring_s)
+        return winner
+
+
+async def _cancel_when_gone(caller: Call, cancel: asyncio.Event) -> None:
+    while not caller.ended and not cancel.is_set():
+        await asyncio.sleep(CALLER_WATCH_S)
+    cancel.set()

@@ -1,0 +1,1 @@
+"""Department queues: officers' presence, callers waiting in line, callbacks that keep a place."""

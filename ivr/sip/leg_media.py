@@ -12,7 +12,7 @@ from ivr.media.clock import MediaClock
 from ivr.media.ports import PortAllocator
 from ivr.media.stream import Codec, MediaStream
 from ivr.settings import MediaSettings
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.legs import Leg
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,17 @@ class LegMedia:
         except Exception as exc:
             raise NoMediaPort(str(exc)) from exc
 
-    def offer(self, local_ip: str, port: int) -> sdp.Answer:
+    def offer(self, local_ip: str, port: int) -> offer_answer.Answer:
         """Our SDP offer on ``port`` (outbound INVITE, inbound INVITE without SDP)."""
-        return sdp.make_offer(
+        return offer_answer.make_offer(
             local_ip=local_ip, local_port=port, codecs=self.codecs, ptime=self.settings.ptime_ms
         )
 
-    def answer(self, offer: sdp.SessionDescription, local_ip: str, port: int) -> sdp.Answer:
+    def answer(
+        self, offer: sdp.SessionDescription, local_ip: str, port: int
+    ) -> offer_answer.Answer:
         """Our answer to the peer's offer; raises ``sdp.NoCommonCodec`` or ``sdp.SdpError``."""
-        return sdp.negotiate(
+        return offer_answer.negotiate(
             offer,
             local_ip=local_ip,
             local_port=port,
@@ -62,12 +64,12 @@ class LegMedia:
     async def open(
         self,
         leg: Leg[Any],
-        negotiated: sdp.Answer,
+        negotiated: offer_answer.Answer,
         *,
         bind_host: str,
         port: int,
         on_inactive: Callable[[], None],
-    ) -> sdp.Answer:
+    ) -> offer_answer.Answer:
         """Attach a stream bound to ``port`` (or another port of the range if that one is held
         elsewhere) to ``leg``, silent and off the clock until the dialog is confirmed. Returns
         the negotiated SDP on the port actually bound; raises :class:`NoMediaPort`."""
@@ -116,7 +118,7 @@ class LegMedia:
         the 2xx of our INVITE). False when it is unusable."""
         try:
             remote = sdp.parse(body)
-            answer = sdp.accept_answer(leg.local_sdp, remote, codecs=self.codecs)
+            answer = offer_answer.accept_answer(leg.local_sdp, remote, codecs=self.codecs)
         except (sdp.SdpError, sdp.NoCommonCodec) as exc:
             log.info("unusable SDP answer on %s: %s", leg.dialog.call_id, exc)
             return False
@@ -124,7 +126,7 @@ class LegMedia:
         return True
 
 
-def apply_answer(leg: Leg[Any], answer: sdp.Answer) -> None:
+def apply_answer(leg: Leg[Any], answer: offer_answer.Answer) -> None:
     """Point the stream at the negotiated peer address and codec; follow hold."""
     if answer.remote is not None:
         leg.stream.set_remote(answer.remote)
@@ -135,12 +137,12 @@ def apply_answer(leg: Leg[Any], answer: sdp.Answer) -> None:
         leg.call.set_hold(on_hold)
 
 
-def codec_of(answer: sdp.Answer) -> Codec:
+def codec_of(answer: offer_answer.Answer) -> Codec:
     c = answer.codec
     return Codec(name=c.name.upper(), payload_type=c.payload_type, rate=c.clock_rate)
 
 
-def with_port(answer: sdp.Answer, port: int) -> sdp.Answer:
+def with_port(answer: offer_answer.Answer, port: int) -> offer_answer.Answer:
     """The same SDP on another local RTP port."""
     desc = answer.description
     media = [
@@ -154,7 +156,7 @@ def sdp_ip(desc: sdp.SessionDescription) -> str:
     return sdp.connection_address(desc) or "127.0.0.1"
 
 
-def remote_text(answer: sdp.Answer) -> str:
+def remote_text(answer: offer_answer.Answer) -> str:
     return f"{answer.remote[0]}:{answer.remote[1]}" if answer.remote else ""
 
 

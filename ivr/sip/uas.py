@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Generic
 
 from ivr.channel import CallInfo
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.caller_identity import asserted_caller, is_trusted
 from ivr.sip.dialog import Dialog, Peer, new_tag
 from ivr.sip.leg_media import NoMediaPort, apply_answer, remote_text, sdp_ip
@@ -151,7 +151,7 @@ class InboundCalls(Generic[C]):
 
     def _negotiate(
         self, offer: sdp.SessionDescription | None, local_ip: str, port: int
-    ) -> sdp.Answer:
+    ) -> offer_answer.Answer:
         media = self.ep.media
         try:
             if offer is None:
@@ -264,7 +264,7 @@ class InboundCalls(Generic[C]):
         codecs, ptime = media.codecs, media.settings.ptime_ms
         if req.body:
             try:
-                answer = sdp.negotiate(
+                answer = offer_answer.negotiate(
                     sdp.parse(req.body),
                     local_ip=local_ip,
                     local_port=port,
@@ -282,7 +282,7 @@ class InboundCalls(Generic[C]):
             apply_answer(leg, answer)
             leg.reinvite_pending_offer = False
         else:
-            answer = sdp.make_offer(
+            answer = offer_answer.make_offer(
                 local_ip=local_ip,
                 local_port=port,
                 codecs=codecs,
@@ -322,7 +322,7 @@ def read_offer(req: Request) -> sdp.SessionDescription | None:
 
 
 def call_info(
-    req: Request, negotiated: sdp.Answer, peer: Peer, trusted_proxies: list[str]
+    req: Request, negotiated: offer_answer.Answer, peer: Peer, trusted_proxies: list[str]
 ) -> CallInfo:
     """Who calls whom, from an inbound INVITE; the caller's number is asserted only when a
     trusted proxy sent P-Asserted-Identity (or Remote-Party-ID)."""

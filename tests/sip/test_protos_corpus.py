@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.message import Request, SipParseError, make_response, parse, serialize
 from ivr.sip.policy import check_request, check_response
 from tests.support import need
@@ -56,7 +56,7 @@ def handle(data: bytes, counts: Counter[str]) -> None:
     serialize(make_response(msg, 200, to_tag="t"))
     if msg.body:
         try:
-            sdp.negotiate(sdp.parse(msg.body), local_ip="127.0.0.1", local_port=16000)
+            offer_answer.negotiate(sdp.parse(msg.body), local_ip="127.0.0.1", local_port=16000)
         except sdp.SdpError:
             counts["sdp refused"] += 1
 
@@ -79,5 +79,5 @@ def test_the_valid_case_is_answered(corpus: dict[str, bytes]) -> None:
     data = corpus["rx/00000.bin"]
     msg = parse(data)
     assert isinstance(msg, Request) and check_request(msg) is None
-    answer = sdp.negotiate(sdp.parse(msg.body), local_ip="127.0.0.1", local_port=16000)
+    answer = offer_answer.negotiate(sdp.parse(msg.body), local_ip="127.0.0.1", local_port=16000)
     assert answer.codec.name == "PCMU" and answer.remote == ("127.0.0.1", 9876)

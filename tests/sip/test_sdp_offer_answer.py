@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.message import parse as parse_sip
 
 LOCAL = {"local_ip": "192.0.2.10", "local_port": 16000}
@@ -54,7 +54,7 @@ def test_rfc4475_bodies_parse(sip_dir: Path) -> None:
     desc = sdp.parse(msg.body)
     assert [m.media for m in desc.media] == ["audio", "video"]
     assert sdp.connection_address(desc) == "192.0.2.4"
-    answer = sdp.negotiate(desc, **LOCAL)
+    answer = offer_answer.negotiate(desc, **LOCAL)
     assert answer.codec.name == "PCMU"
     assert [(m.media, m.port) for m in answer.description.media] == [("audio", 16000), ("video", 0)]
 
@@ -93,9 +93,9 @@ def test_codec_choice(
     desc = sdp.parse(body)
     if expected_pt is None:
         with pytest.raises(sdp.NoCommonCodec):
-            sdp.negotiate(desc, **LOCAL, codecs=codecs)
+            offer_answer.negotiate(desc, **LOCAL, codecs=codecs)
         return
-    answer = sdp.negotiate(desc, **LOCAL, codecs=codecs)
+    answer = offer_answer.negotiate(desc, **LOCAL, codecs=codecs)
     assert (answer.codec.payload_type, answer.codec.name) == (expected_pt, expected_name)
     assert answer.dtmf_payload_type == dtmf
     media = answer.description.media[0]
@@ -123,7 +123,7 @@ def test_direction_and_hold(
 ) -> None:
     desc = sdp.parse(offer("0", extra=media_lines, conn=conn))
     assert sdp.is_hold(desc) is hold
-    answer = sdp.negotiate(desc, **LOCAL)
+    answer = offer_answer.negotiate(desc, **LOCAL)
     assert answer.direction == ours
     assert answer.description.media[0].direction == ours
     assert answer.remote == remote
@@ -132,14 +132,14 @@ def test_direction_and_hold(
 def test_session_level_direction_applies_to_media() -> None:
     desc = sdp.parse(offer("0", session="a=sendonly\r\n"))
     assert sdp.direction_of(desc) == "sendonly"
-    assert sdp.negotiate(desc, **LOCAL).direction == "recvonly"
+    assert offer_answer.negotiate(desc, **LOCAL).direction == "recvonly"
 
 
 def test_reanswer_keeps_origin_and_bumps_version_only_on_change() -> None:
-    first = sdp.negotiate(sdp.parse(offer("0")), **LOCAL)
-    same = sdp.negotiate(sdp.parse(offer("0")), **LOCAL, previous=first.description)
+    first = offer_answer.negotiate(sdp.parse(offer("0")), **LOCAL)
+    same = offer_answer.negotiate(sdp.parse(offer("0")), **LOCAL, previous=first.description)
     assert same.description.origin == first.description.origin
-    held = sdp.negotiate(
+    held = offer_answer.negotiate(
         sdp.parse(offer("0", extra="a=sendonly\r\n")), **LOCAL, previous=first.description
     )
     assert held.description.origin.session_id == first.description.origin.session_id
@@ -147,11 +147,11 @@ def test_reanswer_keeps_origin_and_bumps_version_only_on_change() -> None:
 
 
 def test_delayed_offer_and_answer_in_ack() -> None:
-    ours = sdp.make_offer(**LOCAL, codecs=("PCMA", "PCMU"))
+    ours = offer_answer.make_offer(**LOCAL, codecs=("PCMA", "PCMU"))
     media = ours.description.media[0]
     assert media.formats == ["8", "0", "101"] and media.direction == "sendrecv"
     assert ours.remote is None and ours.codec.name == "PCMA"
-    reoffer = sdp.make_offer(**LOCAL, previous=ours.description)
+    reoffer = offer_answer.make_offer(**LOCAL, previous=ours.description)
     assert reoffer.description.origin.session_id == ours.description.origin.session_id
     assert reoffer.description.origin.session_version == ours.description.origin.session_version + 1
 
@@ -160,19 +160,21 @@ def test_delayed_offer_and_answer_in_ack() -> None:
         b"v=0\r\no=- 5 5 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
         b"m=audio 41000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
     )
-    result = sdp.accept_answer(ours.description, sdp.parse(answer_body), codecs=("PCMA", "PCMU"))
+    result = offer_answer.accept_answer(
+        ours.description, sdp.parse(answer_body), codecs=("PCMA", "PCMU")
+    )
     assert (result.codec.name, result.dtmf_payload_type) == ("PCMU", 101)
     assert result.remote == ("192.0.2.20", 41000) and result.direction == "sendrecv"
     assert result.description is ours.description
 
-    held = sdp.accept_answer(
+    held = offer_answer.accept_answer(
         ours.description, sdp.parse(answer_body.replace(b"sendrecv", b"sendonly"))
     )
     assert held.direction == "recvonly"
     with pytest.raises(sdp.NoCommonCodec):
-        sdp.accept_answer(ours.description, sdp.parse(answer_body.replace(b"41000", b"0")))
+        offer_answer.accept_answer(ours.description, sdp.parse(answer_body.replace(b"41000", b"0")))
     with pytest.raises(sdp.NoCommonCodec):
-        sdp.accept_answer(
+        offer_answer.accept_answer(
             ours.description, sdp.parse(answer_body.replace(b"RTP/AVP 0 101", b"RTP/AVP 18"))
         )
 
@@ -209,7 +211,7 @@ def test_garbage_raises_sdp_error(body: bytes) -> None:
 )
 def test_unusable_offers_raise_no_common_codec(body: bytes) -> None:
     with pytest.raises(sdp.NoCommonCodec):
-        sdp.negotiate(sdp.parse(body), **LOCAL)
+        offer_answer.negotiate(sdp.parse(body), **LOCAL)
 
 
 def test_lf_only_and_ipv6() -> None:
@@ -217,7 +219,7 @@ def test_lf_only_and_ipv6() -> None:
         b"v=0\no=- 1 1 IN IP6 2001:db8::2\ns=-\nc=IN IP6 2001:db8::2\nt=0 0\n"
         b"m=audio 5004 RTP/AVP 8\n"
     )
-    answer = sdp.negotiate(sdp.parse(body), local_ip="2001:db8::1", local_port=16002)
+    answer = offer_answer.negotiate(sdp.parse(body), local_ip="2001:db8::1", local_port=16002)
     assert answer.remote == ("2001:db8::2", 5004)
     text = sdp.serialize(answer.description)
     assert b"c=IN IP6 2001:db8::1\r\n" in text and b"o=tongdai " in text

@@ -1,6 +1,6 @@
 """The wire layer alone against a real softphone: baresip dials a bare UDP socket; its INVITE
-must round-trip byte for byte, our 200 (built by `make_response`, SDP by `sdp.negotiate`) must
-be ACKed, and the BYE we build by hand must be answered 200."""
+must round-trip byte for byte, our 200 (built by `make_response`, SDP by
+`offer_answer.negotiate`) must be ACKed, and the BYE we build by hand must be answered 200."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.message import (
     Headers,
     Request,
@@ -89,7 +89,7 @@ def test_baresip_call_against_wire_layer(tmp_path: Path) -> None:
         assert check_request(invite) is None
         offer = sdp.parse(invite.body)
         assert sdp.serialize(offer) == invite.body
-        answer = sdp.negotiate(offer, local_ip="127.0.0.1", local_port=free_udp_port())
+        answer = offer_answer.negotiate(offer, local_ip="127.0.0.1", local_port=free_udp_port())
         assert answer.codec.name in ("PCMU", "PCMA") and answer.dtmf_payload_type is not None
 
         contact = f"<sip:ivr@127.0.0.1:{port}>"

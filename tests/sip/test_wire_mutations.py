@@ -7,7 +7,7 @@ import contextlib
 import random
 from pathlib import Path
 
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.auth import AuthError, parse_challenge
 from ivr.sip.message import (
     Request,
@@ -59,7 +59,7 @@ def exercise(data: bytes) -> str:
         reply = check_request(msg)
         serialize(reply if reply is not None else make_response(msg, 200, to_tag="x"))
         with contextlib.suppress(sdp.SdpError):
-            sdp.negotiate(sdp.parse(msg.body), local_ip="127.0.0.1", local_port=4000)
+            offer_answer.negotiate(sdp.parse(msg.body), local_ip="127.0.0.1", local_port=4000)
     with contextlib.suppress(SipParseError):
         split_stream(data)
     return "parsed"
@@ -102,7 +102,7 @@ def test_mutated_sdp_offers() -> None:
     answered = 0
     for _ in range(400):
         try:
-            answer = sdp.negotiate(
+            answer = offer_answer.negotiate(
                 sdp.parse(mutate(offer, rng)), local_ip="127.0.0.1", local_port=4
             )
         except sdp.SdpError:

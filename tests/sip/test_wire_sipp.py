@@ -1,5 +1,6 @@
 """The wire layer alone against a real peer: sipp's built-in UAC calls a bare UDP socket that
-answers with `make_response`, `serialize` and `sdp.negotiate`; sipp must finish the call."""
+answers with `make_response`, `serialize` and `offer_answer.negotiate`; sipp must finish the
+call."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from ivr.sip import sdp
+from ivr.sip import offer_answer, sdp
 from ivr.sip.message import (
     Request,
     SipMessage,
@@ -64,7 +65,7 @@ def test_sipp_uac_call_against_wire_layer() -> None:
         # from that padding the capture must survive byte for byte.
         assert serialize(invite) == re.sub(rb"Content-Length: +", b"Content-Length: ", raw)
         offer = sdp.parse(invite.body)
-        answer = sdp.negotiate(offer, local_ip="127.0.0.1", local_port=free_udp_port())
+        answer = offer_answer.negotiate(offer, local_ip="127.0.0.1", local_port=free_udp_port())
         assert answer.codec.name == "PCMU"
         ok = make_response(
             invite,

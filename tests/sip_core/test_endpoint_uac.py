@@ -290,3 +290,15 @@ async def test_the_callee_puts_an_outbound_leg_on_hold_with_a_reinvite() -> None
     assert ok.status == 200 and sdp.direction_of(sdp.parse(ok.body)) == "recvonly"
     assert rig.calls[0].holds == [True] and not leg.stream.sending
     await rig.endpoint.stop()
+
+
+async def test_cancelling_the_dialling_task_sends_cancel() -> None:
+    rig = await make_rig()
+    attempt = await _dial(rig)
+    rig.transport.deliver(answer(_last(rig, "INVITE"), 183))
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert len(rig.transport.requests("CANCEL")) == 1
+    assert rig.ports.in_use == 0 and not rig.calls
+    await rig.endpoint.stop()

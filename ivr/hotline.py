@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from config.settings import Settings
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
 from ivr.runtime.greeting import digits_greeting
@@ -78,7 +79,7 @@ def static_prompt_texts(tree: Any) -> list[str]:
 
 
 async def build_hotline(
-    settings: Any, *, app: str = "hotline", now: Callable[[], datetime] | None = None
+    settings: Settings, *, app: str = "hotline", now: Callable[[], datetime] | None = None
 ) -> Hotline:
     """Wire a hotline from settings: prompts (gTTS pre-rendered, espeak-ng offline), the call
     log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
@@ -125,22 +126,7 @@ async def build_hotline(
     from menus.store import MenuStore, PublishedTrees
 
     trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)
-    recognizer = None
-    voice_detector = None
-    if settings.speech.recognizer == "none":
-        log.info("speech recognition switched off: keypad only")
-    else:
-        try:
-            from speech.asr import create_recognizer
-            from speech.vad import SpeechDetector
-
-            recognizer = create_recognizer(settings.speech)
-            await recognizer.load()
-            voice_detector = SpeechDetector
-            hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))  # type: ignore[union-attr]
-        except Exception as exc:  # the hotline still answers by keypad
-            log.warning("speech recognition unavailable (%s): keypad only", exc)
-            recognizer = None
+    recognizer, voice_detector = await _load_recognizer(settings, hotline)
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
     deps = RuntimeDeps(
@@ -172,6 +158,24 @@ async def build_hotline(
 
     hotline.on_call = on_hotline_call
     return hotline
+
+
+async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, Any]:
+    """The offline recogniser and the voice detector class, or (None, None): keypad only."""
+    if settings.speech.recognizer == "none":
+        log.info("speech recognition switched off: keypad only")
+        return None, None
+    try:
+        from speech.asr import create_recognizer
+        from speech.vad import SpeechDetector
+
+        recognizer = create_recognizer(settings.speech)
+        await recognizer.load()
+    except Exception as exc:  # the hotline still answers by keypad
+        log.warning("speech recognition unavailable (%s): keypad only", exc)
+        return None, None
+    hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))
+    return recognizer, SpeechDetector
 
 
 async def _unset(call: Call) -> None:

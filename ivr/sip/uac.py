@@ -288,7 +288,8 @@ class OutboundCalls(Generic[C]):
             self._fail(attempt, DialFailed(resp.status, resp.reason))
             return
         if attempt.ack is not None:
-            self.ep.transport.send(attempt.ack, attempt.peer)  # a retransmitted 2xx
+            # a retransmitted 2xx: our ACK was lost (a 2xx of another fork is not told apart)
+            self.ep.transport.send(attempt.ack, attempt.leg.dialog.peer)
             return
         self._answered(attempt, resp)
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import integrations.commands
+import ivr.calllog.commands
 import ivr.commands
 import ivr.voice_commands
 import menus.commands
@@ -25,9 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         ivr.voice_commands,
         menus.commands,
         speech.commands,
-        integrations.commands,
+        ivr.calllog.commands,
     ):
         module.register(sub)
+    # `db init --sample` publishes the default menu tree: composed here so that the data
+    # package never imports the menus package.
+    integrations.commands.register(sub, after_sample=menus.commands.publish_default_tree)
     return parser
 
 

@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.audio import LINE_RATE, Audio
+from core.g711 import alaw_decode, alaw_encode
 from integrations.privacy import view_for
 from integrations.sample_dossiers import demo_dossiers
-from ivr import phrases
-from ivr.channel import LINE_RATE, Audio
 from ivr.hotline import runtime_fixed_texts
-from ivr.media.g711 import alaw_decode, alaw_encode
+from ivr.runtime import phrases
 from ivr.voice_commands import sample_answers
 from menus.loader import read_file
 from menus.model import MenuTree

@@ -57,7 +57,7 @@ def sample_answers(today: date | None = None) -> list[str]:
     from integrations.base import DossierStatus
     from integrations.privacy import view_for
     from integrations.sample_dossiers import demo_dossiers
-    from ivr import phrases
+    from ivr.runtime import phrases
 
     day = today or date.today()
     dossiers = demo_dossiers(day)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.channel import LINE_RATE
+from core.audio import LINE_RATE
 from speech.audio import AudioFormatError, decode_audio, wav_bytes
 from speech.voice_pack import MANIFEST, fragment_key, trim
 

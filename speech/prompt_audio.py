@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from ivr.channel import Audio
+from core.audio import Audio
 
 PromptSource = Callable[[str], Awaitable[Audio]]
 """Text to telephone-ready audio."""

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from speech.audio import AudioFormatError, read_wav, resample
 from speech.normalize import speakable
 from speech.settings import SpeechSettings

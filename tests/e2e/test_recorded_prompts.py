@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import g711
 from db import create_engine_from_url, session_factory
 from ivr.events import CallError, PromptPlayed
-from ivr.media import g711
 from ivr.media.rtp import RtpPacket
 from menus.store import MenuStore, known_ids_from_tables
 from speech.prompt_cache import PromptCache

@@ -11,16 +11,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from ivr.events import MemorySink, PromptPlayed
-from ivr.fake_channel import FakeChannel, FakePrompts, Press, run_virtual
 from ivr.hotline import build_prompt_voice, runtime_fixed_texts
-from ivr.runtime import PinnedTree, run_call
+from ivr.runtime.deps import PinnedTree
+from ivr.runtime.interpreter import run_call
 from speech.prompt_audio import static_texts
 from speech.prompt_cache import PromptCache
 from speech.settings import SpeechSettings
 from speech.tts import FallbackSynthesizer, SynthesisCapabilities, VoiceId
 from speech.voice_pack import PackSpeaker
+from tests.runtime.fake_channel import FakeChannel, FakePrompts, Press, run_virtual
 from tests.runtime.fakes import Backends, hotline_tree
 
 NAME = "Công ty TNHH Hải Đăng"  # the applicant of 000.00.14.H56-250303-9004

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.channel import Audio
+from core.audio import Audio
 from menus.model import Prompt
 from speech.prompt_audio import PromptSource, PromptVoice, prompt_recordings, static_texts
 from speech.recorded import RecordedPrompts

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from speech.audio import write_wav
 from speech.espeak_engine import EspeakSynthesizer
 from speech.normalize import speakable

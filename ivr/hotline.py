@@ -126,7 +126,7 @@ async def build_hotline(
         hotline.registrar = build_registrar(settings, sessions)
 
     if app == "digits":
-        from ivr.greeting import GOODBYE, GREETING
+        from ivr.runtime.greeting import GOODBYE, GREETING
 
         # the keys read back may be a phone or ID number: offline and off disk like any data
         digits_voice = build_prompt_voice(settings.speech, cache.get)

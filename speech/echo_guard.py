@@ -51,8 +51,8 @@ DELAY_STEP = 40
 ACTIVE_DBFS = -55.0
 """A stretch of the prompt quieter than this makes no echo worth learning from."""
 
-LEARN_FRAMES = 25
-"""Echo-only frames at every delay before the learned path is trusted (0.5 s of prompt)."""
+LEARN_FRAMES = 15
+"""Echo-only frames at every delay before the learned path is trusted (0.3 s of prompt)."""
 
 SMOOTHING = 0.04
 """Weight of each new frame in the running statistics of the echo path (about 25 frames)."""

@@ -45,7 +45,8 @@ def prompts() -> Iterator[list[np.ndarray]]:
 
 def at_line_level(caller: np.ndarray, dbfs: float = -26.0) -> np.ndarray:
     active = caller[np.abs(caller) > 0.05 * np.abs(caller).max()]
-    return caller * (32768 * 10 ** (dbfs / 20) / np.sqrt(np.mean(active**2)))
+    scaled: np.ndarray = caller * (32768 * 10 ** (dbfs / 20) / np.sqrt(np.mean(active**2)))
+    return scaled
 
 
 @pytest.mark.parametrize("delay_ms", DELAYS_MS)

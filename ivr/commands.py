@@ -62,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers is not None:
         settings.workers = args.workers
     workers = worker_count(settings)
+    settings.workers = workers  # resolved: the hotline knows when it sits behind the dispatcher
     try:
         if workers > 1:
             _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers)

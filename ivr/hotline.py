@@ -191,7 +191,7 @@ def build_queue(settings: Any, sessions: Any, prompts: Any, hotline: Hotline) ->
     from ivr.queue.store_db import DbQueueStore
     from ivr.registrar_db import DbRegistry
 
-    if settings.workers != 1 or not settings.registrar.enabled:
+    if settings.workers > 1 or not settings.registrar.enabled:
         return None
     host = settings.sip.public_address or settings.sip.host
     if host in ("0.0.0.0", "::", ""):

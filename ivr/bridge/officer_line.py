@@ -74,7 +74,8 @@ class BridgeLine:
         self._from_uri = from_uri
         self._whisper = whisper
         self._clock = clock
-        self.ring_times_s: list[float] = []
+        self.ring_times_s: list[float] = []  # INVITE to answer, per answered attempt
+        self.dialled_at: list[float] = []  # when each round of INVITEs went out (clock time)
 
     async def connect(
         self,
@@ -124,6 +125,7 @@ class BridgeLine:
             return None
         cancel = asyncio.Event()
         started = self._clock()
+        self.dialled_at.append(started)
 
         async def attempt(officer: str, contact: str) -> tuple[str, Leg[Call]]:
             leg = await self.dial(

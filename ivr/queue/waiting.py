@@ -86,11 +86,12 @@ class QueueDoor:
     clock: Callable[[], float]
 
     async def wait(
-        self, channel: CallChannel, department_id: str, summary: str = ""
+        self, channel: CallChannel, department_id: str, summary: str = "", intro: str = ""
     ) -> QueueResult:
         """Put the caller in `department_id`'s line until served, called back or gone;
-        `summary` is whispered to the officer who answers."""
-        return await wait_in_queue(channel, department_id, self, summary)
+        `summary` is whispered to the officer who answers; `intro` ("đang chuyển máy…") is
+        played to the caller while the first officer's phone already rings."""
+        return await wait_in_queue(channel, department_id, self, summary, intro)
 
     async def serves(self, department_id: str) -> bool:
         """True when an officer of the department is signed in (the queue takes its calls);
@@ -122,7 +123,11 @@ class QueueDoor:
 
 
 async def wait_in_queue(
-    channel: CallChannel, department_id: str, door: QueueDoor, summary: str = ""
+    channel: CallChannel,
+    department_id: str,
+    door: QueueDoor,
+    summary: str = "",
+    intro: str = "",
 ) -> QueueResult:
     """The waiting loop (see the module docstring)."""
     settings, store, clock = door.settings, door.store, door.clock
@@ -135,15 +140,33 @@ async def wait_in_queue(
     entry = await store.join(
         department_id, call_id=info.call_id, caller=info.caller, kind=EntryKind.CALL, now=started
     )
+    # The introduction plays while the first turn is taken and the phones ring: the caller's key
+    # reaches an officer's phone at once, not after the sentence.
+    playing = asyncio.get_running_loop().create_task(_intro(channel, door, intro))
     try:
-        return await _loop(channel, door, entry, started, summary)
+        return await _loop(channel, door, entry, started, summary, playing)
     except CallerHungUp:
         await store.leave(entry.id, now=clock())
         raise
+    finally:
+        if not playing.done():
+            playing.cancel()
+        with contextlib.suppress(asyncio.CancelledError, CallerHungUp):
+            await playing
+
+
+async def _intro(channel: CallChannel, door: QueueDoor, text: str) -> None:
+    if text:
+        await channel.play(await door.prompts(text), barge_in_digits=False)
 
 
 async def _loop(
-    channel: CallChannel, door: QueueDoor, entry: QueueEntry, started: float, summary: str
+    channel: CallChannel,
+    door: QueueDoor,
+    entry: QueueEntry,
+    started: float,
+    summary: str,
+    intro: asyncio.Task[None],
 ) -> QueueResult:
     settings, store, clock = door.settings, door.store, door.clock
     next_announce = started
@@ -157,6 +180,8 @@ async def _loop(
             ring = await store.take_turn(entry.id, settings.strategy, now=clock())
             if ring:
                 continue  # the next officer at once
+        if not intro.done():
+            await intro  # nobody free yet: the introduction ends before music or an announcement
         now = clock()
         if now - started >= settings.max_wait_s:
             await store.to_callback(entry.id, now=now)

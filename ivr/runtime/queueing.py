@@ -58,7 +58,6 @@ async def wait_for_officer(
         conv.emit_error(ErrorCode.INTEGRATION_FAILED, f"queue: {exc}")
         return None
     name = department_obj.name if department_obj is not None else ""
-    await conv.say(prompt or phrases.transfer_sentence(name), barge_in=False)
     target = QUEUE_TARGET + department
     call_id = conv.context.call_id
     conv.sink.emit(
@@ -70,7 +69,12 @@ async def wait_for_officer(
             reason=conv.context.reason,
         )
     )
-    result = await door.wait(conv.channel, department, summary=whisper_text(conv, name))
+    result = await door.wait(
+        conv.channel,
+        department,
+        summary=whisper_text(conv, name),
+        intro=prompt or phrases.transfer_sentence(name),
+    )
     served = result.outcome == "served"
     conv.sink.emit(
         TransferResult(call_id=call_id, target=target, status=200 if served else 487, ok=served)

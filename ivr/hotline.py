@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from config.settings import Settings
 from ivr.bridge.officer_line import BridgeLine
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
@@ -83,7 +84,7 @@ def static_prompt_texts(tree: Any) -> list[str]:
 
 
 async def build_hotline(
-    settings: Any, *, app: str = "hotline", now: Callable[[], datetime] | None = None
+    settings: Settings, *, app: str = "hotline", now: Callable[[], datetime] | None = None
 ) -> Hotline:
     """Wire a hotline from settings: prompts (gTTS pre-rendered, espeak-ng offline), the call
     log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
@@ -132,22 +133,7 @@ async def build_hotline(
     from menus.store import MenuStore, PublishedTrees
 
     trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)
-    recognizer = None
-    voice_detector = None
-    if settings.speech.recognizer == "none":
-        log.info("speech recognition switched off: keypad only")
-    else:
-        try:
-            from speech.asr import create_recognizer
-            from speech.vad import SpeechDetector
-
-            recognizer = create_recognizer(settings.speech)
-            await recognizer.load()
-            voice_detector = SpeechDetector
-            hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))  # type: ignore[union-attr]
-        except Exception as exc:  # the hotline still answers by keypad
-            log.warning("speech recognition unavailable (%s): keypad only", exc)
-            recognizer = None
+    recognizer, voice_detector = await _load_recognizer(settings, hotline)
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
     deps = RuntimeDeps(
@@ -182,7 +168,9 @@ async def build_hotline(
     return hotline
 
 
-def build_queue(settings: Any, sessions: Any, prompts: Any, hotline: Hotline) -> QueueDoor | None:
+def build_queue(
+    settings: Settings, sessions: Any, prompts: Any, hotline: Hotline
+) -> QueueDoor | None:
     """The department queues with the bridge to officers' registered phones; None (REFER to
     the configured targets) behind the dispatcher, where dialling is not routed yet (0003)."""
     import time
@@ -219,7 +207,7 @@ async def _not_started(*args: Any, **kwargs: Any) -> Any:
     raise DialFailed(503, "the worker's endpoint is not started")
 
 
-def build_registrar(settings: Any, sessions: Any) -> RegisterHandler:
+def build_registrar(settings: Settings, sessions: Any) -> RegisterHandler:
     """The registrar officers' softphones register to, over the shared database."""
     import time
 
@@ -229,6 +217,24 @@ def build_registrar(settings: Any, sessions: Any) -> RegisterHandler:
     registry = DbRegistry(sessions, realm=settings.registrar.realm)
     registrar = Registrar(settings.registrar, credentials=registry, store=registry, clock=time.time)
     return registrar.handle
+
+
+async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, Any]:
+    """The offline recogniser and the voice detector class, or (None, None): keypad only."""
+    if settings.speech.recognizer == "none":
+        log.info("speech recognition switched off: keypad only")
+        return None, None
+    try:
+        from speech.asr import create_recognizer
+        from speech.vad import SpeechDetector
+
+        recognizer = create_recognizer(settings.speech)
+        await recognizer.load()
+    except Exception as exc:  # the hotline still answers by keypad
+        log.warning("speech recognition unavailable (%s): keypad only", exc)
+        return None, None
+    hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))
+    return recognizer, SpeechDetector
 
 
 async def _unset(call: Call) -> None:

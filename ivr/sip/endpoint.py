@@ -152,10 +152,12 @@ class Endpoint(Generic[C]):
 
     @property
     def active_calls(self) -> int:
+        """Legs not yet terminated (what ``sip.max_calls`` limits)."""
         return sum(1 for leg in self.legs.values() if not leg.terminated)
 
     @property
     def scheduler(self) -> Scheduler:
+        """The timers' scheduler: the event loop's unless one was injected."""
         assert self._scheduler is not None, "Endpoint.start() first"
         return self._scheduler
 
@@ -490,20 +492,24 @@ class Endpoint(Generic[C]):
         return local_ip if self.sip.host in ("0.0.0.0", "") else self.sip.host
 
     def contact(self, local_ip: str, transport: str) -> str:
+        """Our Contact header value for dialogs over ``transport``."""
         return f"<sip:tongdai@{bracket_host(local_ip)}:{self.transport.port};transport={transport}>"
 
     def respond_stateless(
         self, req: Request, peer: Peer, status: int, headers: list[tuple[str, str]] | None = None
     ) -> None:
+        """Answer ``req`` outside any transaction (counted as a rejection; never an ACK)."""
         self.count_reject(status)
         if req.method == "ACK":
             return
         self._send_response(make_response(req, status, headers=headers or []), req, peer)
 
     def count_reject(self, status: int) -> None:
+        """Count a refused request by status, for metrics and the capacity benchmark."""
         self.stats.rejected[status] = self.stats.rejected.get(status, 0) + 1
 
     def ua_headers(self) -> list[tuple[str, str]]:
+        """The headers naming our user agent."""
         return [("User-Agent", self.sip.user_agent)]
 
     def pause(self, delay_s: float) -> asyncio.Future[None]:

@@ -1,7 +1,8 @@
 """Several IVR workers behind one SIP port: a dispatcher by Call-ID.
 
 One process owns the SIP sockets (a :class:`SipTransport`). Each message it receives goes to
-worker ``crc32(Call-ID) % N`` over a Unix datagram socket, so every message of a call (INVITE,
+worker ``crc32(Call-ID) % N`` (or, for a call a worker placed, to that worker) over a Unix
+datagram socket, so every message of a call (INVITE,
 CANCEL, ACK, BYE, INFO, re-INVITE, NOTIFY) reaches the worker that owns the call, whatever
 address the caller or a proxy sends from. Workers send their messages back the same way and the
 dispatcher writes them to the network, so responses still leave from the SIP port and TCP
@@ -18,6 +19,7 @@ import logging
 import re
 import socket
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 
 from ivr.sip.dialog import Peer
@@ -29,13 +31,20 @@ FRAME_BYTES = 70_000  # a whole SIP message (<= 65,535 bytes) and its address li
 _CALL_ID = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]+?)[ \t]*\r?$", re.I | re.M)
 
 
-def worker_for(message: bytes, workers: int) -> int:
-    """The worker that owns this message's call: by Call-ID; worker 0 when there is none."""
+PLACED_CALLS_REMEMBERED = 20_000  # Call-IDs of calls the workers placed, oldest forgotten first
+
+
+def call_id_of(message: bytes) -> bytes | None:
+    """The Call-ID of a SIP message, read without parsing it; None when there is none."""
     head = message.split(b"\r\n\r\n", 1)[0]
     match = _CALL_ID.search(head)
-    if match is None:
-        return 0
-    return zlib.crc32(match.group(1)) % workers
+    return None if match is None else match.group(1)
+
+
+def worker_for(message: bytes, workers: int) -> int:
+    """The worker that owns this message's call: by Call-ID; worker 0 when there is none."""
+    call_id = call_id_of(message)
+    return 0 if call_id is None else zlib.crc32(call_id) % workers
 
 
 def encode_frame(peer: Peer, data: bytes) -> bytes:
@@ -71,22 +80,27 @@ class Dispatcher:
         self._workers = worker_sockets
         self.transport = SipTransport(self._from_network)
         self.relayed = [0] * len(worker_sockets)
+        # A call a worker places has a Call-ID of its choosing: its answers go back to it.
+        self._placed: OrderedDict[bytes, int] = OrderedDict()
 
     async def start(self, host: str, port: int, transports: list[str]) -> None:
         await self.transport.start(host, port, transports)
         loop = asyncio.get_running_loop()
-        for sock in self._workers:
-            loop.add_reader(sock.fileno(), self._from_worker, sock)
+        for index, sock in enumerate(self._workers):
+            loop.add_reader(sock.fileno(), self._from_worker, sock, index)
 
     def _from_network(self, data: bytes, peer: Peer) -> None:
-        index = worker_for(data, len(self._workers))
+        call_id = call_id_of(data)
+        index = self._placed.get(call_id) if call_id is not None else None
+        if index is None:
+            index = 0 if call_id is None else zlib.crc32(call_id) % len(self._workers)
         try:
             self._workers[index].send(encode_frame(peer, data))
             self.relayed[index] += 1
         except (BlockingIOError, OSError) as exc:
             log.warning("worker %d cannot take a message (%s): dropped", index, exc)
 
-    def _from_worker(self, sock: socket.socket) -> None:
+    def _from_worker(self, sock: socket.socket, index: int) -> None:
         for _ in range(256):
             try:
                 frame = sock.recv(FRAME_BYTES)
@@ -101,7 +115,20 @@ class Dispatcher:
             except (ValueError, UnicodeDecodeError):
                 log.warning("broken frame from a worker: dropped")
                 continue
+            if not data.startswith(b"SIP/"):
+                self._learn(data, index)
             self.transport.send(data, peer)
+
+    def _learn(self, request: bytes, index: int) -> None:
+        """Remember the worker of a request whose Call-ID does not hash to it: a call it
+        placed (an officer's phone, a callback), whose answers must come back to it."""
+        call_id = call_id_of(request)
+        if call_id is None or zlib.crc32(call_id) % len(self._workers) == index:
+            return
+        if call_id not in self._placed:
+            self._placed[call_id] = index
+            if len(self._placed) > PLACED_CALLS_REMEMBERED:
+                self._placed.popitem(last=False)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -91,17 +91,20 @@ def best_effort_error(data: bytes, status: int, reason: str) -> Response | None:
 
 
 def bad_request_reason(exc: SipParseError) -> str:
+    """A printable reason phrase for a 400 from a parse error (no CR, LF or controls)."""
     text = str(exc).replace("\r", " ").replace("\n", " ")
     text = "".join(c for c in text if c.isprintable())
     return ("Bad Request - " + text)[:100] if text else "Bad Request"
 
 
 def is_sdp(req: Request) -> bool:
+    """Whether the body is SDP (a body without Content-Type is taken as SDP)."""
     ctype = (req.headers.get("Content-Type") or "application/sdp").split(";")[0].strip().lower()
     return ctype == "application/sdp"
 
 
 def user_of(uri: str) -> str:
+    """The user part of a SIP URI; empty when there is none or the URI is unreadable."""
     try:
         parsed = parse_uri(uri)
     except SipParseError:
@@ -110,6 +113,7 @@ def user_of(uri: str) -> str:
 
 
 def bracket_host(ip: str) -> str:
+    """An address as a URI or Via host: IPv6 in brackets."""
     return f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip
 
 
@@ -140,6 +144,7 @@ def info_digit(req: Request) -> str | None:
 
 
 def sipfrag_status(body: bytes) -> int | None:
+    """The status of a message/sipfrag body (a REFER's NOTIFY); None when unreadable."""
     m = re.match(rb"\s*SIP/2\.0\s+(\d{3})", body)
     return int(m.group(1)) if m else None
 

@@ -103,11 +103,11 @@ class OutboundCalls(Generic[C]):
         ``call`` built by the call factory).
 
         Raises :class:`DialFailed` (final status 3xx-6xx, no response: 408, unusable SDP
-        answer: 488, no RTP port: 503), :class:`DialTimeout` (no final answer within
-        ``timeout_s``), :class:`DialCancelled` (``cancel`` set, or the endpoint stopped);
-        ``ValueError`` for a target that is not a SIP URI. Cancelling the awaiting task sends
-        a CANCEL too and raises ``CancelledError`` as usual. ``on_progress`` sees each
-        provisional answer (180 ringing, 183 session progress).
+        answer: 488, no RTP port or an unresolvable host: 503), :class:`DialTimeout` (no
+        final answer within ``timeout_s``), :class:`DialCancelled` (``cancel`` set, or the
+        endpoint stopped); ``ValueError`` for a target that is not a SIP URI. Cancelling the
+        awaiting task sends a CANCEL too and raises ``CancelledError`` as usual.
+        ``on_progress`` sees each provisional answer (180 ringing, 183 session progress).
         """
         target = _sip_uri(target_uri)
         peer = await _next_hop(target)
@@ -288,7 +288,8 @@ class OutboundCalls(Generic[C]):
             self._fail(attempt, DialFailed(resp.status, resp.reason))
             return
         if attempt.ack is not None:
-            self.ep.transport.send(attempt.ack, attempt.peer)  # a retransmitted 2xx
+            # a retransmitted 2xx: our ACK was lost (a 2xx of another fork is not told apart)
+            self.ep.transport.send(attempt.ack, attempt.leg.dialog.peer)
             return
         self._answered(attempt, resp)
 
@@ -417,9 +418,13 @@ async def _next_hop(uri: SipUri) -> Peer:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise DialFailed(503, f"cannot resolve {host}") from exc
         if not infos:
-            raise DialFailed(404, f"cannot resolve {host}") from None
+            raise DialFailed(503, f"cannot resolve {host}") from None
         host = str(infos[0][4][0])
     return Peer(transport, host, port)
 

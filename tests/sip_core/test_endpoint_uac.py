@@ -256,3 +256,49 @@ async def test_a_target_that_is_not_sip_is_refused_before_anything_is_sent() -> 
         await rig.endpoint.dial("tel:+84901234567", from_uri=FROM, timeout_s=5)
     assert not rig.transport.sent and rig.ports.in_use == 0
     await rig.endpoint.stop()
+
+
+async def test_stopping_the_endpoint_ends_a_ringing_dial_with_dial_cancelled() -> None:
+    rig = await make_rig()
+    attempt = await _dial(rig)
+    rig.transport.deliver(answer(_last(rig, "INVITE"), 180))
+    await rig.endpoint.stop()
+    with pytest.raises(DialCancelled):
+        await asyncio.wait_for(attempt, 5)
+    assert rig.ports.in_use == 0 and rig.transport.closed
+
+
+async def test_the_callee_puts_an_outbound_leg_on_hold_with_a_reinvite() -> None:
+    rig = await make_rig()
+    attempt = await _dial(rig)
+    rig.transport.deliver(answer(_last(rig, "INVITE"), 200, body=sdp_body()))
+    leg = await asyncio.wait_for(attempt, 5)
+    rig.transport.take()
+    rig.transport.deliver(
+        in_dialog(
+            "INVITE",
+            call_id=leg.dialog.call_id,
+            to_tag=leg.dialog.local_tag,
+            from_tag="callee1",
+            cseq=1,
+            branch="z9hG4bK-ohold",
+            extra="Content-Type: application/sdp\r\n",
+            body=sdp_body("sendonly", version=2),
+        )
+    )
+    [ok] = rig.transport.responses()
+    assert ok.status == 200 and sdp.direction_of(sdp.parse(ok.body)) == "recvonly"
+    assert rig.calls[0].holds == [True] and not leg.stream.sending
+    await rig.endpoint.stop()
+
+
+async def test_cancelling_the_dialling_task_sends_cancel() -> None:
+    rig = await make_rig()
+    attempt = await _dial(rig)
+    rig.transport.deliver(answer(_last(rig, "INVITE"), 183))
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert len(rig.transport.requests("CANCEL")) == 1
+    assert rig.ports.in_use == 0 and not rig.calls
+    await rig.endpoint.stop()

@@ -171,15 +171,15 @@ async def build_hotline(
 def build_queue(
     settings: Settings, sessions: Any, prompts: Any, hotline: Hotline
 ) -> QueueDoor | None:
-    """The department queues with the bridge to officers' registered phones; None (REFER to
-    the configured targets) behind the dispatcher, where dialling is not routed yet (0003)."""
+    """The department queues with the bridge to officers' registered phones (None when the
+    registrar is off: "an officer" is then the REFER to the configured targets)."""
     import time
 
     from ivr.queue.music import load_music
     from ivr.queue.store_db import DbQueueStore
     from ivr.registrar_db import DbRegistry
 
-    if settings.workers > 1 or not settings.registrar.enabled:
+    if not settings.registrar.enabled:
         return None
     host = settings.sip.public_address or settings.sip.host
     if host in ("0.0.0.0", "::", ""):

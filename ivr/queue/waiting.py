@@ -174,7 +174,7 @@ async def _loop(
     ring = await store.take_turn(entry.id, settings.strategy, now=started)
     while True:
         if ring:
-            served = await _ring(channel, door, entry, ring, summary)
+            served = await _ring(channel, door, entry, ring, summary, intro)
             if served is not None:
                 return served
             ring = await store.take_turn(entry.id, settings.strategy, now=clock())
@@ -234,15 +234,40 @@ async def _play_until_turn(
     return outcome, reserved
 
 
+async def _hold_music(
+    channel: CallChannel, door: QueueDoor, intro: asyncio.Task[None], stop: asyncio.Event
+) -> None:
+    """Music while the officer's phone rings (after the introduction), until `stop`."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(intro)
+    at = 0.0
+    while not stop.is_set() and not channel.ended:
+        outcome = await channel.play(
+            music_slice(door.music, at, door.settings.poll_s), barge_in_digits=False, barge_in=stop
+        )
+        at += outcome.played_s
+
+
 async def _ring(
-    channel: CallChannel, door: QueueDoor, entry: QueueEntry, ring: list[str], summary: str
+    channel: CallChannel,
+    door: QueueDoor,
+    entry: QueueEntry,
+    ring: list[str],
+    summary: str,
+    intro: asyncio.Task[None],
 ) -> QueueResult | None:
-    """Ring the officers reserved for this caller; None when nobody answered (back in line)."""
+    """Ring the officers reserved for this caller, with music meanwhile; None when nobody
+    answered (back in line)."""
     store, clock = door.store, door.clock
     answered: list[str] = []
+    stop_music = asyncio.Event()
+    music = asyncio.get_running_loop().create_task(_hold_music(channel, door, intro, stop_music))
 
     async def on_answer(officer: str) -> None:
         answered.append(officer)
+        stop_music.set()  # the bridge begins: nothing of ours left in the caller's ear
+        with contextlib.suppress(CallerHungUp):
+            await music
         await store.connected(entry.id, officer, now=clock())
 
     try:
@@ -258,6 +283,10 @@ async def _ring(
         if answered:
             await store.finished(entry.id, now=clock(), wrap_up_s=door.settings.wrap_up_s)
         raise
+    finally:
+        stop_music.set()
+        with contextlib.suppress(CallerHungUp):
+            await music
     if ok and answered:
         await store.finished(entry.id, now=clock(), wrap_up_s=door.settings.wrap_up_s)
         return QueueResult("served", clock() - entry.enqueued_at, answered[0], entry.id)

@@ -168,6 +168,10 @@ async def test_caller_is_bridged_to_the_registered_officer(
     # the caller hears the officer (and never the whisper)
     assert sum(1 for hz in citizen_heard if near(hz, OFFICER_HZ)) >= 8
     assert not any(near(hz, WHISPER_HZ) for hz in citizen_heard)
+    # while the phone rang and the officer heard the whisper, the caller heard the hold music
+    first_officer = next(i for i, hz in enumerate(citizen_heard) if near(hz, OFFICER_HZ))
+    assert first_officer >= 2
+    assert all(200 < hz < 600 for hz in citizen_heard[:first_officer])
     assert keys == ["1", "2"]
     served = outcome[0]
     assert getattr(served, "outcome", None) == "served"

@@ -78,6 +78,7 @@ class _Attempt(Generic[C]):
     cancel_pending: bool = False  # CANCEL asked before any provisional answer
     abandoned: bool = False  # we gave up: a late 2xx is acknowledged and hung up
     ack: bytes | None = None  # our ACK of the 2xx, sent again for each retransmitted 2xx
+    forks: dict[str, bytes] = field(default_factory=dict)  # ACKs of other callees' 2xx, by tag
     on_progress: ProgressFn | None = None
     seen: set[int] = field(default_factory=set)
 
@@ -287,17 +288,39 @@ class OutboundCalls(Generic[C]):
             attempt.final = resp
             self._fail(attempt, DialFailed(resp.status, resp.reason))
             return
-        if attempt.ack is not None:
-            # a retransmitted 2xx: our ACK was lost (a 2xx of another fork is not told apart)
-            self.ep.transport.send(attempt.ack, attempt.leg.dialog.peer)
+        if attempt.ack is None:
+            self._answered(attempt, resp)
+        elif parse_name_addr(resp.headers.get("To") or "").tag == attempt.leg.dialog.remote_tag:
+            self.ep.transport.send(attempt.ack, attempt.leg.dialog.peer)  # our ACK was lost
+        else:
+            self._other_fork(attempt, resp)
+
+    def _other_fork(self, attempt: _Attempt[C], resp: Response) -> None:
+        """A 2xx from a second callee the INVITE was forked to: ACK it, then end that dialog
+        with BYE (§13.2.2.4); its retransmissions get the same ACK."""
+        tag = parse_name_addr(resp.headers.get("To") or "").tag or ""
+        dialog = attempt.leg.dialog
+        ack = attempt.forks.get(tag)
+        if ack is not None:
+            self.ep.transport.send(ack, dialog.peer)
             return
-        self._answered(attempt, resp)
+        assert attempt.tx is not None
+        fork = dataclasses.replace(dialog, route_set=[], local_cseq=_cseq(attempt.tx.request))
+        _dialog_from_2xx(fork, resp)
+        attempt.forks[tag] = self._send_ack(attempt, fork)
+        log.info("a second callee answered %s: hanging up on it", dialog.call_id)
+        bye = fork.make_request(
+            "BYE",
+            via_host=bracket_host(self.ep.local_ip(fork.peer.host)),
+            via_port=self.ep.transport.port,
+        )
+        self.ep.start_client(bye, fork.peer)
 
     def _answered(self, attempt: _Attempt[C], resp: Response) -> None:
         """The 2xx: dialog state from it, ACK, SDP answer applied, leg handed up."""
         leg = attempt.leg
         _dialog_from_2xx(leg.dialog, resp)
-        attempt.ack = self._ack(attempt)
+        attempt.ack = self._send_ack(attempt, leg.dialog)
         if attempt.abandoned:
             log.info("answer after cancel on %s: hanging up", leg.dialog.call_id)
             self._bye(attempt)
@@ -317,12 +340,11 @@ class OutboundCalls(Generic[C]):
         if not attempt.answered.done():
             attempt.answered.set_result(None)
 
-    def _ack(self, attempt: _Attempt[C]) -> bytes:
-        """ACK the 2xx (§13.2.2.4): a new transaction-less request with the INVITE's CSeq."""
+    def _send_ack(self, attempt: _Attempt[C], dialog: Dialog) -> bytes:
+        """ACK a 2xx (§13.2.2.4): a new transaction-less request with the INVITE's CSeq."""
         assert attempt.tx is not None
-        dialog = attempt.leg.dialog
         invite = attempt.tx.request
-        dialog.local_cseq -= 1  # make_request counts up again: the ACK reuses the number
+        dialog.local_cseq = _cseq(invite) - 1  # make_request counts up: the ACK reuses it
         ack = dialog.make_request(
             "ACK",
             via_host=bracket_host(self.ep.local_ip(attempt.peer.host)),
@@ -397,6 +419,10 @@ def _dialog_from_2xx(dialog: Dialog, resp: Response) -> None:
             uri = parse_uri(dialog.remote_target)
             ipaddress.ip_address(uri.host.strip("[]"))
             dialog.peer = Peer(dialog.peer.transport, uri.host.strip("[]"), uri.port or 5060)
+
+
+def _cseq(req: Request) -> int:
+    return int((req.headers.get("CSeq") or "0").split()[0])
 
 
 def _sip_uri(text: str) -> SipUri:

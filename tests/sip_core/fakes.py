@@ -139,11 +139,11 @@ class Rig:
             await asyncio.sleep(0)
 
 
-async def make_rig(*, answer_delay_s: float = 0.0, port_min: int = 41000) -> Rig:
+async def make_rig(*, answer_delay_s: float = 0.0, port_min: int = 45000) -> Rig:
     clock = VirtualClock()
     calls: list[FakeCall] = []
     sink = EventList()
-    media = MediaSettings(rtp_port_min=port_min, rtp_port_max=port_min + 40)
+    media = MediaSettings(rtp_port_min=port_min, rtp_port_max=port_min + 199)
     ports = PortAllocator.from_settings(media)
 
     def factory(leg: Leg[FakeCall]) -> FakeCall:

@@ -302,3 +302,24 @@ async def test_cancelling_the_dialling_task_sends_cancel() -> None:
     assert len(rig.transport.requests("CANCEL")) == 1
     assert rig.ports.in_use == 0 and not rig.calls
     await rig.endpoint.stop()
+
+
+async def test_a_second_callee_answering_a_forked_invite_is_acked_and_hung_up() -> None:
+    rig = await make_rig()
+    attempt = await _dial(rig)
+    inv = _last(rig, "INVITE")
+    rig.transport.deliver(answer(inv, 200, body=sdp_body()))
+    leg = await asyncio.wait_for(attempt, 5)
+    rig.transport.take()
+    second = answer(inv, 200, to_tag="callee2", body=sdp_body(port=42030))
+    rig.transport.deliver(second)
+    [ack] = rig.transport.requests("ACK")
+    [bye] = rig.transport.requests("BYE")
+    for request in (ack, bye):
+        assert parse_name_addr(request.headers.get("To") or "").tag == "callee2"
+    assert ack.headers.get("CSeq") == (inv.headers.get("CSeq") or "").replace("INVITE", "ACK")
+    rig.transport.deliver(second)  # its retransmission: the same ACK again, no second BYE
+    assert len(rig.transport.requests("ACK")) == 2 and len(rig.transport.requests("BYE")) == 1
+    assert leg.dialog.remote_tag == "callee1" and not leg.terminated
+    assert len(rig.calls) == 1 and rig.calls[0].end_reason is None
+    await rig.endpoint.stop()

@@ -1,5 +1,6 @@
-"""`tongdai serve --workers 2`: an officer's phone registers through the dispatcher; the
-binding is in the database every worker reads, and a wrong password is refused the same way."""
+"""`tongdai serve --workers 2`: an officer's phone registers through the dispatcher (the
+binding is in the database every worker reads), a wrong password is refused the same way, and a
+caller pressing 0 is bridged to the registered phone by whichever worker carries the call."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from db import create_engine_from_url, session_factory
+from db import create_engine_from_url, session_factory, unit_of_work
+from integrations.officers import save_department
 from ivr.registrar_db import DbRegistry
-from tests.e2e.harness import free_port, media_range
+from tests.e2e.harness import dtmf_scenario, free_port, media_range, run_sipp
 from tests.officers.phones import officer_phone
 from tests.support import ROOT
 
@@ -23,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PASSWORD = "b1m4t-1001"
 
 
-async def test_registration_through_two_workers(tmp_path: Path) -> None:
+async def test_registration_and_bridge_through_two_workers(tmp_path: Path) -> None:
     port = free_port()
     lo, hi = media_range(200)
     url = f"sqlite:///{tmp_path / 'workers.db'}"
@@ -47,6 +49,11 @@ async def test_registration_through_two_workers(tmp_path: Path) -> None:
     cli("db", "init", "--sample", "--sample-count", "20")
     cli("officers", "add", "tong-dai", "1001", "--name", "Nguyễn Văn An", "--password-stdin",
         stdin=PASSWORD + "\n")  # fmt: skip
+    cli("queue", "state", "1001", "available")
+    engine = create_engine_from_url(url)
+    with unit_of_work(session_factory(engine)) as session:  # open whenever the suite runs
+        always = {day: ["00:00-23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        save_department(session, dept_id="tong-dai", name="Tổng đài", hours=always)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -54,7 +61,6 @@ async def test_registration_through_two_workers(tmp_path: Path) -> None:
              "--sip-host", "127.0.0.1", "--sip-port", str(port)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    engine = create_engine_from_url(url)
     registry = DbRegistry(session_factory(engine), realm="tongdai")
     try:
         for _ in range(300):
@@ -67,6 +73,15 @@ async def test_registration_through_two_workers(tmp_path: Path) -> None:
             assert binding.source == f"udp:127.0.0.1:{phone.sip_port}"
         async with officer_phone(port, "1001", "sai-mat-khau") as wrong:
             await wrong.wait_sip("SIP/2.0 403", "REGISTER", 10)
+        # press 0: the worker carrying the call rings the phone another worker registered
+        async with officer_phone(port, "1001", PASSWORD, answer="auto") as officer:
+            await officer.wait_sip("SIP/2.0 200", "REGISTER", 10)
+            scenario = dtmf_scenario(tmp_path / "zero.xml", [(2000, "0")], hangup_after_ms=8000)
+            result = await run_sipp(scenario, port, timeout_s=40)
+            assert result.returncode == 0, result.stdout[-1500:] + result.errors[-1500:]
+            await officer.wait_event("CALL_CLOSED", 5)
+            invites = [m for m in officer.sip_messages() if m.first_line.startswith("INVITE")]
+            assert len(invites) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)

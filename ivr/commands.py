@@ -68,11 +68,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     node = NodeOperations(settings)
     web: subprocess.Popen[bytes] | None = None
+    workers = worker_count(settings)
+    settings.workers = workers  # resolved: the hotline knows when it sits behind the dispatcher
     try:
         node.start()  # the health endpoint, then the database (waits while it is unreachable)
         if not args.no_web:
             web = _start_web(settings)
-        workers = worker_count(settings)
         if workers > 1:
             _run_dispatched(settings, args.app, args.answer_delay_ms / 1000, workers, node)
         else:

@@ -274,16 +274,18 @@ def recording_problem(sink: EventSink, call_id: str) -> Callable[[str], None]:
     return report
 
 
-def build_queue(settings: Any, sessions: Any, prompts: Any, hotline: Hotline) -> QueueDoor | None:
-    """The department queues with the bridge to officers' registered phones; None (REFER to
-    the configured targets) behind the dispatcher, where dialling is not routed yet (0003)."""
+def build_queue(
+    settings: Settings, sessions: Any, prompts: Any, hotline: Hotline
+) -> QueueDoor | None:
+    """The department queues with the bridge to officers' registered phones (None when the
+    registrar is off: "an officer" is then the REFER to the configured targets)."""
     import time
 
     from ivr.queue.music import load_music
     from ivr.queue.store_db import DbQueueStore
     from ivr.registrar_db import DbRegistry
 
-    if settings.workers != 1 or not settings.registrar.enabled:
+    if not settings.registrar.enabled:
         return None
     host = settings.sip.public_address or settings.sip.host
     if host in ("0.0.0.0", "::", ""):
@@ -311,7 +313,7 @@ async def _not_started(*args: Any, **kwargs: Any) -> Any:
     raise DialFailed(503, "the worker's endpoint is not started")
 
 
-def build_registrar(settings: Any, sessions: Any) -> RegisterHandler:
+def build_registrar(settings: Settings, sessions: Any) -> RegisterHandler:
     """The registrar officers' softphones register to, over the shared database."""
     import time
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import unit_of_work
@@ -96,10 +96,3 @@ def _binding(row: SipBindingRow) -> Binding:
         expires_at=row.expires_at,
         user_agent=row.user_agent,
     )
-
-
-def purge_expired(factory: sessionmaker[Session], *, now: float) -> int:
-    """Delete every expired binding (reads ignore them anyway); the number removed."""
-    with unit_of_work(factory) as session:
-        result = session.execute(delete(SipBindingRow).where(SipBindingRow.expires_at <= now))
-        return int(getattr(result, "rowcount", 0) or 0)

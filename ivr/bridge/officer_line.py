@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.bridge.relay import bridge
+from ivr.bridge.relay import RelayStats, bridge
 from ivr.call import Call
 from ivr.channel import Audio, CallChannel, CallerHungUp
 from ivr.queue.model import QueueEntry
@@ -74,7 +74,9 @@ class BridgeLine:
         self._from_uri = from_uri
         self._whisper = whisper
         self._clock = clock
-        self.ring_times_s: list[float] = []
+        self.ring_times_s: list[float] = []  # INVITE to answer, per answered attempt
+        self.dialled_at: list[float] = []  # when each round of INVITEs went out (clock time)
+        self.relays: list[tuple[RelayStats, RelayStats]] = []  # per bridge: up, down
 
     async def connect(
         self,
@@ -105,7 +107,7 @@ class BridgeLine:
         if channel.ended:
             await officer_call.hangup()
             raise CallerHungUp("caller left during the whisper")
-        await bridge(channel, officer_call)
+        self.relays.append(await bridge(channel, officer_call))
         return True
 
     async def ring(
@@ -124,6 +126,7 @@ class BridgeLine:
             return None
         cancel = asyncio.Event()
         started = self._clock()
+        self.dialled_at.append(started)
 
         async def attempt(officer: str, contact: str) -> tuple[str, Leg[Call]]:
             leg = await self.dial(

@@ -1,6 +1,7 @@
 """Two calls joined: each one's decoded audio queued on the other, on the one media clock.
 
-Frames are decoded from one leg's codec and encoded in the other's by their streams, so a PCMA
+Digits pressed on either side are sent to the other as RFC 4733 events. Frames are decoded
+from one leg's codec and encoded in the other's by their streams, so a PCMA
 caller and a PCMU officer hear each other with no extra step. At most
 :data:`MAX_QUEUED_FRAMES` wait on the way: when a leg's packets arrive faster than the clock
 sends (a burst after a stall, a clock drifting), the oldest are dropped, so the delay a relay
@@ -20,6 +21,7 @@ from ivr.call import Call
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_FRAMES = 3  # 60 ms: a bounded added delay
+DIGIT_POLL_S = 0.5  # how often a digit watcher checks that both calls still live
 
 
 @dataclass
@@ -28,6 +30,7 @@ class RelayStats:
 
     relayed: int = 0
     dropped: int = 0
+    digits: int = 0
 
 
 async def relay(source: Call, target: Call, stats: RelayStats) -> None:
@@ -46,6 +49,14 @@ async def relay(source: Call, target: Call, stats: RelayStats) -> None:
         stats.relayed += 1
 
 
+async def pass_digits(source: Call, target: Call, stats: RelayStats) -> None:
+    """Digits `source` presses (RFC 4733, INFO or in-band) sent to `target` as RFC 4733 events."""
+    while not (source.ended or target.ended):
+        digit = await source.next_digit(DIGIT_POLL_S)
+        if digit is not None and target.stream.send_digit(digit):
+            stats.digits += 1
+
+
 async def bridge(caller: Call, officer: Call) -> tuple[RelayStats, RelayStats]:
     """Join the two calls until one ends, then hang up the other. Returns the (caller→officer,
     officer→caller) statistics."""
@@ -53,6 +64,8 @@ async def bridge(caller: Call, officer: Call) -> tuple[RelayStats, RelayStats]:
     tasks = [
         asyncio.create_task(relay(caller, officer, up)),
         asyncio.create_task(relay(officer, caller, down)),
+        asyncio.create_task(pass_digits(caller, officer, up)),
+        asyncio.create_task(pass_digits(officer, caller, down)),
     ]
     try:
         while not (caller.ended or officer.ended):

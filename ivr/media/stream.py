@@ -30,7 +30,7 @@ from typing import Any, cast
 from core import g711
 from ivr.media import rtp
 from ivr.media.clock import MediaClock
-from ivr.media.dtmf import EventTracker, GoertzelDetector
+from ivr.media.dtmf import EVENT_DIGITS, EventTracker, GoertzelDetector
 from ivr.media.jitter import ReorderBuffer
 from ivr.media.rtp import RtpError, RtpMedia, TelephoneEvent
 from ivr.media.strict_rtp import SourceLock
@@ -48,6 +48,7 @@ ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a 
 # In-band DTMF is analysed four frames at a time: one matrix product instead of four, for at
 # most 80 ms more latency on a digit that already needs 40 ms of tone.
 INBAND_BATCH_FRAMES = 4
+EVENT_DURATION_MS = 160  # an RFC 4733 digit we send: 8 packets, then the end packet twice more
 FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
@@ -243,6 +244,8 @@ class MediaStream(asyncio.DatagramProtocol):
         self._marker = True  # first packet of the stream starts a talk-spurt
         self._talking = False
         self._plays: deque[_Play] = deque()
+        self._events_out: deque[tuple[TelephoneEvent, bool]] = deque()  # (event, first packet)
+        self._event_ts = 0
         self._silence = codec.encode(bytes(FRAME_BYTES))
         # Weak: a reader its owner dropped without aclose() disappears instead of filling up.
         self._readers: weakref.WeakSet[FrameReader] = weakref.WeakSet()
@@ -353,6 +356,29 @@ class MediaStream(asyncio.DatagramProtocol):
             self._plays.append(_Play(pcm, future))
         return future
 
+    def send_digit(self, digit: str, duration_ms: int = EVENT_DURATION_MS) -> bool:
+        """Send `digit` as an RFC 4733 event (one packet per tick in place of audio, the end
+        packet three times); False when the peer did not negotiate telephone-event."""
+        code = EVENT_DIGITS.find(digit) if len(digit) == 1 else -1
+        if self._dtmf_pt is None or code < 0 or self._closed:
+            return False
+        steps = max(1, duration_ms // FRAME_MS)
+        for step in range(steps):
+            end = step == steps - 1
+            event = TelephoneEvent(code, end=end, duration=(step + 1) * FRAME_SAMPLES)
+            for _ in range(3 if end else 1):
+                self._events_out.append((event, step == 0))
+        return True
+
+    def _next_event_packet(self) -> bytes:
+        event, first = self._events_out.popleft()
+        if first:
+            self._event_ts = self._ts
+        assert self._dtmf_pt is not None  # send_digit queues nothing without it
+        return rtp.build(
+            self._dtmf_pt, self._seq, self._event_ts, self.ssrc, event.serialize(), first
+        )
+
     def stop_playback(self) -> None:
         """Drop everything queued or playing; their futures become False."""
         plays, self._plays = self._plays, deque()
@@ -418,16 +444,19 @@ class MediaStream(asyncio.DatagramProtocol):
         now = self._clock.now
         transport, remote = self._transport, self._remote
         if self._sending and transport is not None and remote is not None:
-            if self._plays:
-                payload = self._next_payload()
+            if self._events_out:  # an RFC 4733 event replaces the audio while it lasts
+                packet = self._next_event_packet()
             else:
-                payload = self._silence
-                self._talking = False
-            marker = self._marker
-            self._marker = False
-            packet = rtp.build(
-                self._codec.payload_type, self._seq, self._ts, self.ssrc, payload, marker
-            )
+                if self._plays:
+                    payload = self._next_payload()
+                else:
+                    payload = self._silence
+                    self._talking = False
+                marker = self._marker
+                self._marker = False
+                packet = rtp.build(
+                    self._codec.payload_type, self._seq, self._ts, self.ssrc, payload, marker
+                )
             sock = self._sock
             if sock is not None:
                 try:

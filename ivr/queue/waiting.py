@@ -86,11 +86,12 @@ class QueueDoor:
     clock: Callable[[], float]
 
     async def wait(
-        self, channel: CallChannel, department_id: str, summary: str = ""
+        self, channel: CallChannel, department_id: str, summary: str = "", intro: str = ""
     ) -> QueueResult:
         """Put the caller in `department_id`'s line until served, called back or gone;
-        `summary` is whispered to the officer who answers."""
-        return await wait_in_queue(channel, department_id, self, summary)
+        `summary` is whispered to the officer who answers; `intro` ("đang chuyển máy…") is
+        played to the caller while the first officer's phone already rings."""
+        return await wait_in_queue(channel, department_id, self, summary, intro)
 
     async def serves(self, department_id: str) -> bool:
         """True when an officer of the department is signed in (the queue takes its calls);
@@ -122,7 +123,11 @@ class QueueDoor:
 
 
 async def wait_in_queue(
-    channel: CallChannel, department_id: str, door: QueueDoor, summary: str = ""
+    channel: CallChannel,
+    department_id: str,
+    door: QueueDoor,
+    summary: str = "",
+    intro: str = "",
 ) -> QueueResult:
     """The waiting loop (see the module docstring)."""
     settings, store, clock = door.settings, door.store, door.clock
@@ -135,15 +140,33 @@ async def wait_in_queue(
     entry = await store.join(
         department_id, call_id=info.call_id, caller=info.caller, kind=EntryKind.CALL, now=started
     )
+    # The introduction plays while the first turn is taken and the phones ring: the caller's key
+    # reaches an officer's phone at once, not after the sentence.
+    playing = asyncio.get_running_loop().create_task(_intro(channel, door, intro))
     try:
-        return await _loop(channel, door, entry, started, summary)
+        return await _loop(channel, door, entry, started, summary, playing)
     except CallerHungUp:
         await store.leave(entry.id, now=clock())
         raise
+    finally:
+        if not playing.done():
+            playing.cancel()
+        with contextlib.suppress(asyncio.CancelledError, CallerHungUp):
+            await playing
+
+
+async def _intro(channel: CallChannel, door: QueueDoor, text: str) -> None:
+    if text:
+        await channel.play(await door.prompts(text), barge_in_digits=False)
 
 
 async def _loop(
-    channel: CallChannel, door: QueueDoor, entry: QueueEntry, started: float, summary: str
+    channel: CallChannel,
+    door: QueueDoor,
+    entry: QueueEntry,
+    started: float,
+    summary: str,
+    intro: asyncio.Task[None],
 ) -> QueueResult:
     settings, store, clock = door.settings, door.store, door.clock
     next_announce = started
@@ -151,12 +174,14 @@ async def _loop(
     ring = await store.take_turn(entry.id, settings.strategy, now=started)
     while True:
         if ring:
-            served = await _ring(channel, door, entry, ring, summary)
+            served = await _ring(channel, door, entry, ring, summary, intro)
             if served is not None:
                 return served
             ring = await store.take_turn(entry.id, settings.strategy, now=clock())
             if ring:
                 continue  # the next officer at once
+        if not intro.done():
+            await intro  # nobody free yet: the introduction ends before music or an announcement
         now = clock()
         if now - started >= settings.max_wait_s:
             await store.to_callback(entry.id, now=now)
@@ -209,15 +234,40 @@ async def _play_until_turn(
     return outcome, reserved
 
 
+async def _hold_music(
+    channel: CallChannel, door: QueueDoor, intro: asyncio.Task[None], stop: asyncio.Event
+) -> None:
+    """Music while the officer's phone rings (after the introduction), until `stop`."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(intro)
+    at = 0.0
+    while not stop.is_set() and not channel.ended:
+        outcome = await channel.play(
+            music_slice(door.music, at, door.settings.poll_s), barge_in_digits=False, barge_in=stop
+        )
+        at += outcome.played_s
+
+
 async def _ring(
-    channel: CallChannel, door: QueueDoor, entry: QueueEntry, ring: list[str], summary: str
+    channel: CallChannel,
+    door: QueueDoor,
+    entry: QueueEntry,
+    ring: list[str],
+    summary: str,
+    intro: asyncio.Task[None],
 ) -> QueueResult | None:
-    """Ring the officers reserved for this caller; None when nobody answered (back in line)."""
+    """Ring the officers reserved for this caller, with music meanwhile; None when nobody
+    answered (back in line)."""
     store, clock = door.store, door.clock
     answered: list[str] = []
+    stop_music = asyncio.Event()
+    music = asyncio.get_running_loop().create_task(_hold_music(channel, door, intro, stop_music))
 
     async def on_answer(officer: str) -> None:
         answered.append(officer)
+        stop_music.set()  # the bridge begins: nothing of ours left in the caller's ear
+        with contextlib.suppress(CallerHungUp):
+            await music
         await store.connected(entry.id, officer, now=clock())
 
     try:
@@ -233,6 +283,10 @@ async def _ring(
         if answered:
             await store.finished(entry.id, now=clock(), wrap_up_s=door.settings.wrap_up_s)
         raise
+    finally:
+        stop_music.set()
+        with contextlib.suppress(CallerHungUp):
+            await music
     if ok and answered:
         await store.finished(entry.id, now=clock(), wrap_up_s=door.settings.wrap_up_s)
         return QueueResult("served", clock() - entry.enqueued_at, answered[0], entry.id)

@@ -20,6 +20,13 @@ from ivr.runtime.steps import End, Step
 QUEUE_TARGET = "queue:"  # how a queued transfer is named in the call's events
 
 
+def spoken_code(code: str) -> str:
+    """A dossier code as an officer hears it: the last ten digits (reception date and sequence,
+    "2503039005") when the code has them, else the code as it is."""
+    digits = "".join(c for c in code if c.isdigit())
+    return digits[-10:] if len(digits) >= 10 else code
+
+
 def whisper_text(conv: Conversation, department_name: str) -> str:
     """ "Cuộc gọi về hồ sơ 2503039005, đang chờ bổ sung giấy tờ, Sở Công thương": the last
     dossier looked up (with what was said about it), else the reason, then the department."""
@@ -27,7 +34,7 @@ def whisper_text(conv: Conversation, department_name: str) -> str:
     parts: list[str] = []
     dossiers = [lookup for lookup in ctx.lookups if lookup.kind == "dossier" and lookup.found]
     if dossiers:
-        parts.append(f"Cuộc gọi về hồ sơ {dossiers[-1].key}")
+        parts.append(f"Cuộc gọi về hồ sơ {spoken_code(dossiers[-1].key)}")
         if dossiers[-1].summary:
             parts.append(dossiers[-1].summary)
     else:
@@ -58,7 +65,6 @@ async def wait_for_officer(
         conv.emit_error(ErrorCode.INTEGRATION_FAILED, f"queue: {exc}")
         return None
     name = department_obj.name if department_obj is not None else ""
-    await conv.say(prompt or phrases.transfer_sentence(name), barge_in=False)
     target = QUEUE_TARGET + department
     call_id = conv.context.call_id
     conv.sink.emit(
@@ -70,7 +76,12 @@ async def wait_for_officer(
             reason=conv.context.reason,
         )
     )
-    result = await door.wait(conv.channel, department, summary=whisper_text(conv, name))
+    result = await door.wait(
+        conv.channel,
+        department,
+        summary=whisper_text(conv, name),
+        intro=prompt or phrases.transfer_sentence(name),
+    )
     served = result.outcome == "served"
     conv.sink.emit(
         TransferResult(call_id=call_id, target=target, status=200 if served else 487, ok=served)

@@ -143,7 +143,11 @@ async def test_caller_is_bridged_to_the_registered_officer(
             await citizen.dial(f"sip:hotline@127.0.0.1:{ivr.port}")
             await citizen.wait_event("CALL_ESTABLISHED", 5)
             await officer.wait_event("CALL_ESTABLISHED", 5)
-            await asyncio.sleep(4.0)  # 1 s whisper, then 3 s of conversation
+            await asyncio.sleep(2.5)  # 1 s whisper, then the conversation
+            await citizen.send_digits("12")  # pressed during the conversation: passed through
+            await officer.wait_event("CALL_DTMF_START", 5)
+            await asyncio.sleep(1.5)
+            keys = [e.param for e in officer.events if e.type == "CALL_DTMF_START"]
             snap = await store.snapshot(DEPT, now=time.time(), history=1)
             assert [p.state for p in snap.officers] == [OfficerState.ON_CALL]
             await citizen.hangup()
@@ -164,6 +168,11 @@ async def test_caller_is_bridged_to_the_registered_officer(
     # the caller hears the officer (and never the whisper)
     assert sum(1 for hz in citizen_heard if near(hz, OFFICER_HZ)) >= 8
     assert not any(near(hz, WHISPER_HZ) for hz in citizen_heard)
+    # while the phone rang and the officer heard the whisper, the caller heard the hold music
+    first_officer = next(i for i, hz in enumerate(citizen_heard) if near(hz, OFFICER_HZ))
+    assert first_officer >= 2
+    assert all(200 < hz < 600 for hz in citizen_heard[:first_officer])
+    assert keys == ["1", "2"]
     served = outcome[0]
     assert getattr(served, "outcome", None) == "served"
     assert getattr(served, "officer", None) == "1001"

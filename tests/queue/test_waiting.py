@@ -28,6 +28,7 @@ class FakeOfficers:
     ring_s: float = 2.0
     talk_s: float = 60.0
     rung: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    whispers: list[str] = field(default_factory=list)
 
     async def connect(
         self,
@@ -46,6 +47,7 @@ class FakeOfficers:
             await asyncio.sleep(ring_timeout_s)
             return False
         await asyncio.sleep(self.ring_s)
+        self.whispers.append(summary)
         await on_answer(answering[0])
         await asyncio.sleep(self.talk_s)
         return True

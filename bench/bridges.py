@@ -1,0 +1,155 @@
+"""Bridged calls held at once: sipp callers queued and bridged to sipp "officer" phones.
+
+One worker in this process (its own media clock), the department queue in memory and N
+officers whose registered phone is a sipp UAS that answers after 300 ms and echoes RTP
+(-rtp_echo). N sipp
+callers (recorded PCMA speech, tests/e2e/scenarios/dtmf_caller.xml.in) call in over ``--ramp``
+seconds and stay ``--duration`` seconds; each is put in line, its officer's phone rung, and the
+two legs bridged until the caller hangs up (the bridge then hangs up the officer).
+
+Printed: failed calls (sipp, both sides), bridges made, INVITE->200 of the officer legs p50/p95,
+frames relayed and dropped per direction, media clock lateness p50/p99/max and tick cost.
+
+    .venv/bin/python -m bench.bridges [--bridges 50] [--duration 15] [--ramp 5]
+
+Needs sipp (and root for its pcap audio). Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from core.audio import Audio
+from ivr.bridge.officer_line import BridgeLine
+from ivr.call import Call
+from ivr.channel import CallerHungUp
+from ivr.officer_settings import QueueSettings
+from ivr.queue.model import OfficerState
+from ivr.queue.music import default_music
+from ivr.queue.store import MemoryQueueStore
+from ivr.queue.waiting import QueueDoor, QueueResult
+from ivr.settings import MediaSettings, SipSettings
+from ivr.sip.bindings import Binding, BindingChange, MemoryBindings
+from ivr.worker import Worker
+from tests.e2e.harness import dtmf_scenario, free_port, run_sipp
+
+ROOT = Path(__file__).resolve().parent.parent
+UAS = ROOT / "tests" / "e2e" / "scenarios" / "uas_answer.xml"
+SPEECH_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
+DEPT = "bench"
+
+
+async def silence(text: str) -> Audio:
+    return Audio(bytes(1600), 8000)  # 0.1 s: announcements cost nothing here
+
+
+async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
+    uas_port = free_port()
+    store, bindings = MemoryQueueStore(), MemoryBindings()
+    now = time.time()
+    for n in range(bridges):
+        user = f"officer{n}"
+        contact = f"sip:{user}@127.0.0.1:{uas_port}"
+        await bindings.apply(
+            BindingChange(user, upsert=[Binding(user, contact, "udp", "b", 1, now, now + 3600)]),
+            now=now,
+        )
+        await store.set_state(user, DEPT, OfficerState.AVAILABLE, now=now)
+    results: list[QueueResult] = []
+    holder: list[QueueDoor] = []
+
+    async def on_call(call: Call) -> None:
+        with contextlib.suppress(CallerHungUp):  # a caller gone before their turn: not served
+            results.append(await holder[0].wait(call, DEPT))
+
+    worker = Worker(
+        sip=SipSettings(host="127.0.0.1", port=free_port(), max_calls=4 * bridges),
+        media=MediaSettings(rtp_port_min=30000, rtp_port_max=30000 + 8 * bridges),
+        on_call=on_call,
+        sink=_NullSink(),
+    )
+    await worker.start()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-bridges-"))
+    line = BridgeLine(
+        worker.endpoint.dial,
+        bindings,
+        from_uri=f"sip:hotline@127.0.0.1:{worker.port}",
+        whisper=silence,
+        clock=time.time,
+    )
+    holder.append(
+        QueueDoor(
+            store=store,
+            settings=QueueSettings(ring_timeout_s=10, poll_s=0.5),
+            prompts=silence,
+            music=default_music(),
+            officers=line,
+            clock=time.time,
+        )
+    )
+    callers = dtmf_scenario(
+        workdir / "caller.xml",
+        [],
+        hangup_after_ms=int(duration_s * 1000),
+        audio_pcap=SPEECH_PCAP if SPEECH_PCAP.exists() else None,
+    )
+    rate = max(1.0, bridges / max(ramp_s, 0.1))
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise SystemExit("sipp is not installed (Debian package sip-tester)")
+    uas = await asyncio.create_subprocess_exec(
+        sipp, "-sf", str(UAS), "-i", "127.0.0.1", "-p", str(uas_port), "-mp", "40000",
+        "-rtp_echo", "-m", str(bridges), "-nostdin", "-timeout",
+        f"{int(duration_s + ramp_s + 60)}s", "-timeout_error",
+        cwd=workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.sleep(0.5)
+    uac = await run_sipp(
+        callers, worker.port, calls=bridges, concurrent=bridges, rate=rate,
+        timeout_s=duration_s + ramp_s + 60,
+    )  # fmt: skip
+    uas_code = await uas.wait()
+    stats = worker.clock.stats
+    await worker.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    served = [r for r in results if r.outcome == "served"]
+    ring = sorted(line.ring_times_s)
+    up = [u for u, _ in line.relays]
+    down = [d for _, d in line.relays]
+    print(f"bridges asked {bridges}, made {len(served)}; sipp exit caller {uac.returncode}, "
+          f"officer {uas_code}")  # fmt: skip
+    if ring:
+        p95 = ring[min(len(ring) - 1, int(0.95 * len(ring)))]
+        print(f"officer INVITE->200 p50 {1000 * statistics.median(ring):.0f} ms, "
+              f"p95 {1000 * p95:.0f} ms")  # fmt: skip
+    print(f"frames relayed caller->officer {sum(s.relayed for s in up)}, dropped "
+          f"{sum(s.dropped for s in up)}; officer->caller {sum(s.relayed for s in down)}, "
+          f"dropped {sum(s.dropped for s in down)}")  # fmt: skip
+    print(f"media clock lateness p50/p99/max {1000 * stats.lateness_p50_s:.1f}/"
+          f"{1000 * stats.lateness_p99_s:.1f}/{1000 * stats.lateness_max_s:.1f} ms, tick cost "
+          f"p99 {1000 * stats.tick_cost_p99_s:.1f} ms, skipped {stats.skipped}")  # fmt: skip
+
+
+class _NullSink:
+    def emit(self, event: object) -> None:
+        """Events are not needed here."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bridges", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--ramp", type=float, default=5.0)
+    args = parser.parse_args()
+    asyncio.run(run(args.bridges, args.duration, args.ramp))
+
+
+if __name__ == "__main__":
+    main()

@@ -49,6 +49,7 @@ class Hotline:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     prompt_stats: Any = None  # the prompt cache's counters, for metrics
     recognition_pool: Any = None  # the recogniser's slots, for metrics
+    calllog: Any = None  # the call-log sink, whose drops are counted in metrics
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -109,7 +110,7 @@ async def build_hotline(
     calllog.start()
     sink = FanoutSink(LogSink(), calllog, *sinks)
     cache = build_prompt_cache(settings.speech, build_synthesizer(settings.speech))
-    hotline = Hotline(on_call=_unset, sink=sink, prompt_stats=cache.stats)
+    hotline = Hotline(on_call=_unset, sink=sink, prompt_stats=cache.stats, calllog=calllog)
 
     async def close_db() -> None:
         await asyncio.to_thread(calllog.close)

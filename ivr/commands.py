@@ -9,7 +9,13 @@ import logging
 import signal
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from config.settings import Settings
+
+if TYPE_CHECKING:  # imported late at run time: after the metrics directory is named
+    from telemetry.node_operations import NodeOperations
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_ports(settings: Any, *, web: bool) -> None:
+def _check_ports(settings: Settings, *, web: bool) -> None:
     """Refuse at once, in one line, a SIP or web port another process holds."""
     from ivr.sip.port_probe import require_free
 
@@ -101,7 +107,7 @@ def _check_ports(settings: Any, *, web: bool) -> None:
                      fix="set TONGDAI_WEB__PORT (or --web-port), or --no-web")  # fmt: skip
 
 
-def _start_web(settings: Any) -> subprocess.Popen[bytes]:
+def _start_web(settings: Settings) -> subprocess.Popen[bytes]:
     """The web app in its own process, with its own metrics (not the node's files)."""
     import os
 
@@ -118,7 +124,7 @@ def _start_web(settings: Any) -> subprocess.Popen[bytes]:
     return web
 
 
-def worker_settings(settings: Any, index: int, workers: int) -> Any:
+def worker_settings(settings: Settings, index: int, workers: int) -> Settings:
     """Worker ``index``'s settings: its slice of the RTP ports, of the call limit and of the
     recognition slots and threads (each worker loads its own model); only the first worker
     registers at a PBX."""
@@ -136,7 +142,7 @@ def worker_settings(settings: Any, index: int, workers: int) -> Any:
 
 
 def _run_dispatched(
-    settings: Any, app: str, answer_delay_s: float, workers: int, node: Any
+    settings: Settings, app: str, answer_delay_s: float, workers: int, node: NodeOperations
 ) -> None:
     """N worker processes, each with its own event loop, media clock and RTP ports, behind a
     dispatcher that owns the SIP port and hands every message to the worker owning its call."""
@@ -177,7 +183,9 @@ def _run_dispatched(
             process.join(5)
 
 
-def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any, started: Any) -> None:
+def _worker_main(
+    settings: Settings, app: str, answer_delay_s: float, sock: Any, started: Any
+) -> None:
     from ivr.sip.relay import RelayTransport
 
     def relay(on_data: Any) -> RelayTransport:
@@ -199,7 +207,11 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _run_dispatcher(
-    settings: Any, sockets: list[Any], processes: list[Any], node: Any, started: list[Any]
+    settings: Settings,
+    sockets: list[Any],
+    processes: list[Any],
+    node: NodeOperations,
+    started: list[Any],
 ) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
@@ -232,7 +244,7 @@ async def _run_dispatcher(
     await dispatcher.close()
 
 
-async def _bind_sip(start: Any, settings: Any) -> None:
+async def _bind_sip(start: Any, settings: Settings) -> None:
     """Await ``start`` (which binds the SIP port); a bind failure becomes one line."""
     from config.operator_errors import bind_problem
 
@@ -245,9 +257,13 @@ async def _bind_sip(start: Any, settings: Any) -> None:
 
 
 async def _run_ivr(
-    settings: Any, app: str, answer_delay_s: float, *, transport: Any = None,
-    on_bound: Any = None,
-) -> None:  # fmt: skip
+    settings: Settings,
+    app: str,
+    answer_delay_s: float,
+    *,
+    transport: Any = None,
+    on_bound: Callable[[], None] | None = None,
+) -> None:
     from ivr.hotline import build_hotline
     from ivr.priority import apply_priority, settle_garbage_collector
     from ivr.worker import Worker

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from db import create_engine_from_url, migrate, session_factory
-from ivr.calllog import DbCallLog
-from ivr.calllog_tables import CallRow
+from ivr.calllog.sink import DbCallLog
+from ivr.calllog.tables import CallRow
 from ivr.events import CallAnswered, CallEnded, CallStarted
 from tests.e2e.harness import run_sipp
 from tests.ops.serve_process import ServeProcess, db_init, serve_env
@@ -136,7 +136,7 @@ def _writer_pid(node: ServeProcess) -> int:
     for task in Path(f"/proc/{node.process.pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"ivr.calllog_process" in cmdline:
+            if b"ivr.calllog.writer_process" in cmdline:
                 return int(child)
     raise AssertionError("no call-log writer process")
 

@@ -178,3 +178,23 @@ def _run_alembic(
     finally:
         if owned:
             engine.dispose()
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be used right now (server down or restarting,
+    connection lost, disk full, file locked) rather than that the statement was wrong: work
+    that failed so is worth holding and retrying."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    orig = exc.orig
+    if type(orig).__module__ == "sqlite3":  # SQLite says "operational" of schema errors too
+        text = str(orig).lower()
+        return any(word in text for word in _SQLITE_TRANSIENT)
+    return True
+
+
+_SQLITE_TRANSIENT = ("locked", "busy", "full", "disk i/o", "unable to open", "readonly")

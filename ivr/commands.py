@@ -9,9 +9,13 @@ import logging
 import signal
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
+
+if TYPE_CHECKING:  # imported late at run time: after the metrics directory is named
+    from telemetry.node_operations import NodeOperations
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +143,7 @@ def worker_settings(settings: Settings, index: int, workers: int) -> Settings:
 
 
 def _run_dispatched(
-    settings: Settings, app: str, answer_delay_s: float, workers: int, node: Any
+    settings: Settings, app: str, answer_delay_s: float, workers: int, node: NodeOperations
 ) -> None:
     """N worker processes, each with its own event loop, media clock and RTP ports, behind a
     dispatcher that owns the SIP port and hands every message to the worker owning its call."""
@@ -204,7 +208,11 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def _run_dispatcher(
-    settings: Settings, sockets: list[Any], processes: list[Any], node: Any, started: list[Any]
+    settings: Settings,
+    sockets: list[Any],
+    processes: list[Any],
+    node: NodeOperations,
+    started: list[Any],
 ) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
@@ -250,9 +258,13 @@ async def _bind_sip(start: Any, settings: Settings) -> None:
 
 
 async def _run_ivr(
-    settings: Settings, app: str, answer_delay_s: float, *, transport: Any = None,
-    on_bound: Any = None,
-) -> None:  # fmt: skip
+    settings: Settings,
+    app: str,
+    answer_delay_s: float,
+    *,
+    transport: Any = None,
+    on_bound: Callable[[], None] | None = None,
+) -> None:
     from ivr.hotline import build_hotline
     from ivr.priority import apply_priority, settle_garbage_collector
     from ivr.worker import Worker

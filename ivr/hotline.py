@@ -55,6 +55,7 @@ class Hotline:
     recognition_pool: Any = None  # the recogniser's slots, for metrics
     registrar: RegisterHandler | None = None  # answers officers' REGISTERs
     bridge: BridgeLine | None = None  # rings officers; its dial is the worker's endpoint
+    calllog: Any = None  # the call-log sink, whose drops are counted in metrics
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -115,7 +116,7 @@ async def build_hotline(
     calllog.start()
     sink = FanoutSink(LogSink(), calllog, *sinks)
     cache = build_prompt_cache(settings.speech, build_synthesizer(settings.speech))
-    hotline = Hotline(on_call=_unset, sink=sink, prompt_stats=cache.stats)
+    hotline = Hotline(on_call=_unset, sink=sink, prompt_stats=cache.stats, calllog=calllog)
 
     async def close_db() -> None:
         await asyncio.to_thread(calllog.close)
@@ -210,6 +211,10 @@ async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, A
         log.warning("speech recognition unavailable (%s): keypad only", exc)
         return None, None
     hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))
+    from speech.vietasr_engine import VietAsrRecognizer
+
+    if isinstance(recognizer, VietAsrRecognizer):  # its slots, for metrics
+        hotline.recognition_pool = recognizer.pool
     return recognizer, SpeechDetector
 
 

@@ -90,6 +90,10 @@ class NodeMetrics:
             "tongdai_speech_decision_seconds", "End of the caller's utterance to its transcript",
             buckets=DECISION_BUCKETS, registry=r,
         )  # fmt: skip
+        self.calllog_dropped = Counter(
+            "tongdai_calllog_dropped_events", "Call events the call log could not keep "
+            "(its writer too far behind: database down or disk full for too long)", registry=r,
+        )  # fmt: skip
         self.prompt_cache = Counter(
             "tongdai_prompt_cache_lookups", "Prompt cache lookups, by where the audio came from "
             "(memory, disk, render, fallback-render)", ["result"], registry=r,

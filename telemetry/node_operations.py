@@ -51,15 +51,18 @@ class NodeOperations:
             timeout_s=node.database_timeout_s,
             say=say,
         )
-        self._watcher = DatabaseWatcher(
-            self.settings.database_url, self.readiness,
-            period_s=node.database_check_s, timeout_s=node.database_timeout_s,
-        )  # fmt: skip
-        self._watcher.start()
 
     def sip_bound(self) -> None:
-        """The SIP port is open: the node takes calls."""
+        """The SIP port is open and the workers take calls; from now on the database is
+        watched (a thread started only now: worker processes are forked before it exists)."""
         self.readiness.passed("sip")
+        if self._watcher is None:
+            node = self.settings.node
+            self._watcher = DatabaseWatcher(
+                self.settings.database_url, self.readiness,
+                period_s=node.database_check_s, timeout_s=node.database_timeout_s,
+            )  # fmt: skip
+            self._watcher.start()
 
     def close(self) -> None:
         if self._watcher is not None:

@@ -28,12 +28,14 @@ class WorkerSampler:
     """Copies the growth of a worker's own counters into ``metrics`` every second."""
 
     def __init__(self, metrics: NodeMetrics, *, endpoint: Any, clock: Any,
-                 prompt_stats: Any = None, recognition_pool: Any = None) -> None:  # fmt: skip
+                 prompt_stats: Any = None, recognition_pool: Any = None,
+                 calllog: Any = None) -> None:  # fmt: skip
         self.metrics = metrics
         self._endpoint = endpoint
         self._clock = clock
         self._prompt_stats = prompt_stats
         self._pool = recognition_pool
+        self._calllog = calllog
         self._seen: dict[str, int] = {}
         self._streams: dict[int, tuple[Any, dict[str, int]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -92,6 +94,8 @@ class WorkerSampler:
                     m.prompt_cache.labels(result).inc(grown)
         if self._pool is not None:
             m.recognition_busy.set(self._pool.in_use)
+        if self._calllog is not None:
+            m.calllog_dropped.inc(self._grow("calllog-dropped", self._calllog.dropped))
 
     def _sample_streams(self) -> None:
         """Per-stream growth; a leg stays in the endpoint's table for a while after its call

@@ -25,6 +25,7 @@ class WorkerTelemetry:
         self._sampler = WorkerSampler(
             self.metrics, endpoint=worker.endpoint, clock=worker.clock,
             prompt_stats=hotline.prompt_stats, recognition_pool=hotline.recognition_pool,
+            calllog=hotline.calllog,
         )  # fmt: skip
         self._sampler.start()
 

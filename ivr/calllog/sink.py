@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import database_unreachable
 from integrations.privacy import mask_numbers_in
 from ivr.calllog.moments import utc as _utc
 from ivr.calllog.tables import (
@@ -61,6 +62,9 @@ DEFAULT_FLUSH_INTERVAL_S = 0.2
 DEFAULT_MAX_QUEUE = 50_000
 """Events held in memory at most (a few minutes of a busy hotline) before new ones are dropped."""
 DROP_LOG_INTERVAL_S = 10.0
+OUTAGE_FIRST_RETRY_S = 0.1
+OUTAGE_MAX_RETRY_S = 2.0
+"""While the database is unusable the batch in hand is retried, waiting up to this long."""
 _CALL_ID_CHARS = 128  # calls.call_id column length
 
 
@@ -94,6 +98,9 @@ class DbCallLog:
         self._last_drop_log = float("-inf")
         self._closed = False
         self._seq: dict[str, int] = {}
+        self._outage = False
+        self.outages = 0
+        """Times the database became unusable while events were waiting."""
         self.written = 0
         """Events stored."""
         self.dropped = 0
@@ -136,6 +143,11 @@ class DbCallLog:
             dropped,
             event.kind,
         )
+
+    @property
+    def room(self) -> int:
+        """Events the queue can still take before new ones are dropped."""
+        return self._queue.maxsize - self._queue.qsize()
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every event emitted so far is written (or failed); False on timeout."""
@@ -194,17 +206,31 @@ class DbCallLog:
                 self._progress.notify_all()
 
     def _write(self, batch: list[CallEvent]) -> None:
-        seq_before = dict(self._seq)
-        try:
-            with self._factory() as session, session.begin():
-                self._store(session, batch)
-            self.written += len(batch)
-            return
-        except Exception as exc:  # any database failure: retry one by one
-            self._seq = seq_before
-            _log.warning(
-                "call log batch of %d failed, retrying singly: %s", len(batch), _describe(exc)
-            )
+        pause_s = OUTAGE_FIRST_RETRY_S
+        while True:
+            seq_before = dict(self._seq)
+            try:
+                with self._factory() as session, session.begin():
+                    self._store(session, batch)
+                self.written += len(batch)
+                if self._outage:
+                    self._outage = False
+                    _log.warning("call log: database back, held events written")
+                return
+            except Exception as exc:
+                self._seq = seq_before
+                if self._closed or not database_unreachable(exc):
+                    break
+                # The database is down, restarting or full: hold the batch (the queue behind
+                # it holds the rest, up to max_queue) and try again, instead of losing it.
+                if not self._outage:
+                    self._outage = True
+                    self.outages += 1
+                    _log.error("call log: database unusable, holding events: %s", _describe(exc))
+                time.sleep(pause_s)
+                pause_s = min(2 * pause_s, OUTAGE_MAX_RETRY_S)
+        # any other failure (or closing during an outage): retry one by one
+        _log.warning("call log batch of %d failed, retrying singly", len(batch))
         for event in batch:
             seq_before = dict(self._seq)
             try:

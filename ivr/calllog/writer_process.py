@@ -38,6 +38,7 @@ MAX_PENDING = 50_000  # events held while the writer is slow, then new ones are 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 DROP_LOG_INTERVAL_S = 10.0
+BACKPRESSURE_PAUSE_S = 0.05
 _MAX_MESSAGE = 4 * 1024 * 1024
 
 
@@ -248,6 +249,10 @@ def serve(sock: socket.socket, database_url: str) -> int:
                 break
             kind, body = _load(data)
             if kind == "events":
+                # While the database is down the writer holds what it has; read no more than it
+                # can hold, so the rest waits (and is counted if dropped) in the media process.
+                while writer.room < len(body):
+                    time.sleep(BACKPRESSURE_PAUSE_S)
                 for event in body:
                     writer.emit(event)
             elif kind in ("flush", "close"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ INFO = ROOT / "tests" / "ops" / "scenarios" / "info_routed.xml"  # INVITE, INFO,
 OPTIONS = ROOT / "tests" / "e2e" / "scenarios" / "options.xml"
 
 
-def start_kamailio(tmp_path: Path, port: int, nodes: list[int]) -> subprocess.Popen[bytes]:
+def start_kamailio(
+    tmp_path: Path, port: int, nodes: list[int], *defines: str
+) -> subprocess.Popen[bytes]:
     """Kamailio from the shipped config on 127.0.0.1:port (UDP and TCP) over ``nodes``."""
     kamailio = shutil.which("kamailio") or "/usr/sbin/kamailio"
     need(Path(kamailio).exists(), "kamailio is not installed (Debian package kamailio)")
@@ -37,6 +40,7 @@ def start_kamailio(tmp_path: Path, port: int, nodes: list[int]) -> subprocess.Po
          "-Y", str(runtime), "-P", str(runtime / "kamailio.pid"),
          "-A", "WITH_CLI_LISTEN", "-A", f'DISPATCHER_LIST="{listing}"',
          "-A", "PIKE_DENSITY=40", "-A", "PROBE_INTERVAL_S=1",
+         *[arg for define in defines for arg in ("-A", define)],
          "-l", f"udp:127.0.0.1:{port}", "-l", f"tcp:127.0.0.1:{port}"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -112,3 +116,55 @@ async def test_a_flood_is_banned_and_genuine_calls_pass(
     result = await run_sipp(INFO, port, calls=6, concurrent=6, rate=6)
     assert result.returncode == 0, result.stdout[-1500:] + text[-3000:]
     assert sum(_calls_per_node(nodes)) == 6
+
+
+def _options(call_id: str, headers: str = "") -> bytes:
+    return (
+        f"OPTIONS sip:hotline@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{call_id}\r\n"
+        f"From: <sip:0901234567@127.0.0.1>;tag={call_id}\r\nTo: <sip:hotline@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n{headers}"
+        f"Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_identity_only_from_the_trunk_and_scanners_dropped(tmp_path: Path) -> None:
+    """What the edge forwards, seen by a socket standing in for a node."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as node:
+        node.bind(("127.0.0.1", 0))
+        node.settimeout(0.2)
+        port = free_port()
+        proxy = start_kamailio(tmp_path, port, [node.getsockname()[1]],
+                               'TRUSTED_TRUNKS="127.0.0.2/32"')  # fmt: skip
+        try:
+            time.sleep(2)
+            pai = "P-Asserted-Identity: <sip:0912345678@trunk>\r\n"
+            sent = {
+                "from-caller": ("127.0.0.1", pai),
+                "from-trunk": ("127.0.0.2", pai),
+                "scanner": ("127.0.0.3", "User-Agent: friendly-scanner\r\n"),
+                "after-scan": ("127.0.0.3", ""),
+            }
+            for call_id, (source, headers) in sent.items():
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+                    caller.bind((source, 0))
+                    caller.sendto(_options(call_id, headers), ("127.0.0.1", port))
+                time.sleep(0.3)
+            seen: dict[str, str] = {}
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                try:
+                    data = node.recv(65535).decode(errors="replace")
+                except TimeoutError:
+                    continue
+                for call_id in sent:
+                    if f"Call-ID: {call_id}\r\n" in data:
+                        seen[call_id] = data
+        finally:
+            proxy.send_signal(signal.SIGTERM)
+            proxy.wait(10)
+    assert set(seen) == {"from-caller", "from-trunk"}  # the scanner's address is banned
+    assert "P-Asserted-Identity" not in seen["from-caller"]
+    assert "P-Asserted-Identity: <sip:0912345678@trunk>" in seen["from-trunk"]
+    log = (tmp_path / "kamailio.log").read_text(errors="replace")
+    assert "scanner User-Agent from 127.0.0.3" in log

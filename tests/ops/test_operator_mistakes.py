@@ -3,20 +3,17 @@ a traceback; a node whose database is unreachable says so, reports not-ready and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.ops.serve_process import ServeProcess, db_init, serve_env
-from tests.support import POSTGRES_URL, ROOT, fresh_database
+from tests.ops.tcp_relay import TcpRelay, url_through
+from tests.support import POSTGRES_URL, ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -103,61 +100,15 @@ def test_unreachable_database_gives_up_after_its_wait(tmp_path: Path) -> None:
     assert "answering calls" not in result.stdout
 
 
-class _Relay:
-    """A TCP relay to PostgreSQL that can be opened later: the database 'comes back'."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._server: asyncio.Server | None = None
-
-    def open(self) -> None:
-        async def start() -> None:
-            self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port)
-
-        asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-
-        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-
-@pytest.fixture
-def pg_url(tmp_path: Path, pg_available: bool) -> Iterator[str]:
-    database = fresh_database("postgres", tmp_path, pg_available)
-    url, _ = next(database)
-    yield url
-    database.close()
-
-
 @pytest.mark.postgres
 def test_node_waits_for_its_database_not_ready_then_answers(tmp_path: Path, pg_url: str) -> None:
     db_init(serve_env(tmp_path, pg_url))
     from sqlalchemy.engine import make_url
 
     real = make_url(POSTGRES_URL)
-    relay = _Relay((real.host or "127.0.0.1", real.port or 5432))
-    via_relay = pg_url.replace(f"{real.host}:{real.port or 5432}", f"127.0.0.1:{relay.port}")
-    assert via_relay != pg_url
+    host, port = real.host or "127.0.0.1", real.port or 5432
+    relay = TcpRelay((host, port))
+    via_relay = url_through(pg_url, relay, host, port)
     env = serve_env(tmp_path, via_relay, TONGDAI_NODE__DATABASE_RETRY_S="0.5",
                     TONGDAI_NODE__DATABASE_CHECK_S="0.5")  # fmt: skip
     node = ServeProcess.start(tmp_path, env, "--app", "digits")
@@ -175,7 +126,7 @@ def test_node_waits_for_its_database_not_ready_then_answers(tmp_path: Path, pg_u
         assert node.output().count("reachable") >= 2
         status, report = node.ready()
         assert (status, report) == (200, {"status": "ready", "database": "ok", "sip": "ok"})
-        relay.close()  # the database goes away again: readiness shows it
+        relay.cut()  # the database goes away again: readiness shows it
         deadline = time.monotonic() + 15
         while node.ready()[0] == 200 and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -155,3 +155,12 @@ def mask_numbers_in(text: str) -> str:
         return mask_phone(digits) if len(digits) >= 9 else raw
 
     return _LONG_NUMBER.sub(_mask, text)
+
+
+def mask_values(payload: dict[str, object]) -> dict[str, object]:
+    """A copy of an event payload with phone- and ID-like numbers masked in every text value
+    (what is stored at rest; the callback list keeps its full number in its own table)."""
+    return {
+        key: mask_numbers_in(value) if isinstance(value, str) else value
+        for key, value in payload.items()
+    }

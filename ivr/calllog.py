@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from integrations.privacy import mask_numbers_in
+from integrations.privacy import mask_numbers_in, mask_values
 from ivr.calllog_tables import (
     CallbackRow,
     CallEventRow,
@@ -257,7 +257,7 @@ class DbCallLog:
                     seq=self._seq[key],
                     at=_utc(event.at),
                     kind=event.kind,
-                    payload=_jsonable(event.payload()),
+                    payload=_jsonable(mask_values(event.payload())),  # numbers masked at rest
                 )
             )
             handler = _HANDLERS.get(type(event))
@@ -297,7 +297,7 @@ def _describe(exc: Exception) -> str:
 
 def _on_started(session: Session, call: CallRow, event: Any) -> None:
     assert isinstance(event, CallStarted)
-    call.caller = _clip(event.caller, 128)
+    call.caller = _clip(mask_numbers_in(event.caller), 128)  # the full number is not needed
     call.callee = _clip(event.callee, 128)
     call.codec = _clip(event.codec, 16)
     call.started_at = _utc(event.at)

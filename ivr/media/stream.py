@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ivr.log_budget import LogBudget
 from ivr.media import g711, rtp
 from ivr.media.clock import MediaClock
 from ivr.media.dtmf import EventTracker, GoertzelDetector
@@ -48,6 +49,7 @@ ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a 
 # most 80 ms more latency on a digit that already needs 40 ms of tone.
 INBAND_BATCH_FRAMES = 4
 FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
+_LOG_BUDGET = LogBudget()  # shared by every stream of the process
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "PCMU": g711.ulaw_encode,
@@ -504,7 +506,13 @@ class MediaStream(asyncio.DatagramProtocol):
             self._receive(data, addr)
         except Exception:
             self._malformed += 1
-            log.exception("RTP datagram on port %d could not be handled", self.local_port)
+            logged, suppressed = _LOG_BUDGET.allow("rtp-crash")
+            if logged:  # a stream of crafted packets must not become a stream of tracebacks
+                log.exception(
+                    "RTP datagram on port %d could not be handled (%d like it not logged)",
+                    self.local_port,
+                    suppressed,
+                )
 
     def _receive(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         try:

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ivr.log_budget import LogBudget
 from ivr.sip.dialog import Peer
 from ivr.sip.message import SipParseError, split_stream
 from ivr.sip.source_limits import (
     Clock,
-    LogBudget,
     ReflectionGuard,
     SourceGuard,
     SourceLimitSettings,

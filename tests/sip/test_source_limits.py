@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from ivr.log_budget import LogBudget
 from ivr.sip.source_limits import (
-    LogBudget,
     ReflectionGuard,
     SourceGuard,
     SourceLimitSettings,

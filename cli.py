@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import integrations.commands
+import ivr.calllog.commands
 import ivr.commands
 import menus.commands
 import speech.commands
@@ -19,8 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (ivr.commands, menus.commands, speech.commands, integrations.commands):
+    for module in (ivr.commands, menus.commands, speech.commands, ivr.calllog.commands):
         module.register(sub)
+    # `db init --sample` publishes the default menu tree: composed here so that the data
+    # package never imports the menus package.
+    integrations.commands.register(sub, after_sample=menus.commands.publish_default_tree)
     return parser
 
 

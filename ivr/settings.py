@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ivr.priority import Priority
-from ivr.sip.source_limits import SourceLimitSettings
 
 
 class RegisterSettings(BaseModel):
@@ -16,6 +15,35 @@ class RegisterSettings(BaseModel):
     password: str = ""
     realm: str | None = None
     expires_s: int = 600
+
+
+class SourceLimitSettings(BaseModel):
+    """Per-source limits of the SIP listener (``sip.limits.*``)."""
+
+    invite_rate_per_s: float = Field(default=5.0, gt=0, description="INVITEs per second")
+    invite_burst: int = Field(default=20, ge=1, description="INVITEs at once before the rate")
+    request_rate_per_s: float = Field(default=50.0, gt=0, description="requests per second")
+    request_burst: int = Field(default=200, ge=1)
+    strikes_to_ban: int = Field(default=20, ge=1, description="drops in a row before a ban")
+    ban_s: float = Field(default=60.0, gt=0, description="how long a banned source is ignored")
+    max_sources: int = Field(default=65536, ge=16, description="sources tracked at once")
+    max_early_dialogs_per_source: int = Field(
+        default=20, ge=1, description="unanswered or un-ACKed calls one address may hold"
+    )
+    max_tcp_per_address: int = Field(default=32, ge=1)
+    max_tcp_total: int = Field(
+        default=1000, ge=1, description="also kept below a quarter of the file limit"
+    )
+    tcp_idle_s: float = Field(default=120.0, gt=0, description="a silent connection is closed")
+    tcp_message_s: float = Field(
+        default=10.0, gt=0, description="a started message must be complete within this"
+    )
+    verified_sources: int = Field(default=4096, ge=16, description="UDP sources remembered")
+    exempt: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks the per-source limits do not apply to: a proxy in "
+        "front (Kamailio, whose pike limits each caller) sends every caller's traffic",
+    )
 
 
 class SipSettings(BaseModel):

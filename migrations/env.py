@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 import integrations.catalogue_tables
 import integrations.tables
 import integrations.verification_tables  # noqa: F401
-import ivr.calllog_tables  # noqa: F401
+import ivr.calllog.tables  # noqa: F401
 import menus.tables  # noqa: F401
 from db import Base, create_engine_from_url
 

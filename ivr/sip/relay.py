@@ -20,8 +20,8 @@ import socket
 import zlib
 from collections.abc import Callable
 
+from ivr.settings import SourceLimitSettings
 from ivr.sip.dialog import Peer
-from ivr.sip.source_limits import SourceLimitSettings
 from ivr.sip.transport import SipTransport, local_ip_towards
 
 log = logging.getLogger(__name__)

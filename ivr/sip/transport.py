@@ -22,13 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ivr.log_budget import LogBudget
+from ivr.settings import SourceLimitSettings
 from ivr.sip.dialog import Peer
 from ivr.sip.message import SipParseError, split_stream
 from ivr.sip.source_limits import (
     Clock,
     ReflectionGuard,
     SourceGuard,
-    SourceLimitSettings,
     TcpBudget,
     Verdict,
 )

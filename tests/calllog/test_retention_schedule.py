@@ -14,8 +14,8 @@ from config.private_files import restrict_data_files
 from config.settings import Settings
 from db import create_engine_from_url, migrate, session_factory
 from integrations.verification_tables import CheckFailureRow
-from ivr.calllog_tables import CallRow
-from ivr.retention import purge_once, purge_periodically
+from ivr.calllog.purge_schedule import purge_once, purge_periodically
+from ivr.calllog.tables import CallRow
 from speech.settings import SpeechSettings
 
 

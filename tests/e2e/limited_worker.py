@@ -11,8 +11,7 @@ import sys
 
 from ivr.call import Call
 from ivr.events import MemorySink
-from ivr.settings import MediaSettings, SipSettings
-from ivr.sip.source_limits import SourceLimitSettings
+from ivr.settings import MediaSettings, SipSettings, SourceLimitSettings
 from ivr.worker import Worker
 
 

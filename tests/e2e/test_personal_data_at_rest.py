@@ -18,8 +18,8 @@ from config.settings import Settings
 from db import create_engine_from_url
 from integrations.privacy import view_for
 from integrations.sample_dossiers import DEMO_PHONE, demo_dossiers
-from ivr import phrases
 from ivr.events import CallerCheck, PromptPlayed
+from ivr.runtime import phrases
 from speech.prompt_cache import build_prompt_cache
 from speech.settings import SpeechSettings
 from speech.tts import build_synthesizer

@@ -15,7 +15,7 @@ import pytest
 
 from ivr.call import Call
 from ivr.channel import CallerHungUp
-from ivr.sip.source_limits import SourceLimitSettings
+from ivr.settings import SourceLimitSettings
 from tests.e2e.harness import Capture, run_sipp, start_ivr
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]

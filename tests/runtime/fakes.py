@@ -24,20 +24,20 @@ from integrations.calendar_vn import HolidayCalendar
 from integrations.sample_dossiers import demo_dossiers
 from integrations.verification import CheckFailures, CheckLimits, MemoryCheckFailures
 from ivr.events import CallEvent, MemorySink
-from ivr.fake_channel import FakeChannel, FakePrompts, Step, run_virtual
-from ivr.runtime import (
+from ivr.runtime.deps import (
     CallbackRequest,
     CallContext,
     PinnedTree,
     RuntimeDeps,
     RuntimeTiming,
-    run_call,
 )
+from ivr.runtime.interpreter import run_call
 from menus.loader import read_file
 from menus.model import MenuTree
 from speech.asr import Capabilities, Partial, RecognizerBusy, Result
 from speech.normalize import match_key
 from speech.vad import SpeechDetector
+from tests.runtime.fake_channel import FakeChannel, FakePrompts, Step, run_virtual
 
 ROOT = Path(__file__).resolve().parents[2]
 HOTLINE = ROOT / "config" / "menus" / "hotline.yaml"

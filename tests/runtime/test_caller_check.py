@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import ErrorCode
 from db import create_engine_from_url, migrate, session_factory
 from integrations.verification import CheckLimits, DbCheckFailures, MemoryCheckFailures
-from ivr import phrases
-from ivr.events import CallerCheck, CallError, ErrorCode
-from ivr.fake_channel import HangUp, Press
-from ivr.runtime import RuntimeTiming
+from ivr.events import CallerCheck, CallError
+from ivr.runtime import phrases
+from ivr.runtime.deps import RuntimeTiming
+from tests.runtime.fake_channel import HangUp, Press
 from tests.runtime.fakes import Backends, call, hotline_tree, opening
 
 NAME = "Công ty TNHH Hải Đăng"  # the demo applicant: personal

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from ivr.log_budget import LogBudget
+from ivr.settings import SourceLimitSettings
 from ivr.sip.source_limits import (
     ReflectionGuard,
     SourceGuard,
-    SourceLimitSettings,
     TcpBudget,
     Verdict,
     early_dialogs_from,

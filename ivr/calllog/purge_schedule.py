@@ -24,7 +24,7 @@ def purge_once(
 ) -> tuple[int, int]:
     """Delete calls older than the retention and check failures older than the lockout window;
     how many of each went."""
-    from ivr.calllog import purge_expired
+    from ivr.calllog.retention import purge_expired
 
     calls = purge_expired(sessions, retention_days=retention_days, now=now)
     failures = DbCheckFailures(sessions).purge_before(now - timedelta(seconds=lockout_window_s))

@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core.errors import ErrorCode
 from integrations.base import Dossier
-from integrations.dossier_codes import DossierCodeError, lookup
+from integrations.dossier_codes import DossierCodeError, find, parse_query
 from integrations.privacy import PhoneCheck, view_for
 from integrations.verification import dossier_locked
-from ivr import phrases
 from ivr.channel import CallerHungUp
-from ivr.events import CallerCheck, ErrorCode
-from ivr.runtime_io import AnswerKind, Conversation, Picked
-from ivr.runtime_steps import Go, Step, from_pick, has_prompt, node_prompt, record_lookup
+from ivr.events import CallerCheck
+from ivr.runtime import phrases
+from ivr.runtime.conversation import AnswerKind, Conversation, Picked
+from ivr.runtime.steps import Go, Step, from_pick, has_prompt, node_prompt, record_lookup
 from menus.model import DossierLookupNode
 from speech.understand import extract_digits
 
@@ -36,8 +37,10 @@ async def visit_dossier_lookup(conv: Conversation, node: DossierLookupNode) -> S
     if node_prompt(conv, node):
         await conv.say(node_prompt(conv, node))
     try:
+        # Parsed once by the input node; an entry set elsewhere (a template, a test) is parsed here.
+        query = conv.dossier_queries.get(node.variable) or parse_query(entry, today=today)
         found = await asyncio.wait_for(
-            lookup(deps.dossiers, entry, today=today), deps.timing.integration_timeout_s
+            find(deps.dossiers, query), deps.timing.integration_timeout_s
         )
     except DossierCodeError:
         found = []

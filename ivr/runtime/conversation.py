@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import ErrorCode
+from integrations.dossier_codes import DossierQuery
 from integrations.privacy import mask_numbers_in
-from ivr import phrases
 from ivr.channel import (
     FRAME_MS,
     CallChannel,
@@ -27,16 +28,10 @@ from ivr.channel import (
     PlayOutcome,
     collect_digits,
 )
-from ivr.events import (
-    CallError,
-    ErrorCode,
-    EventSink,
-    InputReceived,
-    PromptPlayed,
-    SpeechRecognized,
-)
-from ivr.runtime_speech import SpeechTurn
-from ivr.runtime_types import CallContext, RuntimeDeps
+from ivr.events import CallError, EventSink, InputReceived, PromptPlayed, SpeechRecognized
+from ivr.runtime import phrases
+from ivr.runtime.deps import CallContext, RuntimeDeps
+from ivr.runtime.speech_turn import SpeechTurn
 from menus.model import BaseNode, GlobalAction, MenuTree
 from speech.asr import RecognitionSession, RecognizerError, Result
 from speech.personal import is_personal_text, personal_text
@@ -143,6 +138,8 @@ class Conversation:
         self.context = context
         self.node_id = tree.start
         self.variables: dict[str, Any] = {}
+        # Dossier entries parsed once by the input node, by variable, for the lookup node.
+        self.dossier_queries: dict[str, DossierQuery] = {}
         self.keypad_only = not deps.speech_enabled
         self.answers = 0  # questions the caller answered (keys or words) in this call
         self._told_keypad = False

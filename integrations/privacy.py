@@ -16,6 +16,7 @@ field the policy withholds cannot be read out by mistake.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -157,10 +158,11 @@ def mask_numbers_in(text: str) -> str:
     return _LONG_NUMBER.sub(_mask, text)
 
 
-def mask_values(payload: dict[str, object]) -> dict[str, object]:
-    """A copy of an event payload with phone- and ID-like numbers masked in every text value
-    (what is stored at rest; the callback list keeps its full number in its own table)."""
-    return {
-        key: mask_numbers_in(value) if isinstance(value, str) else value
-        for key, value in payload.items()
-    }
+def mask_values(payload: dict[str, object], fields: Iterable[str]) -> dict[str, object]:
+    """``payload`` with phone- and ID-like numbers masked in the text ``fields`` that may hold
+    them (what is stored at rest; the callback list keeps its full number in its own table)."""
+    for field in fields:
+        value = payload.get(field)
+        if isinstance(value, str):
+            payload[field] = mask_numbers_in(value)
+    return payload

@@ -255,7 +255,7 @@ class DbCallLog:
                     seq=self._seq[key],
                     at=_utc(event.at),
                     kind=event.kind,
-                    payload=_jsonable(mask_values(event.payload())),  # numbers masked at rest
+                    payload=_jsonable(_at_rest(event)),
                 )
             )
             handler = _HANDLERS.get(type(event))
@@ -276,6 +276,22 @@ def call_key(call_id: str) -> str:
         return call_id
     digest = hashlib.sha256(call_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return f"{call_id[: _CALL_ID_CHARS - 25]}~{digest}"
+
+
+# Event fields that may carry a phone number, masked at rest. Only these are scanned: the
+# writer stores thousands of events a second and must not fall behind.
+_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {
+    "call-started": ("caller",),
+    "callback-requested": ("number",),  # the callback row keeps the full number
+    "speech-recognized": ("text",),
+    "prompt-played": ("text",),
+    "input-received": ("value",),
+}
+
+
+def _at_rest(event: CallEvent) -> dict[str, Any]:
+    """The payload to store: phone-like numbers masked in the fields that may hold them."""
+    return mask_values(event.payload(), _NUMBER_FIELDS.get(event.kind, ()))
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

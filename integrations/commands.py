@@ -79,6 +79,10 @@ def _settings_url_and_today(args: argparse.Namespace) -> tuple[str, date]:
 
 
 def _init(args: argparse.Namespace) -> int:
+    from config.private_files import restrict_data_files
+    from config.settings import load_settings
+
+    restrict_data_files(load_settings())  # the database file is created owner-only
     url, today = _settings_url_and_today(args)
     engine = create_engine_from_url(url)
     try:

@@ -16,6 +16,7 @@ field the policy withholds cannot be read out by mistake.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -155,3 +156,13 @@ def mask_numbers_in(text: str) -> str:
         return mask_phone(digits) if len(digits) >= 9 else raw
 
     return _LONG_NUMBER.sub(_mask, text)
+
+
+def mask_values(payload: dict[str, object], fields: Iterable[str]) -> dict[str, object]:
+    """``payload`` with phone- and ID-like numbers masked in the text ``fields`` that may hold
+    them (what is stored at rest; the callback list keeps its full number in its own table)."""
+    for field in fields:
+        value = payload.get(field)
+        if isinstance(value, str):
+            payload[field] = mask_numbers_in(value)
+    return payload

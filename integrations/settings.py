@@ -35,4 +35,7 @@ class IntegrationSettings(BaseModel):
     dossier_source: str = Field(default="db", description="db | http")
     http: HttpDossierSettings = Field(default_factory=HttpDossierSettings)
     retention_days: int = 365
+    purge_interval_s: float = Field(
+        default=3600.0, gt=0, description="how often old calls and check failures are deleted"
+    )
     caller_check: CallerCheckSettings = Field(default_factory=CallerCheckSettings)

@@ -47,9 +47,11 @@ def register(sub: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from config.private_files import restrict_data_files
     from config.settings import load_settings, worker_count
 
     settings = load_settings()
+    restrict_data_files(settings)  # database, prompts, logs: owner-only from here on
     if args.sip_host:
         settings.sip.host = args.sip_host
     if args.sip_port is not None:

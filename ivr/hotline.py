@@ -144,6 +144,7 @@ async def build_hotline(
     from integrations.officers import DbOfficerDirectory
     from integrations.procedures import DbProcedureCatalogue
     from integrations.verification import CheckLimits, DbCheckFailures
+    from ivr.calllog.purge_schedule import purge_once, purge_periodically
     from ivr.runtime.deps import PinnedTree, RuntimeDeps, RuntimeTiming
     from ivr.runtime.interpreter import run_call
     from menus.store import MenuStore, PublishedTrees
@@ -179,6 +180,18 @@ async def build_hotline(
 
     warmup = asyncio.get_running_loop().create_task(prerender())
     hotline.closers.append(lambda: _cancel(warmup))
+    retention = asyncio.get_running_loop().create_task(
+        purge_periodically(
+            lambda: purge_once(
+                sessions,
+                retention_days=settings.integrations.retention_days,
+                lockout_window_s=settings.integrations.caller_check.lockout_window_s,
+                now=datetime.now(tz),
+            ),
+            interval_s=settings.integrations.purge_interval_s,
+        )
+    )
+    hotline.closers.append(lambda: _cancel(retention))
 
     async def on_hotline_call(call: Call) -> None:
         tree = await asyncio.to_thread(trees.current)  # pinned for the whole call

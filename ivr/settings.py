@@ -7,6 +7,16 @@ from pydantic import BaseModel, Field
 from ivr.priority import Priority
 
 
+class RegisterSettings(BaseModel):
+    """Optional outbound registration to a PBX or SIP trunk that owns the hotline number."""
+
+    registrar: str = Field(description="SIP URI of the registrar, e.g. sip:pbx.example:5060")
+    username: str
+    password: str = ""
+    realm: str | None = None
+    expires_s: int = 600
+
+
 class SourceLimitSettings(BaseModel):
     """Per-source limits of the SIP listener (``sip.limits.*``)."""
 
@@ -34,16 +44,6 @@ class SourceLimitSettings(BaseModel):
         description="Addresses or networks the per-source limits do not apply to: a proxy in "
         "front (Kamailio, whose pike limits each caller) sends every caller's traffic",
     )
-
-
-class RegisterSettings(BaseModel):
-    """Optional outbound registration to a PBX or SIP trunk that owns the hotline number."""
-
-    registrar: str = Field(description="SIP URI of the registrar, e.g. sip:pbx.example:5060")
-    username: str
-    password: str = ""
-    realm: str | None = None
-    expires_s: int = 600
 
 
 class SipSettings(BaseModel):

@@ -28,8 +28,16 @@ from pathlib import Path
 from core.audio import LINE_RATE, Audio
 from speech.audio import AudioFormatError, read_wav, resample, silence, wav_bytes
 from speech.normalize import speakable
+from speech.personal import is_personal_text
 from speech.settings import SpeechSettings
-from speech.tts import SynthesisError, Synthesizer, VoiceId, render, voices_of
+from speech.tts import (
+    FallbackSynthesizer,
+    SynthesisError,
+    Synthesizer,
+    VoiceId,
+    render,
+    voices_of,
+)
 
 DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024
 """In-memory budget: about 70 minutes of 8 kHz audio, far more than a tree's prompts."""
@@ -78,6 +86,7 @@ class CacheStats:
     disk_hits: int = 0
     renders: int = 0
     fallback_renders: int = 0
+    personal_renders: int = 0  # rendered for one call, kept neither in memory nor on disk
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,11 @@ class PromptCache:
         return None
 
     async def _render(self, spoken: str) -> Audio:
-        rendering = await render(self._synth, spoken)
+        synth = self._synth
+        online = isinstance(synth, FallbackSynthesizer) and not synth.primary.capabilities.offline
+        if is_personal_text() and isinstance(synth, FallbackSynthesizer) and online:
+            synth = synth.fallback  # personal text never goes to an online synthesiser
+        rendering = await render(synth, spoken)
         audio = rendering.audio
         if audio.rate != self._rate:
             pcm = await asyncio.to_thread(resample, audio.pcm, audio.rate, self._rate)
@@ -190,6 +203,9 @@ class PromptCache:
         self.stats.renders += 1
         if rendering.voice != self._synth.voice:
             self.stats.fallback_renders += 1
+        if is_personal_text():  # a name, fees, a number: spoken once, never kept nor written
+            self.stats.personal_renders += 1
+            return audio
         key = PromptKey(rendering.voice, self._rate, spoken)
         self._remember(key.digest, audio)
         await asyncio.to_thread(self._store, key, audio)

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import database_unreachable
-from integrations.privacy import mask_numbers_in
+from integrations.privacy import mask_numbers_in, mask_values
 from ivr.calllog.moments import utc as _utc
 from ivr.calllog.tables import (
     CallbackRow,
@@ -281,7 +281,7 @@ class DbCallLog:
                     seq=self._seq[key],
                     at=_utc(event.at),
                     kind=event.kind,
-                    payload=_jsonable(event.payload()),
+                    payload=_jsonable(_at_rest(event)),
                 )
             )
             handler = _HANDLERS.get(type(event))
@@ -304,6 +304,22 @@ def call_key(call_id: str) -> str:
     return f"{call_id[: _CALL_ID_CHARS - 25]}~{digest}"
 
 
+# Event fields that may carry a phone number, masked at rest. Only these are scanned: the
+# writer stores thousands of events a second and must not fall behind.
+_NUMBER_FIELDS: dict[str, tuple[str, ...]] = {
+    "call-started": ("caller",),
+    "callback-requested": ("number",),  # the callback row keeps the full number
+    "speech-recognized": ("text",),
+    "prompt-played": ("text",),
+    "input-received": ("value",),
+}
+
+
+def _at_rest(event: CallEvent) -> dict[str, Any]:
+    """The payload to store: phone-like numbers masked in the fields that may hold them."""
+    return mask_values(event.payload(), _NUMBER_FIELDS.get(event.kind, ()))
+
+
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload as plain JSON values (an unexpected type becomes its text, never an error)."""
     loaded: dict[str, Any] = json.loads(json.dumps(payload, default=str))
@@ -321,7 +337,7 @@ def _describe(exc: Exception) -> str:
 
 def _on_started(session: Session, call: CallRow, event: Any) -> None:
     assert isinstance(event, CallStarted)
-    call.caller = clip(event.caller, 128)
+    call.caller = clip(mask_numbers_in(event.caller), 128)  # the full number is not needed
     call.callee = clip(event.callee, 128)
     call.codec = clip(event.codec, 16)
     call.started_at = _utc(event.at)

@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from core import g711
+from ivr.log_budget import LogBudget
 from ivr.media import rtp
 from ivr.media.clock import MediaClock
 from ivr.media.dtmf import EVENT_DIGITS, EventTracker, GoertzelDetector
+from ivr.media.frame_reader import FrameReader
 from ivr.media.jitter import ReorderBuffer
 from ivr.media.rtp import RtpError, RtpMedia, TelephoneEvent
 from ivr.media.strict_rtp import SourceLock
@@ -49,7 +51,7 @@ ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a 
 # most 80 ms more latency on a digit that already needs 40 ms of tone.
 INBAND_BATCH_FRAMES = 4
 EVENT_DURATION_MS = 160  # an RFC 4733 digit we send: 8 packets, then the end packet twice more
-FRAME_QUEUE_LIMIT = 250  # frames (5 s) buffered per reader before the oldest are dropped
+_LOG_BUDGET = LogBudget()  # shared by every stream of the process
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     "PCMU": g711.ulaw_encode,
@@ -139,61 +141,6 @@ class _Play:
         self.codec = ""
         self.encoded = b""  # one byte per sample, from sample ``encoded_from``
         self.encoded_from = 0
-
-
-class FrameReader:
-    """An async iterator over the caller's audio frames from the moment it was created.
-
-    Ends when the stream closes. Call :meth:`aclose` to stop early, or just drop it: the
-    stream holds readers weakly. A reader that is kept but not read holds at most five
-    seconds of frames, dropping the oldest.
-    """
-
-    def __init__(self, stream: MediaStream) -> None:
-        self._stream = stream
-        self._queue: deque[bytes | None] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._done = False
-
-    def __aiter__(self) -> FrameReader:
-        return self
-
-    async def __anext__(self) -> bytes:
-        while not self._queue:
-            if self._done:
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        frame = self._queue.popleft()
-        if frame is None:
-            self._done = True
-            raise StopAsyncIteration
-        return frame
-
-    async def aclose(self) -> None:
-        """Stop receiving frames; iteration ends."""
-        self._stream._readers.discard(self)
-        self._finish()
-
-    def _push(self, frame: bytes) -> bool:
-        dropped = len(self._queue) >= FRAME_QUEUE_LIMIT
-        if dropped:
-            self._queue.popleft()
-        self._queue.append(frame)
-        self._wake()
-        return dropped
-
-    def _finish(self) -> None:
-        if not self._done:
-            self._queue.append(None)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
 
 
 class MediaStream(asyncio.DatagramProtocol):
@@ -395,9 +342,9 @@ class MediaStream(asyncio.DatagramProtocol):
     def frames(self) -> FrameReader:
         """The caller's decoded audio as 20 ms frames of 16-bit 8 kHz PCM, in order, from now
         on. Several readers may exist; each gets every frame. Ends when the stream closes."""
-        reader = FrameReader(self)
+        reader = FrameReader(self._readers.discard)
         if self._closed:
-            reader._finish()
+            reader.finish()
         else:
             self._readers.add(reader)
         return reader
@@ -434,7 +381,7 @@ class MediaStream(asyncio.DatagramProtocol):
             self._transport.close()
         readers, self._readers = list(self._readers), weakref.WeakSet()
         for reader in readers:
-            reader._finish()
+            reader.finish()
 
     # ------------------------------------------------------------------ sending (clock)
     def tick(self) -> None:
@@ -534,7 +481,13 @@ class MediaStream(asyncio.DatagramProtocol):
             self._receive(data, addr)
         except Exception:
             self._malformed += 1
-            log.exception("RTP datagram on port %d could not be handled", self.local_port)
+            logged, suppressed = _LOG_BUDGET.allow("rtp-crash")
+            if logged:  # a stream of crafted packets must not become a stream of tracebacks
+                log.exception(
+                    "RTP datagram on port %d could not be handled (%d like it not logged)",
+                    self.local_port,
+                    suppressed,
+                )
 
     def _receive(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         try:
@@ -654,5 +607,5 @@ class MediaStream(asyncio.DatagramProtocol):
                     self._emit_digit(digit, "inband")
         if self._readers:  # iterating an empty WeakSet still costs
             for reader in self._readers:
-                if reader._push(frame):
+                if reader.push(frame):
                     self._dropped += 1

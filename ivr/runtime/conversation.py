@@ -19,6 +19,7 @@ from typing import Any
 
 from core.errors import ErrorCode
 from integrations.dossier_codes import DossierQuery
+from integrations.privacy import mask_numbers_in
 from ivr.channel import (
     FRAME_MS,
     CallChannel,
@@ -33,6 +34,7 @@ from ivr.runtime.deps import CallContext, RuntimeDeps
 from ivr.runtime.speech_turn import SpeechTurn
 from menus.model import BaseNode, GlobalAction, MenuTree
 from speech.asr import RecognitionSession, RecognizerError, Result
+from speech.personal import is_personal_text, personal_text
 from speech.understand import match_choice, yes_no
 
 FRAME_S = FRAME_MS / 1000
@@ -180,12 +182,26 @@ class Conversation:
         """A prompt text with the call variables filled in."""
         return fill(text, self.variables)
 
-    async def say(self, text: str, *, barge_in: bool = True) -> PlayOutcome:
-        """Speak ``text`` (keys interrupt it when ``barge_in``; the key stays queued)."""
-        return await self._play(text, barge_in_digits=barge_in, speech_event=None)
+    async def say(
+        self, text: str, *, barge_in: bool = True, template: str | None = None
+    ) -> PlayOutcome:
+        """Speak ``text`` (keys interrupt it when ``barge_in``; the key stays queued). With
+        ``template`` the text is personal: rendered without being stored, and its event carries
+        the template id instead of the text."""
+        if template is None:
+            return await self._play(text, barge_in_digits=barge_in, speech_event=None)
+        with personal_text():
+            return await self._play(
+                text, barge_in_digits=barge_in, speech_event=None, template=template
+            )
 
     async def _play(
-        self, text: str, *, barge_in_digits: bool, speech_event: asyncio.Event | None
+        self,
+        text: str,
+        *,
+        barge_in_digits: bool,
+        speech_event: asyncio.Event | None,
+        template: str | None = None,
     ) -> PlayOutcome:
         if not text.strip():
             return PlayOutcome(True)
@@ -201,7 +217,7 @@ class Conversation:
             PromptPlayed(
                 call_id=self.context.call_id,
                 node_id=self.node_id,
-                text=text,
+                text=_event_text(text, template),
                 interrupted=not outcome.completed,
             )
         )
@@ -526,3 +542,11 @@ class Conversation:
                 intro = ""
                 continue
             return pick
+
+
+def _event_text(text: str, template: str | None) -> str:
+    """What a prompt event records: a personal text's template id, otherwise the text with
+    phone-like numbers masked (a number read back for confirmation)."""
+    if template is not None or is_personal_text():
+        return f"[{template or 'personal'}]"
+    return mask_numbers_in(text)

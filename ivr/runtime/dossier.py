@@ -80,7 +80,7 @@ async def visit_dossier_lookup(conv: Conversation, node: DossierLookupNode) -> S
     record_lookup(conv, node, "dossier", dossier.code, found=True, detail=summary)
     await conv.say(phrases.status_sentence(view))
     if verified:
-        await conv.say(phrases.personal_sentence(view))
+        await conv.say(phrases.personal_sentence(view), template="dossier.personal")
     if view.overdue:
         conv.context.reason = conv.context.reason or f"hồ sơ {dossier.code} quá hạn"
         await conv.say(phrases.overdue_sentence(late, conv.officer_key()))

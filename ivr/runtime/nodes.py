@@ -8,6 +8,7 @@ Integration errors of any kind become a spoken apology and a way to a person, ne
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 from datetime import date
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +45,7 @@ from menus.model import (
     TransferNode,
 )
 from menus.patterns import DATE_ENTRY_DIGITS, MAX_PATTERN_INPUT, date_entry, pattern_matches
+from speech.personal import personal_text
 from speech.understand import extract_digits
 
 Visitor = Callable[[Conversation, Any], Awaitable[Step]]
@@ -223,7 +225,8 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
                 if node.confirm_prompt is not None
                 else phrases.read_back(value)
             )
-            verdict = await conv.yes_no_or_global(question)
+            with personal_text() if node.rule.kind is RuleKind.PHONE else nullcontext():
+                verdict = await conv.yes_no_or_global(question)  # a number read back: personal
             if isinstance(verdict, GlobalAction):
                 return Act(verdict, "caller asked")
             if not verdict:

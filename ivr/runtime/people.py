@@ -148,7 +148,7 @@ async def record_callback(conv: Conversation, department: str, number: str) -> b
             call_id=ctx.call_id, node_id=conv.node_id, department=department, number=number
         )
     )
-    await conv.say(phrases.callback_recorded(number))
+    await conv.say(phrases.callback_recorded(number), template="callback.recorded")
     return True
 
 

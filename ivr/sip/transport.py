@@ -21,10 +21,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ivr.log_budget import LogBudget
 from ivr.settings import SourceLimitSettings
 from ivr.sip.dialog import Peer
 from ivr.sip.message import SipParseError, split_stream
-from ivr.sip.source_limits import Clock, LogBudget, ReflectionGuard, SourceGuard, TcpBudget, Verdict
+from ivr.sip.source_limits import (
+    Clock,
+    ReflectionGuard,
+    SourceGuard,
+    TcpBudget,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,8 @@ class _Udp(asyncio.DatagramProtocol):
         try:
             owner._on_data(data, Peer("udp", addr[0], addr[1]))
         except Exception:
-            log.exception("SIP datagram from %s:%s crashed its handler", *addr[:2])
+            if owner.log_budget.allow("handler-crash")[0]:  # tracebacks, but not a flood
+                log.exception("SIP datagram from %s:%s crashed its handler", *addr[:2])
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error (ICMP): %s", exc)
@@ -149,7 +157,8 @@ class _TcpConnection(asyncio.Protocol):
             try:
                 owner._on_data(message, self.peer)
             except Exception:
-                log.exception("SIP message from %s crashed its handler", self.peer)
+                if owner.log_budget.allow("handler-crash")[0]:
+                    log.exception("SIP message from %s crashed its handler", self.peer)
 
     def _complete(self) -> bool:
         """Whether the buffer may hold a whole message, scanning only the bytes not seen yet."""

@@ -137,7 +137,10 @@ def test_every_event_kind_is_stored(calllog: DbCallLog, sessions: sessionmaker[S
 
         call = session.get(CallRow, "call-1")
         assert call is not None
-        assert call.caller == "sip:0912345678@pbx" and call.codec == "PCMA"
+        # At rest the caller is masked; only the callback list keeps a full number.
+        assert call.caller == "sip:091*****78@pbx" and call.codec == "PCMA"
+        assert rows[0].payload["caller"] == "sip:091*****78@pbx"
+        assert "0912345678" not in str([r.payload for r in rows])
         assert call.end_reason == "caller-bye" and call.duration_s == 12.0
         assert call.tree_version == 3 and call.last_node == "main"
         assert call.error_code == "transfer-failed"

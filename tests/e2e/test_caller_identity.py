@@ -15,7 +15,7 @@ from tests.e2e.hotline_fixture import prepare_database, start_hotline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio]
 
-PERSONAL = "Người nộp hồ sơ"  # the start of the personal sentence (applicant name, fees …)
+PERSONAL = "[dossier.personal]"  # the personal sentence (name, fees …) as its event records it
 LOOKUP = [(1500, "1"), (2500, "2503039006#"), (3500, "1")]  # status 6: fees are personal
 
 

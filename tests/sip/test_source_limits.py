@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from ivr.log_budget import LogBudget
 from ivr.settings import SourceLimitSettings
 from ivr.sip.source_limits import (
-    LogBudget,
     ReflectionGuard,
     SourceGuard,
     TcpBudget,

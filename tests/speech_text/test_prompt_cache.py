@@ -274,3 +274,33 @@ async def test_prune_keeps_the_recently_used(espeak: EspeakSynthesizer, tmp_path
     assert (tmp_path / cache.key("một").relative_path()).exists()
     assert cache.prune(0) == 2
     assert PromptCache(espeak, tmp_path / "absent").prune(0) == 0
+
+
+class PretendOnline(Counting):
+    """The real offline engine, presented as an online one (as gTTS is)."""
+
+    @property
+    def capabilities(self) -> SynthesisCapabilities:
+        inner = self.inner.capabilities
+        return SynthesisCapabilities(offline=False, output_rate=inner.output_rate)
+
+
+async def test_personal_text_stays_offline_and_is_never_stored(
+    espeak: EspeakSynthesizer, tmp_path: Path
+) -> None:
+    from speech.personal import personal_text
+
+    online, offline = PretendOnline(espeak), Counting(espeak)
+    cache = PromptCache(FallbackSynthesizer(online, offline), tmp_path)
+    sentence = "Người nộp hồ sơ: Công ty TNHH Hải Đăng. Phí thẩm định 500000 đồng, chưa nộp."
+    with personal_text():
+        first = await cache.get(sentence)
+        again = await cache.get(sentence)
+    assert first.pcm and first == again
+    assert online.calls == []  # never sent to the online engine
+    assert offline.calls == [cache.spoken(sentence)] * 2  # rendered each time, not kept
+    assert list(tmp_path.rglob("*.wav")) == [] and cache.cached_voice(sentence) is None
+    assert cache.stats.personal_renders == 2
+    await cache.get("Xin chào quý vị")  # public text: the preferred engine, cached on disk
+    assert online.calls == [cache.spoken("Xin chào quý vị")]
+    assert len(list(tmp_path.rglob("*.wav"))) == 1

@@ -96,3 +96,45 @@ def test_a_refusal_is_logged_and_the_process_goes_on(
 def test_unknown_priority_is_refused_before_anything_changes() -> None:
     with pytest.raises(ValueError):
         apply_priority("urgent")
+
+
+LEASH_PROBE = """
+import json, os, time
+from ivr.priority import apply_priority
+applied = apply_priority("realtime")
+def policy():
+    return os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK
+# A busy event loop blocks often: 1.5 s of 10 ms bursts with short sleeps keeps its priority.
+end = time.monotonic() + 1.5
+while time.monotonic() < end:
+    burst = time.monotonic() + 0.01
+    while time.monotonic() < burst:
+        pass
+    time.sleep(0.001)
+kept = policy()
+# A runaway loop never blocks: the kernel's SIGXCPU demotes it.
+started = time.monotonic()
+while policy() == os.SCHED_RR and time.monotonic() - started < 4.0:
+    pass
+print(json.dumps({"granted": applied.granted, "detail": applied.detail, "kept": kept,
+                  "after": policy(), "spun_s": time.monotonic() - started}))
+"""
+
+
+def test_a_runaway_realtime_thread_is_demoted(tmp_path: Path) -> None:
+    if not _may_raise_priority():
+        pytest.skip("raising a priority needs root or CAP_SYS_NICE")
+    done = subprocess.run(
+        [sys.executable, "-c", LEASH_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["granted"] is True, seen
+    assert seen["kept"] == os.SCHED_RR  # blocking now and then: no demotion
+    assert seen["after"] == os.SCHED_OTHER, seen  # the runaway loop lost real-time priority
+    assert seen["spun_s"] < priority.RT_LEASH_S + 1.5, seen
+    assert "demoted to normal scheduling" in done.stderr  # and said so

@@ -1,0 +1,47 @@
+"""Retention on a schedule: old call records and old check failures are deleted while the
+hotline runs, not only when an admin remembers ``tongdai calls purge``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrations.verification import DbCheckFailures
+
+log = logging.getLogger(__name__)
+
+
+def purge_once(
+    sessions: sessionmaker[Session],
+    *,
+    retention_days: int,
+    lockout_window_s: float,
+    now: datetime,
+) -> tuple[int, int]:
+    """Delete calls older than the retention and check failures older than the lockout window;
+    how many of each went."""
+    from ivr.calllog.retention import purge_expired
+
+    calls = purge_expired(sessions, retention_days=retention_days, now=now)
+    failures = DbCheckFailures(sessions).purge_before(now - timedelta(seconds=lockout_window_s))
+    return calls, failures
+
+
+async def purge_periodically(
+    purge: Callable[[], tuple[int, int]], *, interval_s: float, first_after_s: float = 60.0
+) -> None:
+    """Run ``purge`` (in a thread) shortly after start and then every ``interval_s``; a failure
+    is logged and retried at the next interval."""
+    await asyncio.sleep(first_after_s)
+    while True:
+        try:
+            calls, failures = await asyncio.to_thread(purge)
+            if calls or failures:
+                log.info("retention: %d calls and %d check failures deleted", calls, failures)
+        except Exception:
+            log.exception("retention purge failed (retried in %.0f s)", interval_s)
+        await asyncio.sleep(interval_s)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from speech.audio import wav_bytes
@@ -128,7 +128,9 @@ async def _act(
 
 
 @router.get("/assistant/{conversation_id}/audio/{index}")
-def audio(request: Request, conversation_id: str, index: int) -> Response:
+def audio(
+    request: Request, conversation_id: str, index: Annotated[int, Path(ge=0, le=100_000)]
+) -> Response:
     """One prompt's audio as the phone line carries it (WAV, 8 kHz)."""
     conv = _find(request, conversation_id)
     if conv is None or not 0 <= index < len(conv.messages):

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import integrations.commands
+import ivr.calllog.commands
 import ivr.commands
 import menus.commands
 import speech.commands
@@ -24,10 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
         ivr.commands,
         menus.commands,
         speech.commands,
-        integrations.commands,
+        ivr.calllog.commands,
         web.commands,
     ):
         module.register(sub)
+    # `db init --sample` publishes the default menu tree: composed here so that the data
+    # package never imports the menus package.
+    integrations.commands.register(sub, after_sample=menus.commands.publish_default_tree)
     return parser
 
 

@@ -4,7 +4,7 @@
    audio time, clips fed in 20 ms frames as fast as the engine takes them).
 2. End of speech -> decision, one caller at a time: real answers (a phone number, menu
    words) on a line paced in real time, listened to exactly as the dialog runtime does
-   (ivr.runtime_speech.SpeechTurn): with the answer test (a complete answer ends the turn at a
+   (ivr.runtime.speech_turn.SpeechTurn): with the answer test (a complete answer ends the turn at a
    short pause) and without it (the detector's full trailing silence).
 3. Continuous speech: N callers all speaking nonstop at once (a phone clip on every line),
    N raised until some line's decoding trails the live audio by more than ``--lag-limit-s``
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivr.channel import CallChannel  # noqa: E402
-from ivr.runtime_speech import SpeechTurn  # noqa: E402
-from ivr.runtime_types import RuntimeTiming  # noqa: E402
+from ivr.runtime.deps import RuntimeTiming  # noqa: E402
+from ivr.runtime.speech_turn import SpeechTurn  # noqa: E402
 from speech.asr import Recognizer  # noqa: E402
 from speech.audio import read_wav  # noqa: E402
 from speech.recognition_pool import RecognitionPool  # noqa: E402
@@ -214,7 +214,7 @@ async def one_turn(
     complete: Callable[[str], bool] | None,
     grammar: list[str] | None = None,
 ) -> TurnRun:
-    """One question, listened to as the dialog runtime does (ivr.runtime_speech.SpeechTurn):
+    """One question, listened to as the dialog runtime does (ivr.runtime.speech_turn.SpeechTurn):
     the session opens at the speech onset, and the turn ends at the detector's trailing
     silence, or at a short pause once ``complete`` accepts the transcript so far."""
     loop = asyncio.get_running_loop()

@@ -210,7 +210,7 @@ def main() -> None:
         return
     # Imported here, not at the top, so the receiver process starts light.
     sys.path.insert(0, str(ROOT))
-    from ivr.media import g711
+    from core import g711
     from speech.audio import read_wav
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

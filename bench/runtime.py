@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivr.events import MemorySink  # noqa: E402
-from ivr.fake_channel import FakeChannel, Press, Say, Step, run_virtual  # noqa: E402
-from ivr.runtime import PinnedTree, run_call  # noqa: E402
+from ivr.runtime.deps import PinnedTree  # noqa: E402
+from ivr.runtime.interpreter import run_call  # noqa: E402
+from tests.runtime.fake_channel import FakeChannel, Press, Say, Step, run_virtual  # noqa: E402
 from tests.runtime.fakes import Backends, ScriptedRecognizer, hotline_tree  # noqa: E402
 
 KEYPAD: list[Step] = [Press("1"), Press("2503039004#"), Press("1"), Press("3"), Press("5")]

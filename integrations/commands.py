@@ -19,7 +19,12 @@ from integrations.sample_dossiers import DEMO_CODES, demo_dossiers, generate
 DEFAULT_SAMPLE_COUNT = 5000
 
 
-def register(sub: Any) -> None:
+AfterSample = Callable[[Any], None]
+"""Run after `db init --sample` loaded the data, given the session factory (the composition
+passes the menus' "publish the default tree" here, so this package never imports menus)."""
+
+
+def register(sub: Any, *, after_sample: AfterSample | None = None) -> None:
     """Add ``db`` and its subcommands to the top-level parser."""
     db: argparse.ArgumentParser = sub.add_parser("db", help="database: migrate, sample, import")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -33,7 +38,7 @@ def register(sub: Any) -> None:
         default=DEFAULT_SAMPLE_COUNT,
         help=f"generated sample dossiers (default {DEFAULT_SAMPLE_COUNT})",
     )
-    init.set_defaults(func=_guarded(_init))
+    init.set_defaults(func=_guarded(_init), after_sample=after_sample)
 
     imp = db_sub.add_parser("import", help="import dossiers from a CSV, JSON or JSON Lines file")
     _add_url(imp)
@@ -44,7 +49,6 @@ def register(sub: Any) -> None:
     _add_url(procs)
     procs.add_argument("file", type=Path, help="the .csv or .json catalogue file")
     procs.set_defaults(func=_import_procedures)
-    _register_calls(sub)
 
 
 def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -100,7 +104,8 @@ def _init(args: argparse.Namespace) -> int:
             print("demo dossier codes:")
             for code, what in DEMO_CODES.items():
                 print(f"  {code}  {what}")
-            _publish_default_tree(factory)
+            if args.after_sample is not None:
+                args.after_sample(factory)
     finally:
         engine.dispose()
     return 0
@@ -140,53 +145,3 @@ def _import_procedures(args: argparse.Namespace) -> int:
     for error in report.errors:
         print(f"  {error}")
     return 1 if report.errors else 0
-
-
-def _register_calls(sub: Any) -> None:
-    calls: argparse.ArgumentParser = sub.add_parser("calls", help="call records")
-    calls_sub = calls.add_subparsers(dest="calls_command", required=True)
-    purge = calls_sub.add_parser("purge", help="delete call records older than the retention")
-    _add_url(purge)
-    purge.add_argument(
-        "--days", type=int, help="keep this many days (default: integrations.retention_days)"
-    )
-    purge.set_defaults(func=_purge_calls)
-
-
-def _purge_calls(args: argparse.Namespace) -> int:
-    from config.settings import load_settings
-    from ivr.calllog import purge_expired
-
-    settings = load_settings()
-    days = args.days if args.days is not None else settings.integrations.retention_days
-    if days < 1:
-        print("retention must be at least 1 day")
-        return 2
-    engine = create_engine_from_url(args.url or settings.database_url)
-    try:
-        migrate(engine)
-        removed = purge_expired(
-            session_factory(engine), retention_days=days, now=datetime.now(ZoneInfo("UTC"))
-        )
-    finally:
-        engine.dispose()
-    print(f"removed {removed} calls older than {days} days")
-    return 0
-
-
-def _publish_default_tree(factory: Any) -> None:
-    """Publish config/menus/hotline.yaml as version 1 when no version exists yet, so the admin
-    API shows what callers hear from the first start."""
-    import asyncio
-
-    from config.settings import load_settings
-    from integrations.officers import DbOfficerDirectory
-    from integrations.procedures import DbProcedureCatalogue
-    from menus.store import MenuStore, publish_default
-    from menus.validate import known_ids
-
-    path = load_settings().menus.default_tree
-    known = asyncio.run(known_ids(DbOfficerDirectory(factory), DbProcedureCatalogue(factory)))
-    version = publish_default(MenuStore(factory), path, known=known)
-    if version is not None:
-        print(f"menu tree {path.name} published as version {version.number}")

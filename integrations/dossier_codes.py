@@ -174,32 +174,67 @@ def parse_entry(entry: str, *, today: date | None = None) -> CodeQuery:
     return CodeQuery(tail=tail, agency_digits=agency_digits)
 
 
-async def lookup(source: DossierSource, text: str, *, today: date | None = None) -> list[Dossier]:
-    """Find the dossiers a caller means by ``text``: a full code, or a keypad/spoken entry.
+@dataclass(frozen=True)
+class DossierQuery:
+    """What a caller asked for, parsed once where it was entered and carried as it is to the
+    source: a full code, or a keypad/spoken entry (its tail and agency digits) that may also be
+    an agency's all-digit receipt number."""
 
-    A full code returns at most one dossier. A keypad entry returns every dossier with that
-    tail (narrowed by the agency digits, when typed); the caller chooses when there are several.
-    Raises :class:`DossierCodeError` for input that is neither, and lets
-    :class:`~integrations.base.SourceUnavailable` through.
+    text: str  # the entry as stored and read back: a normalised code, or the keypad digits
+    code: DossierCode | None = None  # a full code: at most one dossier
+    entry: CodeQuery | None = None  # a keypad entry: every dossier with that tail
+    receipt: DossierCode | None = None  # an all-digit entry read as a receipt number too
+    entry_error: DossierCodeError | None = None  # why the digits are no keypad entry
+
+
+def parse_query(text: str, *, today: date | None = None) -> DossierQuery:
+    """Parse what a caller entered: a full code, or a keypad/spoken entry.
+
+    Raises :class:`DossierCodeError` for input that can be neither.
     """
     stripped = text.strip()
     if not (stripped and re.fullmatch(r"[0-9*#\s]+", stripped)):
-        return await _by_code(source, parse_code(stripped, today=today))
-    entry = re.sub(r"\s+", "", stripped)
+        code = parse_code(stripped, today=today)
+        return DossierQuery(text=code.code, code=code)
+    entry = re.sub(r"\s+", "", stripped).removesuffix("#")
     try:
         query = parse_entry(entry, today=today)
-    except DossierCodeError:
+    except DossierCodeError as exc:
         if not entry.isdigit():
             raise
-        # Perhaps an agency's all-digit receipt number; if not, the entry error stands.
-        found = await _by_code(source, parse_code(entry))
+        # Perhaps an agency's all-digit receipt number; if none is found, the entry error stands.
+        return DossierQuery(text=entry, receipt=parse_code(entry), entry_error=exc)
+    receipt = parse_code(entry) if entry.isdigit() else None
+    return DossierQuery(text=entry, entry=query, receipt=receipt)
+
+
+async def find(source: DossierSource, query: DossierQuery) -> list[Dossier]:
+    """The dossiers a parsed query means.
+
+    A full code returns at most one dossier. A keypad entry returns every dossier with that
+    tail (narrowed by the agency digits, when typed); the caller chooses when there are several.
+    Raises the entry's :class:`DossierCodeError` when digits that are no keypad entry are no
+    receipt number either, and lets :class:`~integrations.base.SourceUnavailable` through.
+    """
+    if query.code is not None:
+        return await _by_code(source, query.code)
+    if query.entry is not None:
+        entry = query.entry
+        found = [d for d in await source.find_by_tail(entry.tail) if entry.matches(d.code)]
         if found:
             return found
-        raise
-    found = [d for d in await source.find_by_tail(query.tail) if query.matches(d.code)]
-    if not found and entry.isdigit():
-        found = await _by_code(source, parse_code(entry))
-    return found
+    if query.receipt is not None:
+        found = await _by_code(source, query.receipt)
+        if found:
+            return found
+    if query.entry_error is not None:
+        raise query.entry_error
+    return []
+
+
+async def lookup(source: DossierSource, text: str, *, today: date | None = None) -> list[Dossier]:
+    """Find the dossiers a caller means by ``text`` (:func:`parse_query`, then :func:`find`)."""
+    return await find(source, parse_query(text, today=today))
 
 
 async def _by_code(source: DossierSource, code: DossierCode) -> list[Dossier]:

@@ -11,25 +11,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-LINE_RATE = 8000
-FRAME_MS = 20
-FRAME_SAMPLES = LINE_RATE * FRAME_MS // 1000  # 160 samples, 320 bytes
+from core.audio import FRAME_MS, FRAME_SAMPLES, LINE_RATE, Audio
+
+__all__ = ["FRAME_MS", "FRAME_SAMPLES", "LINE_RATE", "Audio"]  # the channel's audio type, from core
 
 
 class CallerHungUp(Exception):
     """Raised by any channel operation once the call has ended."""
-
-
-@dataclass(frozen=True)
-class Audio:
-    """A piece of audio: 16-bit mono PCM at ``rate`` Hz."""
-
-    pcm: bytes
-    rate: int = LINE_RATE
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.pcm) / 2 / self.rate
 
 
 @dataclass(frozen=True)

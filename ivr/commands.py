@@ -11,6 +11,8 @@ import subprocess
 import sys
 from typing import Any
 
+from config.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -77,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_settings(settings: Any, index: int, workers: int) -> Any:
+def worker_settings(settings: Settings, index: int, workers: int) -> Settings:
     """Worker ``index``'s settings: its slice of the RTP ports, of the call limit and of the
     recognition slots and threads (each worker loads its own model); only the first worker
     registers at a PBX."""
@@ -94,7 +96,7 @@ def worker_settings(settings: Any, index: int, workers: int) -> Any:
     return own
 
 
-def _run_dispatched(settings: Any, app: str, answer_delay_s: float, workers: int) -> None:
+def _run_dispatched(settings: Settings, app: str, answer_delay_s: float, workers: int) -> None:
     """N worker processes, each with its own event loop, media clock and RTP ports, behind a
     dispatcher that owns the SIP port and hands every message to the worker owning its call."""
     import multiprocessing
@@ -127,7 +129,7 @@ def _run_dispatched(settings: Any, app: str, answer_delay_s: float, workers: int
             process.join(5)
 
 
-def _worker_main(settings: Any, app: str, answer_delay_s: float, sock: Any) -> None:
+def _worker_main(settings: Settings, app: str, answer_delay_s: float, sock: Any) -> None:
     from ivr.sip.relay import RelayTransport
 
     def relay(on_data: Any) -> RelayTransport:
@@ -148,7 +150,7 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any]) -> None:
+async def _run_dispatcher(settings: Settings, sockets: list[Any], processes: list[Any]) -> None:
     from ivr.priority import apply_priority
     from ivr.sip.relay import Dispatcher
 
@@ -172,7 +174,7 @@ async def _run_dispatcher(settings: Any, sockets: list[Any], processes: list[Any
 
 
 async def _run_ivr(
-    settings: Any, app: str, answer_delay_s: float, *, transport: Any = None
+    settings: Settings, app: str, answer_delay_s: float, *, transport: Any = None
 ) -> None:
     from ivr.hotline import build_hotline
     from ivr.priority import apply_priority, settle_garbage_collector

@@ -10,24 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from core.errors import ErrorCode
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class ErrorCode(enum.StrEnum):
-    """Stable error codes carried by CallError events and logs."""
-
-    SIP_PARSE = "sip-parse"
-    MEDIA_TIMEOUT = "media-timeout"
-    NO_COMMON_CODEC = "no-common-codec"
-    TRANSFER_FAILED = "transfer-failed"
-    INTEGRATION_FAILED = "integration-failed"
-    RECOGNIZER_MISSING = "stt-provider-missing"
-    RECOGNIZER_BUSY = "stt-busy"
-    SYNTHESIS_FAILED = "tts-failed"
-    MENU_ERROR = "menu-error"
-    INTERNAL = "internal"
 
 
 @dataclass(frozen=True, kw_only=True)

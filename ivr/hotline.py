@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from config.settings import Settings
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
-from ivr.greeting import digits_greeting
+from ivr.runtime.greeting import digits_greeting
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +79,15 @@ def static_prompt_texts(tree: Any) -> list[str]:
 
 
 async def build_hotline(
-    settings: Any, *, app: str = "hotline", now: Callable[[], datetime] | None = None
+    settings: Settings, *, app: str = "hotline", now: Callable[[], datetime] | None = None
 ) -> Hotline:
     """Wire a hotline from settings: prompts (gTTS pre-rendered, espeak-ng offline), the call
     log in the database, and for ``app="hotline"`` the published menu tree run by the dialog
     runtime over the database dossier source, procedure catalogue and officer directory, with
     offline speech recognition when the recogniser loads."""
     from db import create_engine_from_url, in_memory_database, session_factory
-    from ivr.calllog import DbCallLog
-    from ivr.calllog_process import CallLogProcess
+    from ivr.calllog.sink import DbCallLog
+    from ivr.calllog.writer_process import CallLogProcess
     from speech.prompt_cache import build_prompt_cache
     from speech.tts import build_synthesizer
 
@@ -95,7 +96,7 @@ async def build_hotline(
     calllog: DbCallLog | CallLogProcess
     if in_memory_database(settings.database_url):  # only this process can see that database
         calllog = DbCallLog(sessions)
-    else:  # database work off the media process (see ivr.calllog_process)
+    else:  # database work off the media process (see ivr.calllog.writer_process)
         calllog = CallLogProcess(settings.database_url)
     calllog.start()
     sink = FanoutSink(LogSink(), calllog)
@@ -120,26 +121,12 @@ async def build_hotline(
     from integrations.dossiers_db import DatabaseDossierSource
     from integrations.officers import DbOfficerDirectory
     from integrations.procedures import DbProcedureCatalogue
-    from ivr.runtime import PinnedTree, RuntimeDeps, run_call
+    from ivr.runtime.deps import PinnedTree, RuntimeDeps
+    from ivr.runtime.interpreter import run_call
     from menus.store import MenuStore, PublishedTrees
 
     trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)
-    recognizer = None
-    voice_detector = None
-    if settings.speech.recognizer == "none":
-        log.info("speech recognition switched off: keypad only")
-    else:
-        try:
-            from speech.asr import create_recognizer
-            from speech.vad import SpeechDetector
-
-            recognizer = create_recognizer(settings.speech)
-            await recognizer.load()
-            voice_detector = SpeechDetector
-            hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))  # type: ignore[union-attr]
-        except Exception as exc:  # the hotline still answers by keypad
-            log.warning("speech recognition unavailable (%s): keypad only", exc)
-            recognizer = None
+    recognizer, voice_detector = await _load_recognizer(settings, hotline)
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
     deps = RuntimeDeps(
@@ -171,6 +158,24 @@ async def build_hotline(
 
     hotline.on_call = on_hotline_call
     return hotline
+
+
+async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, Any]:
+    """The offline recogniser and the voice detector class, or (None, None): keypad only."""
+    if settings.speech.recognizer == "none":
+        log.info("speech recognition switched off: keypad only")
+        return None, None
+    try:
+        from speech.asr import create_recognizer
+        from speech.vad import SpeechDetector
+
+        recognizer = create_recognizer(settings.speech)
+        await recognizer.load()
+    except Exception as exc:  # the hotline still answers by keypad
+        log.warning("speech recognition unavailable (%s): keypad only", exc)
+        return None, None
+    hotline.closers.append(lambda: asyncio.to_thread(recognizer.close))
+    return recognizer, SpeechDetector
 
 
 async def _unset(call: Call) -> None:

@@ -244,3 +244,21 @@ def _export(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     sys.stdout.write(schema_json())
     return OK
+
+
+def publish_default_tree(factory: Any) -> None:
+    """Publish config/menus/hotline.yaml as version 1 when no version exists yet, so the admin
+    API shows what callers hear from the first start."""
+    import asyncio
+
+    from config.settings import load_settings
+    from integrations.officers import DbOfficerDirectory
+    from integrations.procedures import DbProcedureCatalogue
+    from menus.store import MenuStore, publish_default
+    from menus.validate import known_ids
+
+    path = load_settings().menus.default_tree
+    known = asyncio.run(known_ids(DbOfficerDirectory(factory), DbProcedureCatalogue(factory)))
+    version = publish_default(MenuStore(factory), path, known=known)
+    if version is not None:
+        print(f"menu tree {path.name} published as version {version.number}")

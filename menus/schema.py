@@ -31,8 +31,8 @@ from menus.model import (
     ProcedureMode,
     RuleKind,
     Topic,
-    tree_from_dict,
 )
+from menus.tree_data import tree_from_dict
 
 SCHEMA_ID = "https://tongdai.example/schemas/menu-tree.json"
 SCHEMA_FILE = Path(__file__).resolve().parent / "menu.schema.json"

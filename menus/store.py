@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import unit_of_work
 from integrations.catalogue_tables import DepartmentRow, ProcedureRow
 from menus.loader import Format, load_data
-from menus.model import MenuError, MenuTree, tree_from_dict, tree_to_dict
+from menus.model import MenuError, MenuTree
 from menus.schema import dump, read_tree
 from menus.tables import MenuActiveRow, MenuDraftRow, MenuVersionRow
+from menus.tree_data import tree_from_dict, tree_to_dict
 from menus.validate import KnownIds, Problem, check_text, validate
 
 PUBLISH_ATTEMPTS = 3

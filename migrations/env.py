@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 # Every module that declares tables is imported here, so autogenerate sees the whole schema.
 import integrations.catalogue_tables
 import integrations.tables  # noqa: F401
-import ivr.calllog_tables  # noqa: F401
+import ivr.calllog.tables  # noqa: F401
 import menus.tables  # noqa: F401
 import web.tables  # noqa: F401
 from db import Base, create_engine_from_url

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ivr.events import ErrorCode
+from core.errors import ErrorCode
 
 if TYPE_CHECKING:
     from speech.settings import SpeechSettings

@@ -146,7 +146,7 @@ def _say(args: argparse.Namespace) -> int:
         else:
             cache, pcm = asyncio.run(render(speech.prompt_cache_dir))
         if args.codec:
-            from ivr.media import g711
+            from core import g711
 
             encode, decode = {
                 "pcmu": (g711.ulaw_encode, g711.ulaw_decode),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from speech.audio import AudioFormatError, decode_wav_bytes, limit_peak, resample
 from speech.tts import (
     SynthesisCapabilities,

@@ -17,7 +17,7 @@ import requests
 from gtts import gTTS
 from gtts.tts import gTTSError
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from speech.audio import AudioFormatError, decode_audio
 from speech.tts import (
     SynthesisCapabilities,

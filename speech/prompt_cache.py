@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.channel import LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
 from speech.audio import AudioFormatError, read_wav, resample, silence, wav_bytes
 from speech.normalize import speakable
 from speech.settings import SpeechSettings

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.channel import LINE_RATE, Audio
-from ivr.events import ErrorCode
+from core.audio import LINE_RATE, Audio
+from core.errors import ErrorCode
 from speech.audio import AudioFormatError, decode_audio
 
 EXTENSIONS: tuple[str, ...] = (".wav", ".mp3", ".ogg", ".m4a")

@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.channel import Audio
-from ivr.events import ErrorCode
+from core.audio import Audio
+from core.errors import ErrorCode
 from speech.audio import resample
 from speech.settings import SpeechSettings
 

@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.channel import Audio, CallInfo
+from core.audio import Audio
+from ivr.channel import CallInfo
 from ivr.events import CallAnswered, CallEnded, CallEvent, CallStarted, FanoutSink, PromptPlayed
-from ivr.runtime import PinnedTree, RuntimeDeps, run_call
+from ivr.runtime.deps import PinnedTree, RuntimeDeps
+from ivr.runtime.interpreter import run_call
 from menus.model import MenuTree
 from web.assistant_channel import KEYS, TypedTextRecognizer, TypedTurnDetector, WebChannel
 from web.context import WebContext
@@ -217,7 +219,7 @@ def build_service(context: WebContext, sessions: sessionmaker[Session]) -> Assis
     from integrations.dossiers_db import DatabaseDossierSource
     from integrations.officers import DbOfficerDirectory
     from integrations.procedures import DbProcedureCatalogue
-    from ivr.calllog import DbCallLog
+    from ivr.calllog.sink import DbCallLog
     from menus.store import MenuStore, PublishedTrees
     from web.prompt_pages import prompt_cache
 

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from integrations.privacy import mask_phone
-from ivr.calllog_tables import (
+from ivr.calllog.tables import (
     CallEventRow,
     CallInputRow,
     CallRow,

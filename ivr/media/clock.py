@@ -1,6 +1,7 @@
 """One 20 ms scheduler for every call's media.
 
-A single asyncio task wakes at absolute deadlines ``start + n * period`` (``loop.time()``), so
+A single asyncio task wakes at absolute deadlines ``start + n * period`` (the injected
+:class:`MediaTimer`, the loop's clock by default), so
 timing errors never accumulate: a late wake-up delays one period, not all the following ones.
 On every period it calls ``tick()`` on each registered stream, which sends one packet.
 
@@ -23,6 +24,32 @@ log = logging.getLogger(__name__)
 
 PERIOD_S = 0.020
 LATENESS_WINDOW = 3000  # recent wake-ups kept for percentiles (one minute at 20 ms)
+_DEADLINE_EPSILON = 1e-6  # of a period
+
+
+class MediaTimer(Protocol):
+    """Where the clock's time comes from: the event loop's monotonic clock in production, a
+    virtual clock in tests (``tests/media/virtual_time.py``), so no test waits on the wall."""
+
+    def time(self) -> float:
+        """Seconds on a monotonic clock."""
+        ...
+
+    async def sleep(self, delay_s: float) -> None:
+        """Return once ``delay_s`` seconds of this clock have passed."""
+        ...
+
+
+class LoopTimer:
+    """The running event loop's clock (``loop.time()``, ``asyncio.sleep``)."""
+
+    def time(self) -> float:
+        """``loop.time()`` of the running loop."""
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, delay_s: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(delay_s)
 
 
 class Tickable(Protocol):
@@ -59,13 +86,16 @@ def _percentile(values: list[float], q: float) -> float:
 class MediaClock:
     """Drives every registered stream once per ``period_s`` from one asyncio task."""
 
-    def __init__(self, *, period_s: float = PERIOD_S, max_burst: int = 3) -> None:
+    def __init__(
+        self, *, period_s: float = PERIOD_S, max_burst: int = 3, timer: MediaTimer | None = None
+    ) -> None:
         if period_s <= 0:
             raise ValueError(f"period_s must be positive, got {period_s}")
         if max_burst < 1:
             raise ValueError(f"max_burst must be at least 1, got {max_burst}")
         self.period_s = period_s
         self.max_burst = max_burst
+        self.timer: MediaTimer = timer or LoopTimer()
         self._streams: dict[int, Tickable] = {}
         self._snapshot: tuple[Tickable, ...] = ()
         self._task: asyncio.Task[None] | None = None
@@ -132,16 +162,17 @@ class MediaClock:
         )
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        timer = self.timer
         period = self.period_s
-        start = loop.time()
+        start = timer.time()
         done = 0  # index of the last period ticked; period n is due at start + n * period
         while True:
-            delay = start + (done + 1) * period - loop.time()
+            delay = start + (done + 1) * period - timer.time()
             if delay > 0:
-                await asyncio.sleep(delay)
-            now = self.now = loop.time()
-            due = int((now - start) / period)
+                await timer.sleep(delay)
+            now = self.now = timer.time()
+            # A wake-up exactly on a deadline counts as on it, whatever the float rounding.
+            due = int((now - start) / period + _DEADLINE_EPSILON)
             if due <= done:  # woke a hair early: sleep the remainder
                 continue
             lateness = now - (start + (done + 1) * period)
@@ -154,7 +185,7 @@ class MediaClock:
             while done < due:
                 done += 1
                 self._tick_all()
-            cost = loop.time() - now  # all the ticks of this wake-up, catch-up included
+            cost = timer.time() - now  # all the ticks of this wake-up, catch-up included
             self._costs.append(cost)
             self._cost_max = max(self._cost_max, cost)
 

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ivr.media import g711, rtp
+from core import g711
+from ivr.media import rtp
 from ivr.media.clock import MediaClock
 from ivr.media.dtmf import EventTracker, GoertzelDetector
 from ivr.media.jitter import ReorderBuffer

@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import ErrorCode
 from ivr.call import Call
 from ivr.channel import CallInfo, TransferOutcome
-from ivr.events import CallError, CallStarted, ErrorCode, EventSink
+from ivr.events import CallError, CallStarted, EventSink
 from ivr.media.clock import MediaClock
 from ivr.media.ports import PortAllocator
 from ivr.media.stream import Codec, MediaStream

@@ -14,22 +14,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import session_factory
 from ivr import events as ev
-from ivr.calllog import (
-    DbCallLog,
+from ivr.calllog.queries import complete_callback, events_after, pending_callbacks, recent_calls
+from ivr.calllog.retention import purge_calls, purge_expired
+from ivr.calllog.sink import DbCallLog, call_key
+from ivr.calllog.stats import (
     DepartmentTransfers,
     average_duration_s,
-    call_key,
     calls_per_day,
-    complete_callback,
-    events_after,
-    pending_callbacks,
-    purge_calls,
-    purge_expired,
-    recent_calls,
     survey_summary,
     transfers_per_department,
 )
-from ivr.calllog_tables import (
+from ivr.calllog.tables import (
     CallbackRow,
     CallEventRow,
     CallInputRow,

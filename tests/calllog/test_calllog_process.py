@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import create_engine_from_url, migrate, session_factory
-from ivr.calllog_process import CallLogProcess
-from ivr.calllog_tables import CallEventRow, CallRow
+from ivr.calllog.tables import CallEventRow, CallRow
+from ivr.calllog.writer_process import CallLogProcess
 from tests.calllog.test_calllog import _every_kind
 from tests.support import fresh_database
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db import create_engine_from_url, migrate, session_factory
 from integrations.catalogue_tables import ProcedureRow
-from ivr.calllog_tables import CallEventRow, CallRow
+from ivr.calllog.tables import CallEventRow, CallRow
 from tests.support import ROOT
 
 COMMAND_TIMEOUT_S = 120

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from ivr.media import g711, rtp
+from core import g711
+from ivr.media import rtp
 from ivr.media.clock import MediaClock
 from ivr.media.stream import PCMA, MediaStream
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from ivr.media.g711 import alaw_encode, ulaw_encode
+from core.g711 import alaw_encode, ulaw_encode
 from ivr.media.rtp import RtpPacket
 
 PCMU = 0

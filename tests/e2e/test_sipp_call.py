@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import g711
 from ivr.call import Call
 from ivr.channel import Audio
 from ivr.events import CallEnded, DigitReceived
-from ivr.greeting import GREETING, digits_greeting
-from ivr.media import g711
 from ivr.media.rtp import RtpPacket
+from ivr.runtime.greeting import GREETING, digits_greeting
 from speech.audio import read_wav
 from tests.e2e.harness import Capture, run_sipp, snr_db, start_ivr
 

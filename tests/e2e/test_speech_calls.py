@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from core.g711 import alaw_decode
 from db import create_engine_from_url, session_factory
 from integrations.calendar_vn import HolidayCalendar
 from integrations.dossiers_db import DatabaseDossierSource
@@ -37,9 +38,9 @@ from ivr.events import (
     SpeechRecognized,
 )
 from ivr.hotline import static_prompt_texts
-from ivr.media.g711 import alaw_decode
 from ivr.media.rtp import RtpPacket
-from ivr.runtime import PinnedTree, RuntimeDeps, run_call
+from ivr.runtime.deps import PinnedTree, RuntimeDeps
+from ivr.runtime.interpreter import run_call
 from menus.model import MenuTree
 from menus.schema import read_tree
 from menus.validate import validate

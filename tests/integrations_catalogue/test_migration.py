@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 import integrations.catalogue_tables
-import ivr.calllog_tables
+import ivr.calllog.tables
 from db import Base, current_revision, downgrade, migrate
 
 MINE = {
@@ -35,7 +35,7 @@ def _mine(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: A
 
 def test_migration_matches_the_models(db: Engine) -> None:
     assert integrations.catalogue_tables.ProcedureRow.__tablename__ in MINE
-    assert ivr.calllog_tables.CallRow.__tablename__ in MINE
+    assert ivr.calllog.tables.CallRow.__tablename__ in MINE
     with db.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": _mine})
         diff = compare_metadata(context, Base.metadata)

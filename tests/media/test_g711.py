@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ivr.media import g711
+from core import g711
 from tests.support import need
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr.media import g711, rtp
+from core import g711
+from ivr.media import rtp
 from ivr.media.clock import MediaClock
 from ivr.media.rtp import RtpPacket, TelephoneEvent
 from ivr.media.stream import PCMA, PCMU, RELATCH_AFTER_S, Codec, MediaError, MediaStream

@@ -23,13 +23,14 @@ from integrations.base import (
 from integrations.calendar_vn import HolidayCalendar
 from integrations.sample_dossiers import demo_dossiers
 from ivr.events import CallEvent, MemorySink
-from ivr.fake_channel import FakeChannel, FakePrompts, Step, run_virtual
-from ivr.runtime import CallbackRequest, CallContext, PinnedTree, RuntimeDeps, run_call
+from ivr.runtime.deps import CallbackRequest, CallContext, PinnedTree, RuntimeDeps
+from ivr.runtime.interpreter import run_call
 from menus.loader import read_file
 from menus.model import MenuTree
 from speech.asr import Capabilities, Partial, RecognizerBusy, Result
 from speech.normalize import match_key
 from speech.vad import SpeechDetector
+from tests.runtime.fake_channel import FakeChannel, FakePrompts, Step, run_virtual
 
 ROOT = Path(__file__).resolve().parents[2]
 HOTLINE = ROOT / "config" / "menus" / "hotline.yaml"

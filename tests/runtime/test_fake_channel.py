@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ivr.channel import CallerHungUp, DigitSpec, TransferOutcome, collect_digits
-from ivr.fake_channel import (
+from tests.runtime.fake_channel import (
     FakeChannel,
     FakePrompts,
     HangUp,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from core.errors import ErrorCode
 from integrations.base import DossierStatus, OpenState
 from integrations.sample_dossiers import demo_dossiers
-from ivr import phrases
 from ivr.channel import TransferOutcome
 from ivr.events import (
     CallbackRequested,
     CallError,
-    ErrorCode,
     InputReceived,
     LookupDone,
     NodeEntered,
@@ -20,8 +19,9 @@ from ivr.events import (
     TransferRequested,
     TransferResult,
 )
-from ivr.fake_channel import HangUp, Press, Silence
-from ivr.runtime_io import fill
+from ivr.runtime import phrases
+from ivr.runtime.conversation import fill
+from tests.runtime.fake_channel import HangUp, Press, Silence
 from tests.runtime.fakes import (
     TARGETS,
     TODAY,

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ivr.runtime_nodes import check_value
+from ivr.runtime.nodes import check_value
 from menus.model import InputRule, RuleKind
 
 TODAY = date(2025, 6, 10)

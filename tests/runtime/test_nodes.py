@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import ErrorCode
 from integrations.base import Procedure
-from ivr import phrases
 from ivr.channel import Audio
-from ivr.events import CallbackRequested, CallError, ErrorCode, InputReceived
-from ivr.fake_channel import FakePrompts, HangUp, Press, Silence
-from ivr.runtime import CallbackRequest
+from ivr.events import CallbackRequested, CallError, InputReceived
+from ivr.runtime import phrases
+from ivr.runtime.deps import CallbackRequest
 from menus.model import MenuTree
+from tests.runtime.fake_channel import FakePrompts, HangUp, Press, Silence
 from tests.runtime.fakes import Backends, MemoryCatalogue, call
 
 
@@ -248,3 +249,10 @@ def test_without_a_callback_store_the_event_is_the_record() -> None:
     [event] = [e for e in r.of(CallbackRequested) if isinstance(e, CallbackRequested)]
     assert event.number == "0909123456" and event.department == "so-cong-thuong"
     assert r.channel.heard("Cán bộ sẽ gọi lại")
+
+
+def test_every_node_kind_has_a_visitor() -> None:
+    from ivr.runtime.nodes import VISITORS
+    from menus.model import NODE_CLASSES
+
+    assert set(VISITORS) == set(NODE_CLASSES.values())

@@ -10,7 +10,7 @@ import pytest
 from integrations.base import Channel, DossierStatus, Fee, Procedure, RequiredDocument
 from integrations.privacy import view_for
 from integrations.sample_dossiers import demo_dossiers
-from ivr import phrases
+from ivr.runtime import phrases
 
 TODAY = date(2025, 6, 10)
 

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import create_engine_from_url, migrate, session_factory
 from ivr.events import MemorySink, NodeEntered
-from ivr.fake_channel import FakeChannel, HangUp, Press, run_virtual
-from ivr.runtime import CallContext, PinnedTree, run_call
+from ivr.runtime.deps import CallContext, PinnedTree
+from ivr.runtime.interpreter import run_call
 from menus.model import MenuNode, Prompt
 from menus.store import MenuStore
 from menus.validate import KnownIds
+from tests.runtime.fake_channel import FakeChannel, HangUp, Press, run_virtual
 from tests.runtime.fakes import DEPARTMENTS, Backends, hotline_tree, opening
 
 KNOWN = KnownIds(departments=frozenset(d.id for d in DEPARTMENTS))

@@ -16,7 +16,7 @@ from integrations.procedures import DbProcedureCatalogue, fields_of, procedures_
 from integrations.sample_catalogue import load_sample
 from integrations.sample_dossiers import demo_dossiers
 from ivr.events import LookupDone
-from ivr.fake_channel import HangUp, Press, Say
+from tests.runtime.fake_channel import HangUp, Press, Say
 from tests.runtime.fakes import TODAY, Backends, ScriptedRecognizer, call, opening
 from tests.support import need
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ivr.events import SpeechRecognized
-from ivr.fake_channel import Say
 from menus.model import MenuTree
 from speech.recognition_pool import RecognitionPool
 from speech.vietasr_engine import VietAsrRecognizer
+from tests.runtime.fake_channel import Say
 from tests.runtime.fakes import Backends, call
 from tests.support import need
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr import phrases
-from ivr.events import CallError, ErrorCode, PromptPlayed, SpeechRecognized
-from ivr.fake_channel import HangUp, Press, Say
+from core.errors import ErrorCode
+from ivr.events import CallError, PromptPlayed, SpeechRecognized
+from ivr.runtime import phrases
+from tests.runtime.fake_channel import HangUp, Press, Say
 from tests.runtime.fakes import (
     Backends,
     ScriptedRecognizer,

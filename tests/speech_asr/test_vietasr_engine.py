@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ivr.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from core.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from speech.asr import (
     InvalidAudio,
     RecognizerBusy,

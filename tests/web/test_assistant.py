@@ -17,7 +17,7 @@ from db import unit_of_work
 from integrations.dossiers_db import upsert_dossiers
 from integrations.sample_catalogue import load_sample
 from integrations.sample_dossiers import demo_dossiers
-from ivr.calllog_tables import CallInputRow, CallRow
+from ivr.calllog.tables import CallInputRow, CallRow
 from menus.store import MenuStore, known_ids_from_tables, publish_default
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.calllog import DbCallLog
+from ivr.calllog.sink import DbCallLog
 from ivr.events import (
     CallEnded,
     CallStarted,

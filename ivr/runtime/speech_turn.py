@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ivr.channel import FRAME_MS, LINE_RATE, CallChannel
-from ivr.runtime_types import VoiceDetector
+from ivr.runtime.deps import VoiceDetector
 from speech.asr import RecognitionSession, RecognizerError, Result
 from speech.vad import VadEventKind
 

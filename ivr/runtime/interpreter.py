@@ -4,8 +4,8 @@ Entry point::
 
     context = await run_call(channel, PinnedTree.of(tree), deps, sink)
 
-The runtime walks the tree node by node (handlers in :mod:`ivr.runtime_nodes`, prompts and
-answers in :mod:`ivr.runtime_io`), applies global keys (repeat, back, main menu, officer),
+The runtime walks the tree node by node (handlers in :mod:`ivr.runtime.nodes`, prompts and
+answers in :mod:`ivr.runtime.conversation`), applies global keys (repeat, back, main menu, officer),
 sends a caller who runs out of retries to an officer or the main menu, emits a typed event for
 everything, and returns the :class:`CallContext` officers see. It never imports SIP or RTP, and
 a caller hanging up at any point ends the run cleanly.
@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import logging
 
-from ivr import phrases
+from core.errors import ErrorCode
 from ivr.channel import CallChannel, CallerHungUp
-from ivr.events import ErrorCode, EventSink, NodeEntered
-from ivr.runtime_io import Conversation
-from ivr.runtime_nodes import visit
-from ivr.runtime_people import transfer_to
-from ivr.runtime_steps import Act, End, Fail, Go, Step
-from ivr.runtime_types import (
+from ivr.events import EventSink, NodeEntered
+from ivr.runtime import phrases
+from ivr.runtime.conversation import Conversation
+from ivr.runtime.deps import (
     CallbackRequest,
     CallbackStore,
     CallContext,
@@ -51,6 +49,9 @@ from ivr.runtime_types import (
     VoiceDetector,
     WorkingDays,
 )
+from ivr.runtime.nodes import visit
+from ivr.runtime.people import transfer_to
+from ivr.runtime.steps import Act, End, Fail, Go, Step
 from menus.model import (
     BackNode,
     BaseNode,

@@ -133,3 +133,7 @@ class SurveyAnswerRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     node_id: Mapped[str] = mapped_column(String(128), default="")
     score: Mapped[int] = mapped_column(SmallInteger)
+
+
+CHILD_TABLES = (CallEventRow, CallInputRow, CallTransferRow, CallbackRow, SurveyAnswerRow)
+"""Tables whose rows belong to one call (deleted with it)."""

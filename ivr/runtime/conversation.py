@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ivr import phrases
+from core.errors import ErrorCode
+from integrations.dossier_codes import DossierQuery
 from ivr.channel import (
     FRAME_MS,
     CallChannel,
@@ -26,16 +27,10 @@ from ivr.channel import (
     PlayOutcome,
     collect_digits,
 )
-from ivr.events import (
-    CallError,
-    ErrorCode,
-    EventSink,
-    InputReceived,
-    PromptPlayed,
-    SpeechRecognized,
-)
-from ivr.runtime_speech import SpeechTurn
-from ivr.runtime_types import CallContext, RuntimeDeps
+from ivr.events import CallError, EventSink, InputReceived, PromptPlayed, SpeechRecognized
+from ivr.runtime import phrases
+from ivr.runtime.deps import CallContext, RuntimeDeps
+from ivr.runtime.speech_turn import SpeechTurn
 from menus.model import BaseNode, GlobalAction, MenuTree
 from speech.asr import RecognitionSession, RecognizerError, Result
 from speech.understand import match_choice, yes_no
@@ -141,6 +136,8 @@ class Conversation:
         self.context = context
         self.node_id = tree.start
         self.variables: dict[str, Any] = {}
+        # Dossier entries parsed once by the input node, by variable, for the lookup node.
+        self.dossier_queries: dict[str, DossierQuery] = {}
         self.keypad_only = not deps.speech_enabled
         self.answers = 0  # questions the caller answered (keys or words) in this call
         self._told_keypad = False

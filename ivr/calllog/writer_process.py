@@ -6,7 +6,7 @@ with the event loop: while it builds a batch of rows, the loop waits for the loc
 loop runs at a raised priority (see :mod:`ivr.priority`) it may wait behind a writer that the
 kernel has set aside, for tens of milliseconds: callers hear the gap. :class:`CallLogProcess`
 keeps the same sink interface but only pickles events, in batches, onto a Unix socket; the
-process at the other end (``python -m ivr.calllog_process``) runs the ``DbCallLog`` writer.
+process at the other end (``python -m ivr.calllog.writer_process``) runs the ``DbCallLog`` writer.
 
 ``emit()`` never blocks and never raises: events wait in memory while the socket is full, up
 to ``max_pending``, after which they are dropped and counted, as the in-process writer does.
@@ -74,7 +74,7 @@ class CallLogProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "ivr.calllog_process", "--fd", str(theirs.fileno())],
+                [sys.executable, "-m", "ivr.calllog.writer_process", "--fd", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 env=None,
@@ -231,7 +231,7 @@ def serve(sock: socket.socket, database_url: str) -> int:
     """Receive batches on ``sock`` and write them with a DbCallLog until told to close or the
     other end goes away. Returns a process exit code."""
     from db import create_engine_from_url, session_factory
-    from ivr.calllog import DbCallLog
+    from ivr.calllog.sink import DbCallLog
 
     engine = create_engine_from_url(database_url)
     writer = DbCallLog(session_factory(engine))

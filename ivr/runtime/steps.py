@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.events import LookupDone
-from ivr.runtime_io import Conversation, GaveUp, GlobalPicked, Pick
-from ivr.runtime_types import LookupRecord
+from ivr.runtime.conversation import Conversation, GaveUp, GlobalPicked, Pick
+from ivr.runtime.deps import LookupRecord
 from menus.model import BaseNode, GlobalAction
 
 

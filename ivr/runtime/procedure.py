@@ -8,13 +8,13 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from core.errors import ErrorCode
 from integrations.base import Procedure
-from ivr import phrases
 from ivr.channel import CallerHungUp
-from ivr.events import ErrorCode
-from ivr.runtime_io import AnswerKind, Conversation, Picked
-from ivr.runtime_people import offer_help
-from ivr.runtime_steps import Act, Fail, Go, Step, from_pick, node_prompt, record_lookup
+from ivr.runtime import phrases
+from ivr.runtime.conversation import AnswerKind, Conversation, Picked
+from ivr.runtime.people import offer_help
+from ivr.runtime.steps import Act, Fail, Go, Step, from_pick, node_prompt, record_lookup
 from menus.model import ProcedureMode, ProcedureNode, Topic
 
 T = TypeVar("T")

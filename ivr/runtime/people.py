@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+from core.errors import ErrorCode
 from integrations.base import OpenState
-from ivr import phrases
 from ivr.channel import CallerHungUp
-from ivr.events import CallbackRequested, ErrorCode, TransferRequested, TransferResult
-from ivr.runtime_io import Conversation, GlobalPicked, Option, Picked
-from ivr.runtime_steps import Act, End, Go, Step, has_prompt, node_prompt
-from ivr.runtime_types import CallbackRequest
+from ivr.events import CallbackRequested, TransferRequested, TransferResult
+from ivr.runtime import phrases
+from ivr.runtime.conversation import Conversation, GlobalPicked, Option, Picked
+from ivr.runtime.deps import CallbackRequest
+from ivr.runtime.steps import Act, End, Go, Step, has_prompt, node_prompt
 from menus.model import BaseNode, CallbackNode, CallbackNumber, GlobalAction, HoursNode
 
 

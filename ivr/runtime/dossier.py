@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+from core.errors import ErrorCode
 from integrations.base import Dossier
-from integrations.dossier_codes import DossierCodeError, lookup
+from integrations.dossier_codes import DossierCodeError, find, parse_query
 from integrations.privacy import PhoneCheck, view_for
-from ivr import phrases
 from ivr.channel import CallerHungUp
-from ivr.events import ErrorCode
-from ivr.runtime_io import AnswerKind, Conversation, Picked
-from ivr.runtime_steps import Go, Step, from_pick, has_prompt, node_prompt, record_lookup
+from ivr.runtime import phrases
+from ivr.runtime.conversation import AnswerKind, Conversation, Picked
+from ivr.runtime.steps import Go, Step, from_pick, has_prompt, node_prompt, record_lookup
 from menus.model import DossierLookupNode
 from speech.understand import extract_digits
 
@@ -27,8 +27,10 @@ async def visit_dossier_lookup(conv: Conversation, node: DossierLookupNode) -> S
     if node_prompt(conv, node):
         await conv.say(node_prompt(conv, node))
     try:
+        # Parsed once by the input node; an entry set elsewhere (a template, a test) is parsed here.
+        query = conv.dossier_queries.get(node.variable) or parse_query(entry, today=today)
         found = await asyncio.wait_for(
-            lookup(deps.dossiers, entry, today=today), deps.timing.integration_timeout_s
+            find(deps.dossiers, query), deps.timing.integration_timeout_s
         )
     except DossierCodeError:
         found = []

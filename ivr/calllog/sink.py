@@ -10,7 +10,8 @@ event so one bad event cannot lose its neighbours.
 Log lines never carry phone or ID numbers: database errors (whose text may quote parameters)
 are passed through :func:`integrations.privacy.mask_numbers_in`.
 
-Also here: retention (:func:`purge_calls`) and the statistics read by the admin pages.
+Reading the log is in :mod:`ivr.calllog.queries`, retention in :mod:`ivr.calllog.retention`,
+statistics in :mod:`ivr.calllog.stats`.
 """
 
 from __future__ import annotations
@@ -22,16 +23,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.privacy import mask_numbers_in
-from ivr.calllog_tables import (
+from ivr.calllog.moments import utc as _utc
+from ivr.calllog.tables import (
     CallbackRow,
     CallEventRow,
     CallInputRow,
@@ -64,10 +63,9 @@ DEFAULT_MAX_QUEUE = 50_000
 DROP_LOG_INTERVAL_S = 10.0
 _CALL_ID_CHARS = 128  # calls.call_id column length
 
-_CHILD_TABLES = (CallEventRow, CallInputRow, CallTransferRow, CallbackRow, SurveyAnswerRow)
 
-
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """`text` cut to the column length `limit`."""
     return text if len(text) <= limit else text[:limit]
 
 
@@ -219,7 +217,7 @@ class DbCallLog:
                 _log.error(
                     "call log could not store %s of call %s: %s",
                     event.kind,
-                    _clip(mask_numbers_in(event.call_id), 80),
+                    clip(mask_numbers_in(event.call_id), 80),
                     _describe(exc),
                 )
 
@@ -289,7 +287,7 @@ def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
 def _describe(exc: Exception) -> str:
     """First line of an error, numbers masked: database errors quote the refused values."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return _clip(mask_numbers_in(text), 300)
+    return clip(mask_numbers_in(text), 300)
 
 
 # --- per-kind summaries -------------------------------------------------------------------------
@@ -297,9 +295,9 @@ def _describe(exc: Exception) -> str:
 
 def _on_started(session: Session, call: CallRow, event: Any) -> None:
     assert isinstance(event, CallStarted)
-    call.caller = _clip(event.caller, 128)
-    call.callee = _clip(event.callee, 128)
-    call.codec = _clip(event.codec, 16)
+    call.caller = clip(event.caller, 128)
+    call.callee = clip(event.callee, 128)
+    call.codec = clip(event.codec, 16)
     call.started_at = _utc(event.at)
 
 
@@ -310,14 +308,14 @@ def _on_answered(session: Session, call: CallRow, event: Any) -> None:
 def _on_ended(session: Session, call: CallRow, event: Any) -> None:
     assert isinstance(event, CallEnded)
     call.ended_at = _utc(event.at)
-    call.end_reason = _clip(event.reason, 32)
+    call.end_reason = clip(event.reason, 32)
     call.duration_s = event.duration_s
 
 
 def _on_node(session: Session, call: CallRow, event: Any) -> None:
     assert isinstance(event, NodeEntered)
     call.tree_version = event.tree_version
-    call.last_node = _clip(event.node_id, 128)
+    call.last_node = clip(event.node_id, 128)
 
 
 def _on_input(session: Session, call: CallRow, event: Any) -> None:
@@ -326,8 +324,8 @@ def _on_input(session: Session, call: CallRow, event: Any) -> None:
         CallInputRow(
             call_id=call.call_id,
             at=_utc(event.at),
-            node_id=_clip(event.node_id, 128),
-            mode=_clip(event.mode, 16),
+            node_id=clip(event.node_id, 128),
+            mode=clip(event.mode, 16),
             value=event.value,
             valid=event.valid,
         )
@@ -340,12 +338,12 @@ def _on_speech(session: Session, call: CallRow, event: Any) -> None:
         CallInputRow(
             call_id=call.call_id,
             at=_utc(event.at),
-            node_id=_clip(event.node_id, 128),
+            node_id=clip(event.node_id, 128),
             mode="speech",
             value=event.text,
             valid=event.matched is not None,
             confidence=event.confidence,
-            matched=_clip(event.matched, 128) if event.matched is not None else None,
+            matched=clip(event.matched, 128) if event.matched is not None else None,
         )
     )
 
@@ -356,9 +354,9 @@ def _on_transfer(session: Session, call: CallRow, event: Any) -> None:
         CallTransferRow(
             call_id=call.call_id,
             requested_at=_utc(event.at),
-            node_id=_clip(event.node_id, 128),
-            department=_clip(event.department, 64),
-            target=_clip(event.target, 255),
+            node_id=clip(event.node_id, 128),
+            department=clip(event.department, 64),
+            target=clip(event.target, 255),
             reason=event.reason,
         )
     )
@@ -386,9 +384,9 @@ def _on_callback(session: Session, call: CallRow, event: Any) -> None:
         CallbackRow(
             call_id=call.call_id,
             requested_at=_utc(event.at),
-            node_id=_clip(event.node_id, 128),
-            department=_clip(event.department, 64),
-            number=_clip(event.number, 64),
+            node_id=clip(event.node_id, 128),
+            department=clip(event.department, 64),
+            number=clip(event.number, 64),
         )
     )
 
@@ -399,7 +397,7 @@ def _on_survey(session: Session, call: CallRow, event: Any) -> None:
         SurveyAnswerRow(
             call_id=call.call_id,
             at=_utc(event.at),
-            node_id=_clip(event.node_id, 128),
+            node_id=clip(event.node_id, 128),
             score=event.score,
         )
     )
@@ -407,7 +405,7 @@ def _on_survey(session: Session, call: CallRow, event: Any) -> None:
 
 def _on_error(session: Session, call: CallRow, event: Any) -> None:
     assert isinstance(event, CallError)
-    call.error_code = _clip(str(event.code), 64)
+    call.error_code = clip(str(event.code), 64)
 
 
 _HANDLERS: dict[type[CallEvent], Callable[[Session, CallRow, Any], None]] = {
@@ -423,207 +421,3 @@ _HANDLERS: dict[type[CallEvent], Callable[[Session, CallRow, Any], None]] = {
     SurveyAnswered: _on_survey,
     CallError: _on_error,
 }
-
-
-# --- reading the log ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """One stored event; ``id`` grows with every write, so readers can poll for newer ones."""
-
-    id: int
-    call_id: str
-    seq: int
-    at: datetime
-    kind: str
-    payload: dict[str, Any]
-
-
-def events_after(session: Session, *, after_id: int = 0, limit: int = 500) -> list[StoredEvent]:
-    """Events stored after event ``after_id``, oldest first (the poll behind live screens)."""
-    stmt = (
-        select(CallEventRow)
-        .where(CallEventRow.id > after_id)
-        .order_by(CallEventRow.id)
-        .limit(max(0, limit))
-    )
-    return [
-        StoredEvent(row.id, row.call_id, row.seq, _aware(row.at), row.kind, dict(row.payload))
-        for row in session.scalars(stmt)
-    ]
-
-
-@dataclass(frozen=True)
-class CallSummary:
-    """One call as the admin list shows it."""
-
-    call_id: str
-    caller: str
-    started_at: datetime
-    ended_at: datetime | None
-    duration_s: float | None
-    end_reason: str
-    last_node: str
-    error_code: str
-
-
-def recent_calls(session: Session, *, limit: int = 50) -> list[CallSummary]:
-    """The most recently started calls, newest first."""
-    stmt = select(CallRow).order_by(CallRow.started_at.desc(), CallRow.call_id).limit(max(0, limit))
-    return [
-        CallSummary(
-            call_id=row.call_id,
-            caller=row.caller,
-            started_at=_aware(row.started_at),
-            ended_at=_aware(row.ended_at) if row.ended_at is not None else None,
-            duration_s=row.duration_s,
-            end_reason=row.end_reason,
-            last_node=row.last_node,
-            error_code=row.error_code,
-        )
-        for row in session.scalars(stmt)
-    ]
-
-
-# --- callbacks ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PendingCallback:
-    """A callback an officer still has to make."""
-
-    id: int
-    call_id: str
-    department: str
-    number: str
-    requested_at: datetime
-
-
-def pending_callbacks(
-    session: Session, *, department: str | None = None, limit: int = 100
-) -> list[PendingCallback]:
-    """Callbacks not yet done, oldest first; one department's when `department` is given."""
-    stmt = select(CallbackRow).where(CallbackRow.done_at.is_(None))
-    if department is not None:
-        stmt = stmt.where(CallbackRow.department == department)
-    stmt = stmt.order_by(CallbackRow.requested_at, CallbackRow.id).limit(max(0, limit))
-    return [
-        PendingCallback(row.id, row.call_id, row.department, row.number, _aware(row.requested_at))
-        for row in session.scalars(stmt)
-    ]
-
-
-def complete_callback(session: Session, *, callback_id: int, by: str, at: datetime) -> bool:
-    """Mark a callback done by an officer; False when it does not exist or was already done."""
-    row = session.get(CallbackRow, callback_id)
-    if row is None or row.done_at is not None:
-        return False
-    row.done_at, row.done_by = _utc(at), _clip(by, 64)
-    return True
-
-
-# --- retention ----------------------------------------------------------------------------------
-
-
-def purge_calls(session: Session, *, before: datetime) -> int:
-    """Delete the calls started before `before` with everything recorded about them."""
-    before = _utc(before)
-    old = select(CallRow.call_id).where(CallRow.started_at < before)
-    for table in _CHILD_TABLES:
-        # Explicit, not only ON DELETE CASCADE: a SQLite connection may have foreign keys off.
-        session.execute(delete(table).where(table.call_id.in_(old)))
-    result = session.execute(delete(CallRow).where(CallRow.started_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def purge_expired(factory: sessionmaker[Session], *, retention_days: int, now: datetime) -> int:
-    """Apply the retention setting: delete calls older than `retention_days` days."""
-    if retention_days < 1:
-        raise ValueError("retention_days must be at least 1")
-    with factory() as session, session.begin():
-        return purge_calls(session, before=now - timedelta(days=retention_days))
-
-
-# --- statistics ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DepartmentTransfers:
-    """Transfers to one department in a period."""
-
-    department: str
-    requested: int
-    succeeded: int
-
-
-@dataclass(frozen=True)
-class SurveySummary:
-    """Satisfaction answers in a period."""
-
-    answers: int
-    average: float | None
-
-
-def calls_per_day(
-    session: Session, *, start: date, end: date, timezone: str = "Asia/Ho_Chi_Minh"
-) -> list[tuple[date, int]]:
-    """Calls started on each local day from `start` to `end` inclusive (zeros included)."""
-    if end < start:
-        return []
-    tz = ZoneInfo(timezone)
-    lower = _utc(datetime.combine(start, datetime.min.time(), tz))
-    upper = _utc(datetime.combine(end + timedelta(days=1), datetime.min.time(), tz))
-    counts = {start + timedelta(days=i): 0 for i in range((end - start).days + 1)}
-    stmt = select(CallRow.started_at).where(CallRow.started_at >= lower, CallRow.started_at < upper)
-    # Bucketed here: SQLite and PostgreSQL have no common way to take a local date in SQL.
-    for (started,) in session.execute(stmt):
-        local = _aware(started).astimezone(tz).date()
-        if local in counts:
-            counts[local] += 1
-    return sorted(counts.items())
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for what was stored as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _utc(moment: datetime) -> datetime:
-    """Every stored or compared moment is UTC: SQLite keeps no offset, only the wall time."""
-    return _aware(moment).astimezone(UTC)
-
-
-def average_duration_s(session: Session, *, since: datetime, until: datetime) -> float | None:
-    """Mean duration of the calls started in [since, until) that have ended; None if none."""
-    since, until = _utc(since), _utc(until)
-    stmt = select(func.avg(CallRow.duration_s)).where(
-        CallRow.started_at >= since, CallRow.started_at < until, CallRow.duration_s.is_not(None)
-    )
-    value = session.scalar(stmt)
-    return float(value) if value is not None else None
-
-
-def transfers_per_department(
-    session: Session, *, since: datetime, until: datetime
-) -> list[DepartmentTransfers]:
-    """Transfers requested in [since, until) per department, most requested first."""
-    since, until = _utc(since), _utc(until)
-    ok_count = func.sum(case((CallTransferRow.ok.is_(True), 1), else_=0))
-    stmt = (
-        select(CallTransferRow.department, func.count(), ok_count)
-        .where(CallTransferRow.requested_at >= since, CallTransferRow.requested_at < until)
-        .group_by(CallTransferRow.department)
-    )
-    rows = [DepartmentTransfers(d, int(n), int(ok or 0)) for d, n, ok in session.execute(stmt)]
-    return sorted(rows, key=lambda r: (-r.requested, r.department))
-
-
-def survey_summary(session: Session, *, since: datetime, until: datetime) -> SurveySummary:
-    """Number and mean score of survey answers given in [since, until)."""
-    since, until = _utc(since), _utc(until)
-    stmt = select(func.count(), func.avg(SurveyAnswerRow.score)).where(
-        SurveyAnswerRow.at >= since, SurveyAnswerRow.at < until
-    )
-    count, average = session.execute(stmt).one()
-    return SurveySummary(int(count), float(average) if average is not None else None)

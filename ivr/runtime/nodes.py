@@ -1,6 +1,6 @@
-"""One handler per node kind. Each speaks and listens through a :class:`Conversation` and
-returns a :data:`Step` telling the runtime where to go: a node, a global action, the node's
-``on_fail`` destination, or the end of the call.
+"""One visitor per node kind, registered in :data:`VISITORS`. Each speaks and listens through a
+:class:`Conversation` and returns a :data:`Step` telling the runtime where to go: a node, a
+global action, the node's ``on_fail`` destination, or the end of the call.
 
 Integration errors of any kind become a spoken apology and a way to a person, never silence.
 """
@@ -8,19 +8,23 @@ Integration errors of any kind become a spoken apology and a way to a person, ne
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
+from types import MappingProxyType
+from typing import Any
 
-from integrations.dossier_codes import MAX_ENTRY_LENGTH, DossierCodeError, parse_code, parse_entry
+from integrations.dossier_codes import MAX_ENTRY_LENGTH, DossierCodeError, DossierQuery, parse_query
 from integrations.privacy import mask_phone, normalize_phone
-from ivr import phrases
 from ivr.events import InputReceived, SurveyAnswered
-from ivr.runtime_dossier import visit_dossier_lookup
-from ivr.runtime_io import AnswerKind, Conversation, Option, Picked
-from ivr.runtime_people import transfer_to, visit_callback, visit_hours
-from ivr.runtime_procedure import visit_procedure
-from ivr.runtime_steps import Act, End, Fail, Go, Step, from_pick, node_prompt
+from ivr.runtime import phrases
+from ivr.runtime.conversation import AnswerKind, Conversation, Option, Picked
+from ivr.runtime.dossier import visit_dossier_lookup
+from ivr.runtime.people import transfer_to, visit_callback, visit_hours
+from ivr.runtime.procedure import visit_procedure
+from ivr.runtime.steps import Act, End, Fail, Go, Step, from_pick, node_prompt
 from menus.model import (
     BackNode,
+    BaseNode,
     CallbackNode,
     DossierLookupNode,
     GlobalAction,
@@ -42,42 +46,49 @@ from menus.model import (
 )
 from speech.understand import extract_digits
 
+Visitor = Callable[[Conversation, Any], Awaitable[Step]]
+"""Runs one node of a kind on a conversation and says where to go next."""
+
 
 async def visit(conv: Conversation, node: Node) -> Step:
-    """Run one node."""
-    if isinstance(node, MenuNode):
-        return await visit_menu(conv, node)
-    if isinstance(node, SayNode):
-        await conv.say(node_prompt(conv, node))
-        return Go(node.next)
-    if isinstance(node, InputNode):
-        return await visit_input(conv, node)
-    if isinstance(node, DossierLookupNode):
-        return await visit_dossier_lookup(conv, node)
-    if isinstance(node, ProcedureNode):
-        return await visit_procedure(conv, node)
-    if isinstance(node, TransferNode):
-        return await transfer_to(
-            conv, node.department, node.reason, node.failed, node_prompt(conv, node) or None
-        )
-    if isinstance(node, CallbackNode):
-        return await visit_callback(conv, node)
-    if isinstance(node, HoursNode):
-        return await visit_hours(conv, node)
-    if isinstance(node, SurveyNode):
-        return await visit_survey(conv, node)
-    if isinstance(node, GotoNode):
-        await conv.say(node_prompt(conv, node))
-        return Go(node.target)
-    if isinstance(node, BackNode | RepeatNode | MainMenuNode):
-        await conv.say(node_prompt(conv, node))
-        action = {
-            BackNode: GlobalAction.BACK,
-            RepeatNode: GlobalAction.REPEAT,
-            MainMenuNode: GlobalAction.MAIN_MENU,
-        }[type(node)]
-        return Act(action)
-    assert isinstance(node, HangupNode)
+    """Run one node with the visitor registered for its kind."""
+    return await VISITORS[type(node)](conv, node)
+
+
+async def visit_say(conv: Conversation, node: SayNode) -> Step:
+    """Play the prompt, go on."""
+    await conv.say(node_prompt(conv, node))
+    return Go(node.next)
+
+
+async def visit_transfer(conv: Conversation, node: TransferNode) -> Step:
+    """Hand the caller to the node's department."""
+    return await transfer_to(
+        conv, node.department, node.reason, node.failed, node_prompt(conv, node) or None
+    )
+
+
+async def visit_goto(conv: Conversation, node: GotoNode) -> Step:
+    """Play the prompt (if any) and jump."""
+    await conv.say(node_prompt(conv, node))
+    return Go(node.target)
+
+
+_ACTIONS = {
+    BackNode: GlobalAction.BACK,
+    RepeatNode: GlobalAction.REPEAT,
+    MainMenuNode: GlobalAction.MAIN_MENU,
+}
+
+
+async def visit_action(conv: Conversation, node: BackNode | RepeatNode | MainMenuNode) -> Step:
+    """Back, repeat, main menu: the same actions as the global keys."""
+    await conv.say(node_prompt(conv, node))
+    return Act(_ACTIONS[type(node)])
+
+
+async def visit_hangup(conv: Conversation, node: HangupNode) -> Step:
+    """Say goodbye (without barge-in) and end the call."""
     await conv.say(node_prompt(conv, node) or phrases.GOODBYE, barge_in=False)
     await conv.channel.hangup()
     return End("hangup")
@@ -117,14 +128,28 @@ def _max_digits(rule: InputRule) -> int:
     return MAX_REGEX_INPUT
 
 
+def check_input(rule: InputRule, raw: str, today: date) -> tuple[str, DossierQuery | None] | None:
+    """The value to store when ``raw`` passes ``rule`` (with the parsed dossier query for a
+    dossier-code rule), else None."""
+    raw = raw.strip()
+    if rule.kind is RuleKind.DOSSIER_CODE:
+        try:
+            query = parse_query(raw, today=today)
+        except DossierCodeError:
+            return None
+        if query.entry_error is not None:
+            return None  # keypad digits must make a keypad entry (date and sequence)
+        return query.text, query
+    value = check_value(rule, raw, today)
+    return None if value is None else (value, None)
+
+
 def check_value(rule: InputRule, raw: str, today: date) -> str | None:
     """The value to store when ``raw`` passes ``rule``, else None."""
     raw = raw.strip()
     if rule.kind is RuleKind.DOSSIER_CODE:
-        try:
-            return _dossier_entry(raw, today)
-        except DossierCodeError:
-            return None
+        checked = check_input(rule, raw, today)
+        return None if checked is None else checked[0]
     if rule.kind is RuleKind.PHONE:
         digits = normalize_phone(raw)
         ok = digits.startswith("0") and 10 <= len(digits) <= MAX_PHONE_DIGITS
@@ -136,14 +161,6 @@ def check_value(rule: InputRule, raw: str, today: date) -> str | None:
         return raw if rule.pattern and re.fullmatch(rule.pattern, raw) else None
     except re.error:
         return None
-
-
-def _dossier_entry(raw: str, today: date) -> str:
-    """A keypad/spoken entry, or a full code as spoken; raises DossierCodeError."""
-    if re.fullmatch(r"[0-9*#]+", raw):
-        parse_entry(raw, today=today)
-        return raw.removesuffix("#")
-    return parse_code(raw, today=today).code
 
 
 def _spoken_value(node: InputNode, transcript: str) -> str:
@@ -173,13 +190,16 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
             ),
         )
         value: str | None = None
+        checked: tuple[str, DossierQuery | None] | None = None
         if answer.kind is AnswerKind.DIGITS:
-            value = check_value(node.rule, answer.text, today)
+            checked = check_input(node.rule, answer.text, today)
+            value = checked[0] if checked else None
             action = conv.global_for_key(answer.text) if len(answer.text) == 1 else None
             if value is None and action is not None:
                 return Act(action, "caller asked")
         elif answer.kind is AnswerKind.SPEECH:
-            value = check_value(node.rule, _spoken_value(node, answer.text), today)
+            checked = check_input(node.rule, _spoken_value(node, answer.text), today)
+            value = checked[0] if checked else None
             wanted = conv.global_for_words(answer.text) if value is None else None
             conv.note_speech(answer, value or (f"global:{wanted.value}" if wanted else None))
             if wanted is not None:
@@ -209,6 +229,8 @@ async def visit_input(conv: Conversation, node: InputNode) -> Step:
                 continue
         if value is not None:
             conv.variables[node.variable] = value
+            if checked is not None and checked[1] is not None:
+                conv.dossier_queries[node.variable] = checked[1]
             conv.context.inputs[node.variable] = _loggable(node.rule, value)
             return Go(node.next)
         if attempt + 1 < attempts:
@@ -244,3 +266,25 @@ async def visit_survey(conv: Conversation, node: SurveyNode) -> Step:
         conv.sink.emit(SurveyAnswered(call_id=conv.context.call_id, node_id=node.id, score=score))
         await conv.say(phrases.survey_thanks(score))
     return Go(node.next)
+
+
+VISITORS: Mapping[type[BaseNode], Visitor] = MappingProxyType(
+    {
+        MenuNode: visit_menu,
+        SayNode: visit_say,
+        InputNode: visit_input,
+        DossierLookupNode: visit_dossier_lookup,
+        ProcedureNode: visit_procedure,
+        TransferNode: visit_transfer,
+        CallbackNode: visit_callback,
+        HoursNode: visit_hours,
+        SurveyNode: visit_survey,
+        GotoNode: visit_goto,
+        BackNode: visit_action,
+        RepeatNode: visit_action,
+        MainMenuNode: visit_action,
+        HangupNode: visit_hangup,
+    }
+)
+"""The one place node kinds meet the runtime: a new kind is its module, its model class and a
+line here (``tests/runtime`` checks that every kind of the model has a visitor)."""

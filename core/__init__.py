@@ -1,0 +1,1 @@
+"""The bottom ring: value types and codes every other package may import, importing none."""

@@ -1,0 +1,51 @@
+"""``tongdai calls ...``: call records (retention purge)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from db import create_engine_from_url, migrate, session_factory
+
+
+def register(sub: Any) -> None:
+    """Add ``calls`` and its subcommands to the top-level parser."""
+    _register_calls(sub)
+
+
+def _add_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="database URL (default: settings, TONGDAI_DATABASE_URL)")
+
+
+def _register_calls(sub: Any) -> None:
+    calls: argparse.ArgumentParser = sub.add_parser("calls", help="call records")
+    calls_sub = calls.add_subparsers(dest="calls_command", required=True)
+    purge = calls_sub.add_parser("purge", help="delete call records older than the retention")
+    _add_url(purge)
+    purge.add_argument(
+        "--days", type=int, help="keep this many days (default: integrations.retention_days)"
+    )
+    purge.set_defaults(func=_purge_calls)
+
+
+def _purge_calls(args: argparse.Namespace) -> int:
+    from config.settings import load_settings
+    from ivr.calllog.retention import purge_expired
+
+    settings = load_settings()
+    days = args.days if args.days is not None else settings.integrations.retention_days
+    if days < 1:
+        print("retention must be at least 1 day")
+        return 2
+    engine = create_engine_from_url(args.url or settings.database_url)
+    try:
+        migrate(engine)
+        removed = purge_expired(
+            session_factory(engine), retention_days=days, now=datetime.now(ZoneInfo("UTC"))
+        )
+    finally:
+        engine.dispose()
+    print(f"removed {removed} calls older than {days} days")
+    return 0

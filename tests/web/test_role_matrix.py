@@ -75,6 +75,7 @@ POLICY: dict[str, Permission | None] = {
     "GET /procedures/{procedure_id}": P.PROCEDURES_READ,
     "POST /procedures/{procedure_id}": P.PROCEDURES_EDIT,
     "GET /dossiers": P.DOSSIERS_READ,
+    "POST /menus/drafts/{draft_id}/try": P.MENUS_EDIT,
     "GET /assistant": PUBLIC,
     "POST /assistant": PUBLIC,
     "GET /assistant/{conversation_id}": PUBLIC,

@@ -7,7 +7,8 @@ import dataclasses
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
@@ -16,6 +17,13 @@ from integrations.base import Dossier
 from integrations.catalogue_tables import ProcedureRow
 from integrations.dossiers_db import DatabaseDossierSource
 from integrations.privacy import mask_phone
+from integrations.procedure_import import (
+    CatalogueImportError,
+    ImportReport,
+    parse_csv,
+    parse_json,
+    save_procedures,
+)
 from integrations.procedures import fill_row, search_procedures, to_record
 from web.audit import record_now
 from web.auth import Principal, require
@@ -93,6 +101,61 @@ def _form_view(procedure: Any) -> dict[str, str]:
     view["steps"] = "\n".join(procedure.steps)
     view["keywords"] = ", ".join(procedure.keywords)
     return {k: "" if v is None else str(v) for k, v in view.items()}
+
+
+IMPORT_MAX_BYTES = 10_000_000
+
+
+@router.post("/procedures/import", response_class=HTMLResponse)
+async def import_procedures(request: Request, user: Editor, file: UploadFile) -> Response:
+    """Import a CSV or JSON catalogue: good rows upserted, each bad row shown with its line."""
+    name = (file.filename or "").lower()
+    data = await file.read(IMPORT_MAX_BYTES + 1)
+    report: ImportReport | None = None
+    error = ""
+    if len(data) > IMPORT_MAX_BYTES:
+        error = f"Tệp quá lớn: tối đa {IMPORT_MAX_BYTES // 1_000_000} MB."
+    elif not name.endswith((".csv", ".json")):
+        error = "Chỉ nhận tệp .csv hoặc .json."
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+            parsed = parse_json(text) if name.endswith(".json") else parse_csv(text)
+        except (UnicodeDecodeError, CatalogueImportError) as exc:
+            error = f"Không đọc được tệp: {exc}"
+        else:
+            report = await run_in_threadpool(_save, sessions_of(request), parsed)
+            record_now(
+                sessions_of(request),
+                at=web_context(request).now(),
+                actor=user.username,
+                action="procedure_import",
+                target=(file.filename or "")[:200],
+                after={
+                    "inserted": report.inserted,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "errors": len(report.errors),
+                },
+                address=client_address(request),
+            )
+    return render(
+        request,
+        "procedures.html",
+        status_code=422 if error else 200,
+        items=[],
+        q="",
+        total=0,
+        page=1,
+        pages=1,
+        report=report,
+        import_error=error,
+    )
+
+
+def _save(sessions: Any, parsed: Any) -> ImportReport:
+    with unit_of_work(sessions) as session:
+        return save_procedures(session, parsed)
 
 
 @router.get("/procedures/{procedure_id}", response_class=HTMLResponse)

@@ -76,3 +76,32 @@ def test_dossier_search_masks_personal_fields_by_role(app: FastAPI, sessions) ->
     token = token_for(sessions, app.state.web.key, "cb", "viewer")
     with TestClient(app, headers={"authorization": f"Bearer {token}"}) as viewer:
         assert viewer.get("/dossiers", params={"code": CODE}).status_code == 403
+
+
+def test_catalogue_import_shows_each_bad_row_with_its_line(app: FastAPI, sessions) -> None:
+    ensure_user(sessions, "lan", "editor")
+    rows = (
+        "code,name,agency,fee_vnd\n"
+        "1.001,Đăng ký khuyến mại,Sở Công thương,0\n"
+        ",Thiếu mã,Sở Công thương,0\n"
+        "1.003,Thông báo khuyến mại,Sở Công thương,không phải số\n"
+    )
+    with client_as(app, "lan") as editor:
+        csrf = form_token(editor, "/")
+        answer = editor.post(
+            "/procedures/import",
+            data={"csrf_token": csrf},
+            files={"file": ("danh-muc.csv", rows.encode(), "text/csv")},
+        )
+        assert answer.status_code == 200
+        assert "Đã thêm 1, cập nhật 0, giữ nguyên 0; 2 dòng lỗi." in answer.text
+        lines = re.findall(r"<tr><td>(\d+)</td>", answer.text)
+        assert lines == ["3", "4"]
+        wrong = editor.post(
+            "/procedures/import",
+            data={"csrf_token": csrf},
+            files={"file": ("x.exe", b"MZ", "application/octet-stream")},
+        )
+        assert wrong.status_code == 422 and "Chỉ nhận tệp .csv hoặc .json" in wrong.text
+        assert "Đăng ký khuyến mại" in editor.get("/procedures", params={"q": "khuyen mai"}).text
+    assert entries(sessions)[0][0].action == "procedure_import"

@@ -74,6 +74,7 @@ POLICY: dict[str, Permission | None] = {
     "GET /procedures": P.PROCEDURES_READ,
     "GET /procedures/{procedure_id}": P.PROCEDURES_READ,
     "POST /procedures/{procedure_id}": P.PROCEDURES_EDIT,
+    "POST /procedures/import": P.PROCEDURES_EDIT,
     "GET /dossiers": P.DOSSIERS_READ,
     "POST /menus/drafts/{draft_id}/try": P.MENUS_EDIT,
     "GET /assistant": PUBLIC,

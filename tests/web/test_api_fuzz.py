@@ -29,7 +29,7 @@ def test_no_server_errors_under_schemathesis(tmp_path: Path) -> None:
              "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES),
              "--seed", "20261202", "--request-timeout", "20",
              "--phases", "examples,coverage,fuzzing"],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
         )  # fmt: skip
     report = done.stdout[-12000:] + done.stderr[-2000:]
     assert done.returncode == 0, report

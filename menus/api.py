@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -241,6 +241,9 @@ async def _read_menu_body(request: Request, fmt: Format | None) -> tuple[bytes, 
 
 
 FormatQuery = Annotated[Format | None, Query(alias="format")]
+# Ids within a 32-bit column: a larger number is a 422, not a database overflow.
+DraftId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Number = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 # ----------------------------------------------------------------------------- routes
 
@@ -281,7 +284,7 @@ async def create_draft(
 
 
 @router.get("/drafts/{draft_id}", response_model=DraftOut)
-def get_draft(draft_id: int, store: StoreDep) -> Any:
+def get_draft(draft_id: DraftId, store: StoreDep) -> Any:
     """One draft with its source."""
     try:
         return _draft(store.draft(draft_id), with_source=True)
@@ -291,7 +294,7 @@ def get_draft(draft_id: int, store: StoreDep) -> Any:
 
 @router.put("/drafts/{draft_id}", response_model=DraftOut)
 async def update_draft(
-    draft_id: int,
+    draft_id: DraftId,
     request: Request,
     store: StoreDep,
     admin: CurrentAdmin,
@@ -311,7 +314,7 @@ async def update_draft(
 
 
 @router.delete("/drafts/{draft_id}", status_code=204)
-def delete_draft(draft_id: int, store: StoreDep, admin: CurrentAdmin) -> Response:
+def delete_draft(draft_id: DraftId, store: StoreDep, admin: CurrentAdmin) -> Response:
     """Forget a draft."""
     try:
         store.delete_draft(draft_id)
@@ -321,7 +324,7 @@ def delete_draft(draft_id: int, store: StoreDep, admin: CurrentAdmin) -> Respons
 
 
 @router.post("/drafts/{draft_id}/validate", response_model=ProblemsOut)
-def validate_draft(draft_id: int, store: StoreDep, known: KnownDep) -> Any:
+def validate_draft(draft_id: DraftId, store: StoreDep, known: KnownDep) -> Any:
     """Every problem of a draft (``ok`` when there is none)."""
     try:
         _tree, problems = store.check_draft(draft_id, known)
@@ -335,7 +338,7 @@ def validate_draft(draft_id: int, store: StoreDep, known: KnownDep) -> Any:
     response_model=DiffOut,
     responses={422: {"model": ProblemsOut, "description": "the draft is not a tree"}},
 )
-def diff_draft(draft_id: int, store: StoreDep, known: KnownDep) -> Any:
+def diff_draft(draft_id: DraftId, store: StoreDep, known: KnownDep) -> Any:
     """What publishing the draft would change against the active version (``new`` is 0)."""
     try:
         return _diff(store.diff_draft(draft_id, known))
@@ -352,7 +355,7 @@ def diff_draft(draft_id: int, store: StoreDep, known: KnownDep) -> Any:
     responses={422: {"model": ProblemsOut, "description": "the draft has problems"}},
 )
 def publish_draft(
-    draft_id: int, body: NoteIn, store: StoreDep, known: KnownDep, admin: CurrentAdmin
+    draft_id: DraftId, body: NoteIn, store: StoreDep, known: KnownDep, admin: CurrentAdmin
 ) -> Any:
     """Publish a draft as the new active version; refused (422, with the problems) if invalid."""
     try:
@@ -371,7 +374,7 @@ def list_versions(store: StoreDep, tree_id: str | None = None) -> Any:
 
 
 @router.get("/versions/{number}", response_model=VersionOut)
-def get_version(number: int, store: StoreDep) -> Any:
+def get_version(number: Number, store: StoreDep) -> Any:
     """One published version's record."""
     try:
         return _version(store.version(number))
@@ -380,7 +383,7 @@ def get_version(number: int, store: StoreDep) -> Any:
 
 
 @router.get("/versions/{number}/export", response_class=PlainTextResponse)
-def export_version(number: int, store: StoreDep, fmt: FormatQuery = None) -> Response:
+def export_version(number: Number, store: StoreDep, fmt: FormatQuery = None) -> Response:
     """A published version as a YAML (default) or JSON file."""
     chosen: Format = fmt or "yaml"
     try:
@@ -398,7 +401,7 @@ def export_version(number: int, store: StoreDep, fmt: FormatQuery = None) -> Res
 
 @router.post("/versions/{number}/draft", response_model=DraftOut, status_code=201)
 def draft_from_version(
-    number: int, store: StoreDep, admin: CurrentAdmin, fmt: FormatQuery = None
+    number: Number, store: StoreDep, admin: CurrentAdmin, fmt: FormatQuery = None
 ) -> Any:
     """Start a draft from a published version, to edit it."""
     try:
@@ -409,7 +412,7 @@ def draft_from_version(
 
 
 @router.post("/versions/{number}/rollback", response_model=VersionOut, status_code=201)
-def rollback(number: int, body: NoteIn, store: StoreDep, admin: CurrentAdmin) -> Any:
+def rollback(number: Number, body: NoteIn, store: StoreDep, admin: CurrentAdmin) -> Any:
     """Publish an old version's content again as the new active version."""
     try:
         return _version(store.rollback(number, author=admin.name, note=body.note))
@@ -418,7 +421,7 @@ def rollback(number: int, body: NoteIn, store: StoreDep, admin: CurrentAdmin) ->
 
 
 @router.get("/versions/{old}/diff/{new}", response_model=DiffOut)
-def diff_versions(old: int, new: int, store: StoreDep) -> Any:
+def diff_versions(old: Number, new: Number, store: StoreDep) -> Any:
     """Node-level differences between two versions."""
     try:
         return _diff(store.diff(old, new))

@@ -14,6 +14,7 @@ from web import (
     assistant_pages,
     audit_pages,
     call_pages,
+    catalogue_pages,
     menu_editor,
     menu_pages,
     prompt_pages,
@@ -53,5 +54,16 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(prompt_pages.router)
     app.include_router(call_pages.router)
     app.include_router(assistant_pages.router)
+    app.include_router(catalogue_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])
     app.dependency_overrides[menus.api.current_admin] = menu_author
+    app.router.on_shutdown.append(lambda: close_web(app))
+
+
+def close_web(app: FastAPI) -> None:
+    """Write what the assistant's call log still holds and forget the assistant (at shutdown;
+    a later start of the same app builds them again)."""
+    app.state.web.extras.pop("assistant", None)
+    calllog = app.state.web.extras.pop("assistant_calllog", None)
+    if calllog is not None:
+        calllog.close()

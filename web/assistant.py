@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.channel import Audio, CallInfo
+from core.audio import Audio
+from ivr.channel import CallInfo
 from ivr.events import CallAnswered, CallEnded, CallEvent, CallStarted, FanoutSink, PromptPlayed
 from ivr.runtime.deps import PinnedTree, RuntimeDeps
 from ivr.runtime.interpreter import run_call
@@ -32,8 +33,6 @@ MAX_CONVERSATIONS = 200
 MAX_MESSAGES = 300
 SETTLE_S = 20.0
 """How long a request waits for the runtime to need the visitor again."""
-TIMEOUT_FACTOR = 10.0
-"""A question that waits 6 s for a caller waits 60 s for a web visitor."""
 ENDED_KEPT_S = 120.0
 """An ended conversation stays readable this long."""
 KEYPAD_ONLY = "Ở bước này xin quý vị dùng các phím bấm."
@@ -110,25 +109,28 @@ class AssistantService:
                 await conv.channel.hangup()
                 self.conversations.pop(conv.id, None)
 
-    async def start(self, owner: str) -> Conversation | None:
-        """A new conversation (None when too many are open), run until it needs the visitor."""
+    async def start(
+        self, owner: str, *, tree: MenuTree | None = None, label: str = "assistant"
+    ) -> Conversation | None:
+        """A new conversation (None when too many are open), run until it needs the visitor.
+        ``tree``: a draft to try (default: the published tree); ``label`` is the call's callee
+        in the call log."""
         await self.reap()
         if len(self.conversations) >= MAX_CONVERSATIONS:
             return None
         call_id = "web-" + secrets.token_hex(12)
-        info = CallInfo(
-            call_id=call_id, caller="web", caller_display="", callee="assistant", codec="web"
-        )
+        info = CallInfo(call_id=call_id, caller="web", caller_display="", callee=label, codec="web")
         conv_ref: list[Conversation] = []
         channel = WebChannel(
             info,
-            timeout_factor=TIMEOUT_FACTOR,
+            timeout_factor=self._context.settings.web.assistant_wait_factor,
             on_audio=lambda audio: conv_ref[0].pending_audio.append(audio),
         )
         conv = Conversation(secrets.token_urlsafe(16), owner, channel, self._now_s(), self._now_s())
         conv_ref.append(conv)
         self.conversations[conv.id] = conv
-        tree = await asyncio.to_thread(self._tree)
+        if tree is None:
+            tree = await asyncio.to_thread(self._tree)
         conv.task = asyncio.create_task(self._run(conv, tree))
         await self.settle(conv)
         return conv

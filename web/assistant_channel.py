@@ -19,9 +19,8 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from core.audio import FRAME_SAMPLES, Audio
 from ivr.channel import (
-    FRAME_SAMPLES,
-    Audio,
     CallerHungUp,
     CallInfo,
     PlayOutcome,

@@ -6,17 +6,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from menus.api import DraftId, get_known_ids, get_store
+from menus.store import MenuNotFound, MenuStore
+from menus.validate import KnownIds
 from speech.audio import wav_bytes
 from web.assistant import AssistantService, Conversation, build_service
+from web.auth import Principal, require
 from web.context import client_address, sessions_of, web_context
-from web.csrf import ANON_COOKIE, CsrfRefused, check_anon_token
+from web.csrf import ANON_COOKIE, CsrfRefused, anon_token, check_anon_token
 from web.keyed_hash import keyed_hash, same
 from web.pages import render_anonymous, render_error
+from web.roles import Permission
 
 router = APIRouter(include_in_schema=False)
+Editor = Annotated[Principal, Depends(require(Permission.MENUS_EDIT))]
+Store = Annotated[MenuStore, Depends(get_store)]
+Known = Annotated[KnownIds, Depends(get_known_ids)]
 KEYPAD = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]
 
 
@@ -71,6 +80,37 @@ async def start(request: Request) -> Response:
     if conv is None:
         return render_error(request, 503, "Trợ lý ảo đang bận. Xin quý vị thử lại sau ít phút.")
     return RedirectResponse(f"/assistant/{conv.id}#latest", status_code=303)
+
+
+@router.post("/menus/drafts/{draft_id}/try", response_class=HTMLResponse)
+async def try_draft(
+    request: Request, draft_id: DraftId, user: Editor, store: Store, known: Known
+) -> Response:
+    """An editor tries a draft on the assistant before publishing it (logged as a web call
+    to ``draft-N``)."""
+    try:
+        tree, _problems = await run_in_threadpool(store.check_draft, draft_id, known)
+    except MenuNotFound:
+        return render_error(request, 404, "Không tìm thấy bản nháp.")
+    if tree is None:
+        return render_error(request, 422, "Bản nháp chưa thành một cây kịch bản: sửa lỗi trước.")
+    context = web_context(request)
+    token, new = anon_token(request, context.key)
+    owner = keyed_hash(context.key, "assistant:" + token)
+    conv = await _service(request).start(owner, tree=tree, label=f"draft-{draft_id}")
+    if conv is None:
+        return render_error(request, 503, "Trợ lý ảo đang bận. Xin thử lại sau ít phút.")
+    response = RedirectResponse(f"/assistant/{conv.id}#latest", status_code=303)
+    if new:
+        response.set_cookie(
+            ANON_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=context.settings.web.secure_cookies,
+            path="/",
+        )
+    return response
 
 
 @router.get("/assistant/{conversation_id}", response_class=HTMLResponse)
@@ -128,7 +168,9 @@ async def _act(
 
 
 @router.get("/assistant/{conversation_id}/audio/{index}")
-def audio(request: Request, conversation_id: str, index: int) -> Response:
+def audio(
+    request: Request, conversation_id: str, index: Annotated[int, Path(ge=0, le=100_000)]
+) -> Response:
     """One prompt's audio as the phone line carries it (WAV, 8 kHz)."""
     conv = _find(request, conversation_id)
     if conv is None or not 0 <= index < len(conv.messages):

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import unit_of_work
@@ -20,6 +20,8 @@ from web.tables import UserRow, WebSessionRow
 from web.users import User, _user
 
 COOKIE_NAME = "tongdai_session"
+KEEP_DAYS = 7
+"""Expired or revoked sessions stay this long (who signed in from where), then go."""
 TOUCH_EVERY_S = 30
 """last_seen_at is written at most this often per session (a page load is not a write)."""
 
@@ -54,6 +56,10 @@ def open_session(
     raw = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     with unit_of_work(sessions) as session:
+        # Sign-ins are rare: the moment to forget sessions that ended a while ago.
+        session.execute(
+            delete(WebSessionRow).where(WebSessionRow.expires_at < now - timedelta(days=KEEP_DAYS))
+        )
         session.add(
             WebSessionRow(
                 id_hash=keyed_hash(key, raw),

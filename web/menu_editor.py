@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from menus.api import get_known_ids, get_store
+from menus.api import DraftId, get_known_ids, get_store
 from menus.loader import MenuLoadError, load_data
 from menus.store import Draft, MenuNotFound, MenuStore, PublishRefused
 from menus.validate import KnownIds, Problem
@@ -54,7 +54,7 @@ def editor_page(
     request: Request,
     store: MenuStore,
     known: KnownIds,
-    draft_id: int,
+    draft_id: DraftId,
     *,
     node_id: str | None = None,
     form: dict[str, str] | None = None,
@@ -118,7 +118,7 @@ def _safe_data(draft: Draft) -> dict[str, Any]:
 
 @router.get("/menus/drafts/{draft_id}", response_class=HTMLResponse)
 def draft_page(
-    request: Request, draft_id: int, user: Editor, store: Store, known: Known, node: str = ""
+    request: Request, draft_id: DraftId, user: Editor, store: Store, known: Known, node: str = ""
 ) -> Response:
     """Edit a draft."""
     return editor_page(request, store, known, draft_id, node_id=node or None)
@@ -156,7 +156,7 @@ def _stale(draft: Draft, base: str) -> bool:
 @router.post("/menus/drafts/{draft_id}/nodes/{node_id}", response_class=HTMLResponse)
 def save_node(
     request: Request,
-    draft_id: int,
+    draft_id: DraftId,
     node_id: str,
     user: Editor,
     store: Store,
@@ -228,7 +228,7 @@ def save_node(
 @router.post("/menus/drafts/{draft_id}/nodes", response_class=HTMLResponse)
 def add_node(
     request: Request,
-    draft_id: int,
+    draft_id: DraftId,
     user: Editor,
     store: Store,
     known: Known,
@@ -271,7 +271,7 @@ def add_node(
 
 @router.post("/menus/drafts/{draft_id}/nodes/{node_id}/remove", response_class=HTMLResponse)
 def remove_node(
-    request: Request, draft_id: int, node_id: str, user: Editor, store: Store
+    request: Request, draft_id: DraftId, node_id: str, user: Editor, store: Store
 ) -> Response:
     """Remove a node (arrows into it then show as problems until they are changed)."""
     try:
@@ -300,7 +300,7 @@ def remove_node(
 @router.post("/menus/drafts/{draft_id}/publish", response_class=HTMLResponse)
 async def publish(
     request: Request,
-    draft_id: int,
+    draft_id: DraftId,
     user: Editor,
     store: Store,
     known: Known,

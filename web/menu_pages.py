@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from menus.api import Number as VersionNumber
 from menus.api import get_store
 from menus.store import MenuNotFound, MenuStore, TreeDiff
 from web.audit import record_now
@@ -53,7 +54,7 @@ def new_draft(
 
 
 @router.get("/menus/versions/{number}", response_class=HTMLResponse)
-def version_page(request: Request, number: int, user: Reader, store: Store) -> Response:
+def version_page(request: Request, number: VersionNumber, user: Reader, store: Store) -> Response:
     """One version and what it changed against the version before it."""
     try:
         version = store.version(number)
@@ -67,7 +68,7 @@ def version_page(request: Request, number: int, user: Reader, store: Store) -> R
 @router.post("/menus/versions/{number}/rollback", response_class=HTMLResponse)
 def rollback(
     request: Request,
-    number: int,
+    number: VersionNumber,
     user: Editor,
     store: Store,
     note: Annotated[str, Form(max_length=2000)] = "",

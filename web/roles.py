@@ -47,7 +47,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MENUS_EDIT: frozenset({Role.ADMIN, Role.EDITOR}),
     Permission.CALLS_READ: frozenset({Role.ADMIN, Role.OFFICER}),
     Permission.DOSSIERS_READ: frozenset({Role.ADMIN, Role.OFFICER}),
-    Permission.PERSONAL_DATA: frozenset({Role.ADMIN, Role.OFFICER}),
+    Permission.PERSONAL_DATA: frozenset({Role.OFFICER}),  # admins run the system, not cases
     Permission.USERS_MANAGE: frozenset({Role.ADMIN}),
     Permission.AUDIT_READ: frozenset({Role.ADMIN}),
 }

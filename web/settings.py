@@ -38,6 +38,12 @@ class WebSettings(BaseModel):
     assistant_idle_s: int = Field(
         default=600, ge=10, description="A virtual-assistant conversation ends after this idle time"
     )
+    assistant_wait_factor: float = Field(
+        default=10.0,
+        ge=1.0,
+        description="A visitor reads and types slower than a caller answers: each wait of the "
+        "menu tree (timeout_s, inter-digit) lasts this many times longer on the web",
+    )
     recordings_dir: Path | None = Field(
         default=None, description="Uploaded prompt recordings (default: data folder/recordings)"
     )

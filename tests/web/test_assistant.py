@@ -81,6 +81,7 @@ def test_keypad_walks_to_a_dossier_status(app: FastAPI, sessions) -> None:
         visitor.key("#")  # no check: status and dates only
         assert "đang được xử lý" in visitor.page and "Ngày hẹn trả kết quả" in visitor.page
         assert "Người nộp hồ sơ" not in visitor.page  # no personal details without the check
+        assert app.state.web.extras["assistant_calllog"].flush(10.0)
         audio = client.get(re.findall(r'src="(/assistant/[^"]+/audio/\d+)"', visitor.page)[0])
         assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
     with unit_of_work(sessions) as session:
@@ -103,8 +104,55 @@ def test_typed_vietnamese_is_understood_like_speech(app: FastAPI, sessions) -> N
         assert "Người nộp hồ sơ: Công ty TNHH Hải Đăng" in visitor.page  # after the check
         other = TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
         assert other.get(visitor.path).status_code == 404  # not another browser's conversation
+        assert app.state.web.extras["assistant_calllog"].flush(10.0)
     with unit_of_work(sessions) as session:
         spoken = session.scalars(
             select(CallInputRow.value).where(CallInputRow.mode == "speech")
         ).all()
     assert "tôi muốn tra cứu hồ sơ" in spoken
+
+
+def test_an_editor_tries_a_draft_before_publishing(app: FastAPI, sessions) -> None:
+    from tests.web.test_menu_editor import editor, new_draft, save
+
+    prepared(sessions)
+    from tests.web_access import ensure_user
+
+    ensure_user(sessions, "lan", "editor")
+    ensure_user(sessions, "minh", "editor")
+    with editor(app, "lan") as client:
+        draft = new_draft(client)
+        save(
+            client,
+            draft,
+            "greeting",
+            prompt="Lời chào thử nghiệm của bản nháp.",
+            node_json='{"kind": "say", "next": "main"}',
+        )
+        csrf = CSRF.findall(client.get(draft).text)[0]
+        tried = client.post(f"{draft}/try", data={"csrf_token": csrf})
+        assert tried.status_code == 303
+        page = client.get(tried.headers["location"].split("#")[0]).text
+        assert "Lời chào thử nghiệm của bản nháp." in page
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as public:
+        visitor = Visitor(public)
+        visitor.start()
+        assert "xin kính chào" in visitor.page  # the public still hears version 1
+        assert "Lời chào thử nghiệm" not in visitor.page
+        assert app.state.web.extras["assistant_calllog"].flush(10.0)
+    with unit_of_work(sessions) as session:
+        callees = set(session.scalars(select(CallRow.callee)).all())
+    assert callees == {f"draft-{draft.rsplit('/', 1)[1]}", "assistant"}
+
+
+def test_requests_per_address_are_limited(app: FastAPI, sessions) -> None:
+    prepared(sessions)
+    app.state.web.assistant_limiter.limit = 3
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+        visitor = Visitor(client)
+        visitor.start()
+        visitor.key("1")
+        visitor.key("2")
+        csrf = CSRF.findall(visitor.page)[0]
+        refused = client.post(f"{visitor.path}/key", data={"key": "5", "csrf_token": csrf})
+        assert refused.status_code == 429 and "quá nhanh" in refused.text

@@ -24,11 +24,14 @@ from tests.web.test_signin import sign_in
 from tests.web_access import ensure_user
 
 
-def write_calls(sessions: sessionmaker[Session], now: datetime) -> None:
+def write_calls(
+    sessions: sessionmaker[Session], now: datetime, *, prefix: str = "call-", count: int = 6
+) -> None:
+    """``count`` calls an hour apart before ``now``, through the real call-log writer."""
     log = DbCallLog(sessions)
     log.start()
-    for i in range(6):
-        call = f"call-{i}"
+    for i in range(count):
+        call = f"{prefix}{i}"
         at = now - timedelta(hours=i)
         log.emit(
             CallStarted(

@@ -7,4 +7,15 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(button.dataset.confirm)) event.preventDefault();
     });
   }
+  // The tree picture opens on the selected node (the picture is wider than the column).
+  const graph = document.querySelector(".graph[data-selected]");
+  if (graph) {
+    const node = document.getElementById("n_" + graph.dataset.selected);
+    if (node) {
+      const box = node.getBoundingClientRect();
+      const frame = graph.getBoundingClientRect();
+      graph.scrollLeft += box.left - frame.left - frame.width / 3;
+      graph.scrollTop += box.top - frame.top - frame.height / 3;
+    }
+  }
 });

@@ -3,10 +3,12 @@
 An editor recording by phone chooses a prompt by number (:mod:`ivr.recording_line`); the editor
 page shows the same number beside the prompt. A recordable prompt is a distinct prompt text with
 no ``{placeholder}`` (a recording cannot say a value filled in at run time): exactly the texts
-the hotline renders ahead of the first call. They are numbered from 1 in the order the tree's
-fields are walked: the nodes in file order (each node's prompt, then its no-input and no-match
-prompts and the rest), then the tree's defaults. Editing one prompt's text keeps every other
-number; adding or removing a node shifts the numbers after it, so the page is read again.
+the hotline renders ahead of the first call. They are numbered from 1 over the nodes in order
+of their ids (each node's prompt, then its no-input and no-match prompts and the rest), then the
+tree's defaults. Node ids, not file order: the store keeps a published tree with sorted keys, so
+the same tree has the same numbers as a file, a draft or a published version. Editing a prompt's
+text keeps every other number; adding or removing a node shifts the numbers of the nodes after
+it (by id), so the editor page, which shows the numbers, is the one to read.
 
 :class:`DraftRecordings` attaches a recording to the newest draft of a tree (one is made from
 the published version when there is none): publishing it is the editor's usual review step.
@@ -56,7 +58,8 @@ def _walk(value: Any) -> Iterator[Prompt]:
 def numbered_prompts(tree: MenuTree) -> list[NumberedPrompt]:
     """The recordable prompts of ``tree``, numbered from 1 (see the module docstring)."""
     found: dict[str, str | None] = {}
-    for prompt in _walk(tree):
+    nodes = [tree.nodes[node_id] for node_id in sorted(tree.nodes)]
+    for prompt in _walk((nodes, dataclasses.replace(tree, nodes={}))):
         key = _key(prompt.text)
         if not key or "{" in key:
             continue

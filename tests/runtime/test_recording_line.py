@@ -7,12 +7,15 @@ from __future__ import annotations
 import stat
 import wave
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from pydantic import SecretStr
 
 from db import create_engine_from_url, session_factory
+from ivr.channel import CallInfo
 from ivr.recording_line import (
     ASK_NUMBER,
     KEEP_OR_AGAIN,
@@ -22,9 +25,10 @@ from ivr.recording_line import (
     WRONG_PIN,
     PinGuard,
     RecordingLine,
+    routed,
 )
 from ivr.recording_line_settings import RecordingLineSettings
-from menus.prompt_numbers import DraftRecordings, numbered_prompts
+from menus.prompt_numbers import DraftChanged, DraftRecordings, numbered_prompts
 from menus.store import MenuStore, known_ids_from_tables, publish_default
 from speech.audio import read_wav
 from tests.e2e.harness import snr_db
@@ -171,3 +175,31 @@ def test_a_take_stops_at_the_maximum_length(
     # no # and no pause: only the 5 s limit (from the tone, less the silence trimmed) ended it
     assert 4.0 <= seconds <= 5.0, seconds
     assert _draft_recordings(store)[3] == "phone-test0"
+
+
+def test_calls_are_routed_by_the_callee_user_part() -> None:
+    reached: list[str] = []
+
+    def handler(name: str) -> Any:
+        async def run(call: Any) -> None:
+            reached.append(f"{name}:{call.info.callee}")
+
+        return run
+
+    on_call = routed("record", handler("line"), handler("hotline"))
+    for callee in ("record", "hotline", "1022", "recorder"):
+        info = CallInfo("c", "0912345678", "", callee, "PCMA")
+        run_virtual(on_call(SimpleNamespace(info=info)))
+    assert reached == ["line:record", "hotline:hotline", "hotline:1022", "hotline:recorder"]
+
+
+def test_a_changed_draft_is_not_given_the_recording(store: MenuStore) -> None:
+    drafts = DraftRecordings(store)
+    first = drafts.prompts()[0]
+    draft_id = drafts.attach(first.number, first.text, "phone-aaaaaaaaaaaa")
+    before = store.draft(draft_id).source
+    with pytest.raises(DraftChanged):
+        drafts.attach(first.number, "Một lời nhắc khác.", "phone-bbbbbbbbbbbb")
+    assert store.draft(draft_id).source == before
+    assert len(store.drafts()) == 1  # the existing draft is reused, not a new one made
+    assert drafts.prompts()[0].recording == "phone-aaaaaaaaaaaa"

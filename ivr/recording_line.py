@@ -55,11 +55,6 @@ SAVED = "Đã lưu bản thu vào bản nháp. Bản thu được phát sau khi 
 NOT_SAVED = "Xin lỗi, chưa lưu được bản thu. Xin thử lại sau."
 GOODBYE = "Xin cảm ơn. Xin tạm biệt."
 
-FIXED_TEXTS = (
-    WELCOME, WRONG_PIN, REFUSED, ASK_NUMBER, NO_SUCH_PROMPT, PROMPT_READS, RECORD_AFTER_TONE,
-    NOTHING_HEARD, YOU_RECORDED, KEEP_OR_AGAIN, SAVED, NOT_SAVED, GOODBYE,
-)  # fmt: skip
-"""The line's own sentences: static, rendered through the prompt cache."""
 
 CHOICE_TRIES = 3  # unanswered or invalid answers before a question gives up
 MAX_TAKES = 5  # takes of one prompt before the line moves on

@@ -19,6 +19,7 @@ from ivr.channel import CallInfo
 from ivr.recording_line import (
     ASK_NUMBER,
     KEEP_OR_AGAIN,
+    NOT_SAVED,
     RECORD_AFTER_TONE,
     REFUSED,
     SAVED,
@@ -203,3 +204,31 @@ def test_a_changed_draft_is_not_given_the_recording(store: MenuStore) -> None:
     assert store.draft(draft_id).source == before
     assert len(store.drafts()) == 1  # the existing draft is reused, not a new one made
     assert drafts.prompts()[0].recording == "phone-aaaaaaaaaaaa"
+
+
+class _DraftGone(DraftRecordings):
+    """The real drafts, but the draft is deleted between choosing and keeping."""
+
+    def attach(self, number: int, text: str, recording: str) -> int:
+        raise DraftChanged("the draft was deleted meanwhile")
+
+
+def test_a_take_that_cannot_be_attached_is_apologised_for(
+    store: MenuStore, tmp_path: Path, speech_dir: Path
+) -> None:
+    prompts = FakePrompts()
+    line = _line(store, tmp_path, prompts)
+    line.drafts = _DraftGone(store)
+    channel = FakeChannel(
+        [
+            Press(f"{PIN}#"),
+            Press("2#", hear=ASK_NUMBER),
+            Say.wav(speech_dir / "call8k_3.wav", hear=RECORD_AFTER_TONE, after_s=4.5),
+            Press("1", hear=KEEP_OR_AGAIN),
+            HangUp(hear=NOT_SAVED, after_s=1.0),
+        ],
+        prompts=prompts,
+    )
+    _run(line, channel)
+    assert NOT_SAVED in channel.texts and SAVED not in channel.texts
+    assert line.saved == [] and store.drafts() == []

@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from integrations.settings import IntegrationSettings
 from ivr.officer_settings import QueueSettings, RegistrarSettings
+from ivr.recording_line_settings import RecordingLineSettings
 from ivr.settings import MediaSettings, SipSettings
 from speech.settings import SpeechSettings
 from telemetry.settings import NodeSettings
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     registrar: RegistrarSettings = Field(default_factory=RegistrarSettings)
     queues: QueueSettings = Field(default_factory=QueueSettings)
+    recording_line: RecordingLineSettings = Field(default_factory=RecordingLineSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -202,6 +202,9 @@ async def build_hotline(
         await run_call(call, PinnedTree.of(tree), call_deps, sink)
 
     hotline.on_call = on_hotline_call
+    from ivr.recording_line import with_recording_line  # calls to the recording number
+
+    hotline.on_call = with_recording_line(settings, sessions, cache.get, on_hotline_call)
     return hotline
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from menus.api import DraftId, get_known_ids, get_store
 from menus.loader import MenuLoadError, load_data
+from menus.prompt_numbers import prompt_number
 from menus.store import Draft, MenuNotFound, MenuStore, PublishRefused
 from menus.validate import KnownIds, Problem
 from web.audit import record_now
@@ -106,6 +107,7 @@ def editor_page(
         error=error,
         kinds=NEW_NODE_KINDS,
         node_problems=by_node.get(selected or "", []),
+        prompt_number=prompt_number(tree, prompt) if tree is not None and prompt else None,
     )
 
 

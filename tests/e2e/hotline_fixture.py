@@ -16,6 +16,7 @@ from integrations.sample_catalogue import load_sample
 from integrations.sample_dossiers import demo_dossiers
 from ivr.events import MemorySink
 from ivr.hotline import Hotline, build_hotline
+from ivr.recording_line_settings import RecordingLineSettings
 from ivr.settings import MediaSettings, SipSettings
 from ivr.worker import Worker
 from speech.settings import SpeechSettings
@@ -70,6 +71,7 @@ async def start_hotline(
     speech_recognition: bool = False,
     trusted_proxies: list[str] | None = None,
     recordings_dir: Path | None = None,
+    recording_line: RecordingLineSettings | None = None,
 ) -> RunningHotline:
     """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning."""
     office_hours = next_working_morning()
@@ -91,6 +93,7 @@ async def start_hotline(
             recognizer="viet-asr" if speech_recognition else "none",
             recordings_dir=recordings_dir or SpeechSettings().recordings_dir,
         ),
+        recording_line=recording_line or RecordingLineSettings(),
     )
     # a fixed working morning, so the officer branch does not depend on when the suite runs
     hotline = await build_hotline(settings, app="hotline", now=lambda: office_hours)

@@ -42,10 +42,11 @@ async def test_dossier_status_by_keypad(hotline_db: tuple[str, Path], tmp_path: 
     running = await start_hotline(url, prompts)
     try:
         # 1 = dossier status; the last ten digits of 000.00.14.H56-250303-9004 and #;
-        # 1 confirms the read-back. The caller ID is the dossier's phone: details may be read.
+        # 1 confirms the read-back. A From header proves nothing, so the phone digits are asked
+        # for: "#" skips them and the status is read without the personal details.
         scenario = dtmf_scenario(
             tmp_path / "dossier.xml",
-            [(1500, "1"), (2500, "2503039004#"), (4000, "1")],
+            [(1500, "1"), (2500, "2503039004#"), (4000, "1"), (9000, "#")],
             hangup_after_ms=25000,
         )
         result = await run_sipp(scenario, running.port, timeout_s=60)

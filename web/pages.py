@@ -25,7 +25,6 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("/procedures", "Thủ tục", Permission.PROCEDURES_READ),
     ("/dossiers", "Hồ sơ", Permission.DOSSIERS_READ),
     ("/departments", "Phòng ban", Permission.DIRECTORY_READ),
-    ("/holidays", "Ngày nghỉ", Permission.DIRECTORY_READ),
     ("/users", "Người dùng", Permission.USERS_MANAGE),
     ("/audit", "Nhật ký", Permission.AUDIT_READ),
 ]

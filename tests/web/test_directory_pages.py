@@ -203,3 +203,33 @@ def test_an_admin_removes_what_was_added(web: ServedWeb) -> None:
         assert log[3].before is not None and log[3].before["extension"] == "2901"
     finally:
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_an_admin_sets_working_hours_in_chromium(web: ServedWeb) -> None:
+    """The department page in a real browser: keyboard-filled hours saved, no script or CSP
+    error; a screenshot (to ``TONGDAI_SCREENSHOTS`` when set)."""
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.support import need
+    from tests.web.test_browser import CHROMIUM, LOCALE, VIEWPORT, shot, sign_in
+
+    need(shutil.which("chromium") or os.path.exists(CHROMIUM), "Debian chromium not installed")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = chromium.new_context(viewport=VIEWPORT, locale=LOCALE).new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        sign_in(page, web.base, "admin")
+        page.goto(f"{web.base}/departments")
+        page.click("text=Sở Tài nguyên và Môi trường")
+        page.fill("#hours-sat", "07:30-11:30")
+        page.focus("#hours-sat")
+        page.keyboard.press("Enter")  # submits the hours form from the keyboard
+        page.wait_for_selector("#hours-sat[value='07:30-11:30']")
+        shot(page, "department.png")
+        chromium.close()
+    assert errors == []

@@ -7,6 +7,7 @@ does), never shown and never audited.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
@@ -49,6 +50,8 @@ WEEKDAY_LABELS_VI = {
     "sun": "Chủ nhật",
 }
 MAX_SIP_PASSWORD_CHARS = 256
+DEPARTMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""A department id as menus name it and as it appears in a page's address."""
 
 
 class InUse(DirectoryError):
@@ -142,6 +145,10 @@ def add_department(
     dept_id = dept_id.strip()
     try:
         with unit_of_work(sessions_of(request)) as session:
+            if not DEPARTMENT_ID.match(dept_id):
+                raise DirectoryError(
+                    f"mã {dept_id!r}: chỉ chữ thường không dấu, số, '-' và '_' (tối đa 64)"
+                )
             if session.get(DepartmentRow, dept_id) is not None:
                 raise DirectoryError(f"mã phòng ban {dept_id!r} đã có")
             row = save_department(

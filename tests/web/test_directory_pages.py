@@ -60,6 +60,12 @@ def test_an_admin_manages_the_directory_and_every_change_is_audited(web: ServedW
         again = admin.post("/departments", data=form)
         assert again.status_code == 422 and "đã có" in again.text
         assert admin.post("/departments", data={**form, "csrf_token": ""}).status_code == 403
+        odd = admin.post("/departments", data={**form, "dept_id": "a/b"})
+        assert odd.status_code == 422 and "chữ thường không dấu" in odd.text
+        renamed = {"csrf_token": csrf, "name": "Ban Tiếp công dân tỉnh", "phone": "02543000111"}
+        assert admin.post("/departments/tiep-dan", data=renamed).status_code == 303
+        bad_uri = admin.post("/departments/tiep-dan", data={**renamed, "transfer_uri": "http://x"})
+        assert bad_uri.status_code == 422 and "sip:" in bad_uri.text
 
         hours = {"mon": "07:30-11:30, 13:30-17:00", "fri": "07:30-11:30"}
         bad = admin.post(
@@ -121,6 +127,9 @@ def test_an_admin_manages_the_directory_and_every_change_is_audited(web: ServedW
         log = {e.action: e for e in reversed(entries(sessions, limit=50)[0])}
         assert log["department_add"].after is not None
         assert log["department_add"].after["name"] == "Ban Tiếp công dân"
+        edit = log["department_edit"]
+        assert edit.before is not None and edit.before["name"] == "Ban Tiếp công dân"
+        assert edit.after is not None and edit.after["phone"] == "02543000111"
         hours_change = log["department_hours"]
         assert hours_change.before == {"hours": {}}
         assert hours_change.after == {"hours": department_hours()}

@@ -43,7 +43,11 @@ def _page(request: Request, year: int, *, error: str = "", status: int = 200) ->
     with unit_of_work(sessions_of(request)) as session:
         overrides = [
             (row.day, row.kind, row.name)
-            for row in session.scalars(select(HolidayOverrideRow).order_by(HolidayOverrideRow.day))
+            for row in session.scalars(
+                select(HolidayOverrideRow)
+                .where(HolidayOverrideRow.day.between(date(year, 1, 1), date(year, 12, 31)))
+                .order_by(HolidayOverrideRow.day)
+            )
         ]
         calendar = HolidayCalendar(holiday_config(session))
     days_off = calendar.holidays(year)

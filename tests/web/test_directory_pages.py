@@ -98,6 +98,8 @@ def test_an_admin_manages_the_directory_and_every_change_is_audited(web: ServedW
         calendar = admin.get("/holidays", params={"year": 2026}).text
         assert "04/09/2026" in calendar and "Nghỉ thêm dịp Quốc khánh" in calendar
         assert "12/09/2026" in calendar and "Ngày làm việc bù" in calendar
+        assert "27/01/2025" not in calendar  # the sample's Tết 2025 shows on its own year
+        assert "27/01/2025" in admin.get("/holidays", params={"year": 2025}).text
 
         in_use = admin.post("/departments/so-tn-mt/remove", data={"csrf_token": csrf})
         assert in_use.status_code == 409 and "kịch bản đang dùng" in in_use.text

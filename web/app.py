@@ -15,6 +15,8 @@ from web import (
     audit_pages,
     call_pages,
     catalogue_pages,
+    directory_pages,
+    holiday_pages,
     menu_editor,
     menu_pages,
     prompt_pages,
@@ -55,6 +57,8 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(call_pages.router)
     app.include_router(assistant_pages.router)
     app.include_router(catalogue_pages.router)
+    app.include_router(directory_pages.router)
+    app.include_router(holiday_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])
     app.dependency_overrides[menus.api.current_admin] = menu_author
     app.router.on_shutdown.append(lambda: close_web(app))

@@ -24,6 +24,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("/menus", "Kịch bản", Permission.MENUS_READ),
     ("/procedures", "Thủ tục", Permission.PROCEDURES_READ),
     ("/dossiers", "Hồ sơ", Permission.DOSSIERS_READ),
+    ("/departments", "Phòng ban", Permission.DIRECTORY_READ),
     ("/users", "Người dùng", Permission.USERS_MANAGE),
     ("/audit", "Nhật ký", Permission.AUDIT_READ),
 ]

@@ -34,6 +34,8 @@ class Permission(StrEnum):
     PERSONAL_DATA = "personal_data"  # unmasked applicant fields
     USERS_MANAGE = "users_manage"
     AUDIT_READ = "audit_read"
+    DIRECTORY_READ = "directory_read"  # departments, officers, working hours, holidays
+    DIRECTORY_EDIT = "directory_edit"
 
 
 _ALL = frozenset(Role)
@@ -50,6 +52,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.PERSONAL_DATA: frozenset({Role.OFFICER}),  # admins run the system, not cases
     Permission.USERS_MANAGE: frozenset({Role.ADMIN}),
     Permission.AUDIT_READ: frozenset({Role.ADMIN}),
+    Permission.DIRECTORY_READ: _ALL,
+    Permission.DIRECTORY_EDIT: frozenset({Role.ADMIN}),
 }
 
 RANK: dict[Role, int] = {Role.VIEWER: 0, Role.OFFICER: 1, Role.EDITOR: 2, Role.ADMIN: 3}

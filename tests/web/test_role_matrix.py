@@ -23,6 +23,8 @@ PUBLIC = None
 # "METHOD /path" -> the permission it needs (None: public).
 POLICY: dict[str, Permission | None] = {
     "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,  # a load balancer's probe
+    "GET /metrics": PUBLIC,  # the Prometheus scraper (telemetry.web_endpoints)
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,
     "POST /logout": P.SIGNED_IN,
@@ -76,6 +78,17 @@ POLICY: dict[str, Permission | None] = {
     "POST /procedures/{procedure_id}": P.PROCEDURES_EDIT,
     "POST /procedures/import": P.PROCEDURES_EDIT,
     "GET /dossiers": P.DOSSIERS_READ,
+    "GET /departments": P.DIRECTORY_READ,
+    "POST /departments": P.DIRECTORY_EDIT,
+    "GET /departments/{dept_id}": P.DIRECTORY_READ,
+    "POST /departments/{dept_id}": P.DIRECTORY_EDIT,
+    "POST /departments/{dept_id}/hours": P.DIRECTORY_EDIT,
+    "POST /departments/{dept_id}/remove": P.DIRECTORY_EDIT,
+    "POST /departments/{dept_id}/officers": P.DIRECTORY_EDIT,
+    "POST /departments/{dept_id}/officers/{extension}/remove": P.DIRECTORY_EDIT,
+    "GET /holidays": P.DIRECTORY_READ,
+    "POST /holidays": P.DIRECTORY_EDIT,
+    "POST /holidays/{day}/remove": P.DIRECTORY_EDIT,
     "POST /menus/drafts/{draft_id}/try": P.MENUS_EDIT,
     "GET /assistant": PUBLIC,
     "POST /assistant": PUBLIC,
@@ -99,6 +112,9 @@ SAMPLE_PARAMS = {
     "procedure_id": "999",
     "conversation_id": "none",
     "index": "0",
+    "dept_id": "no-such-department",
+    "extension": "no-such-extension",
+    "day": "2026-01-02",
 }
 
 

@@ -14,6 +14,7 @@ from web import (
     assistant_pages,
     audit_pages,
     call_pages,
+    console_pages,
     menu_editor,
     menu_pages,
     prompt_pages,
@@ -53,5 +54,6 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(prompt_pages.router)
     app.include_router(call_pages.router)
     app.include_router(assistant_pages.router)
+    app.include_router(console_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])
     app.dependency_overrides[menus.api.current_admin] = menu_author

@@ -69,6 +69,10 @@ POLICY: dict[str, Permission | None] = {
     "GET /calls": P.CALLS_READ,
     "GET /calls.csv": P.CALLS_READ,
     "GET /calls/{call_id}": P.CALLS_READ,
+    "GET /console": P.CALLS_READ,
+    "GET /console/events": P.CALLS_READ,
+    "POST /console/state": P.CALLS_READ,
+    "POST /console/callbacks/{source}/{callback_id}": P.CALLS_READ,
     "GET /dashboard": P.DASHBOARD,
     "GET /dashboard.csv": P.DASHBOARD,
     "GET /assistant": PUBLIC,
@@ -93,6 +97,8 @@ SAMPLE_PARAMS = {
     "procedure_id": "999",
     "conversation_id": "none",
     "index": "0",
+    "source": "menu",
+    "callback_id": "999",
 }
 
 

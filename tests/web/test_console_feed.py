@@ -104,7 +104,7 @@ def test_a_stored_ring_becomes_this_officers_screen_pop(
 
 
 def test_the_pop_is_masked_without_personal_data() -> None:
-    events = [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("node-entered", {"node_id": "greeting"}),
         ("speech-recognized", {"text": "số của tôi là 0912345678"}),
         ("lookup-done", {"lookup": "dossier", "key": DOSSIER, "found": True, "detail": "xong"}),

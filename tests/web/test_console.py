@@ -16,8 +16,9 @@ from sqlalchemy import select
 from db import create_engine_from_url, session_factory
 from ivr.calllog.tables import CallbackRow, CallEventRow
 from ivr.events import CallbackRequested, CallStarted
-from ivr.queue.model import OfficerState
+from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import DbQueueStore
+from ivr.queue.tables import QueueEntryRow
 from tests.web.console_support import (
     CALLER,
     DOSSIER,
@@ -192,5 +193,57 @@ def test_a_callback_is_marked_done_with_its_outcome(web: ServedWeb) -> None:
             ).one()
             assert done.payload["outcome"] == "no-answer"
             assert done.payload["ref"] == callback_id and done.payload["source"] == "menu"
+    finally:
+        engine.dispose()
+
+
+def test_a_queue_callback_handed_to_the_officer_frees_them_when_done(web: ServedWeb) -> None:
+    write_events(
+        web.database_url,
+        [CallStarted(call_id="call-qcb", caller="0966777888", callee="1900", codec="PCMU",
+                     remote_media="127.0.0.1:40006")],
+    )  # fmt: skip
+    engine = create_engine_from_url(web.database_url)
+    store = DbQueueStore(session_factory(engine))
+
+    async def hand_out() -> int:
+        now = time.time()
+        await store.set_state(OFFICER_EXT, DEPARTMENT, OfficerState.AVAILABLE, now=now - 5)
+        callback = await store.join(DEPARTMENT, call_id="call-qcb", caller="0966777888",
+                                    kind=EntryKind.CALLBACK, now=now - 60)  # fmt: skip
+        call = await store.join(DEPARTMENT, call_id="call-next", caller="0900000001",
+                                kind=EntryKind.CALL, now=now)  # fmt: skip
+        # The callback is at the head: the free officer gets it, the call waits.
+        assert await store.take_turn(call.id, "longest_idle", now=now) == []
+        return callback.id
+
+    try:
+        entry_id = asyncio.run(hand_out())
+        assert _state(web, OFFICER_EXT) is OfficerState.ON_CALL
+        with sign_in(web.base, OFFICER_LOGIN) as officer:
+            page = officer.get("/console")
+            path = f"/console/callbacks/queue/{entry_id}"
+            assert path in page.text and "0966777888" in page.text
+            token = csrf_of(officer, "/console")
+            busy = officer.post("/console/state", data={"state": "on_break", "csrf_token": token})
+            assert busy.status_code == 409  # on a callback: finish it first
+            answer = officer.post(path, data={"outcome": "wrong-number", "csrf_token": token})
+            assert answer.status_code == 303, answer.text
+            assert (
+                officer.post(path, data={"outcome": "reached", "csrf_token": token}).status_code
+                == 404
+            )
+        assert _state(web, OFFICER_EXT) in (OfficerState.WRAP_UP, OfficerState.AVAILABLE)
+        with session_factory(engine)() as session:
+            entry = session.get(QueueEntryRow, entry_id)
+            assert entry is not None and entry.state == EntryState.DONE.value
+            done = session.scalars(
+                select(CallEventRow).where(
+                    CallEventRow.call_id == "call-qcb", CallEventRow.kind == "callback-done"
+                )
+            ).one()
+            assert done.payload == {
+                "source": "queue", "ref": entry_id, "outcome": "wrong-number", "by": OFFICER_LOGIN
+            }  # fmt: skip
     finally:
         engine.dispose()

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
 
+from integrations.officers import OfficerInfo, officers_of
 from ivr.calllog.callback_outcomes import CallbackOutcome, finish_callback, record_outcome
 from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import DbQueueStore
@@ -62,6 +64,11 @@ async def _officer(request: Request, user: Principal, requested: str) -> Console
     return await asyncio.to_thread(find)
 
 
+def _all_officers(sessions: sessionmaker[Session]) -> list[OfficerInfo]:
+    with sessions() as session:
+        return [o for o in officers_of(session) if o.active]
+
+
 def _back(officer: str, note: str = "") -> RedirectResponse:
     query = "&".join(p for p in (f"officer={officer}" if officer else "", note) if p)
     return RedirectResponse("/console" + ("?" + query if query else ""), status_code=303)
@@ -73,9 +80,12 @@ async def console_page(
 ) -> Response:
     """The console of the signed-in officer (an admin: of ``?officer=EXTENSION``)."""
     me = await _officer(request, user, officer)
-    if me is None:
-        return render(request, "console.html", officer=None, message=NO_OFFICER)
     sessions = sessions_of(request)
+    if me is None:
+        choices: list[OfficerInfo] = []
+        if user.role is Role.ADMIN:  # an admin picks whose console to open
+            choices = await asyncio.to_thread(_all_officers, sessions)
+        return render(request, "console.html", officer=None, message=NO_OFFICER, choices=choices)
     personal = user.can(Permission.PERSONAL_DATA)
     now = time.time()
     snap = await DbQueueStore(sessions).snapshot(me.department_id, now=now, history=0)

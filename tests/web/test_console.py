@@ -136,6 +136,9 @@ def test_the_feed_sends_the_screen_pop_of_a_ringing_event_for_this_officer(
 def test_an_admin_opens_an_officers_feed_by_extension(web: ServedWeb) -> None:
     with sign_in(web.base, "admin") as admin:
         assert admin.get("/console/events").status_code == 404  # no officer of their own
+        chooser = admin.get("/console").text
+        assert f'href="/console?officer={OFFICER_EXT}"' in chooser
+        assert "Lê Hoàng Phúc" in admin.get(f"/console?officer={OFFICER_EXT}").text
         with event_stream(admin, f"/console/events?officer={OFFICER_EXT}") as events:
             assert next_of(events, "hello")["officer"] == OFFICER_EXT
             line = next_of(events, "queue")

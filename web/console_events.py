@@ -28,6 +28,7 @@ from ivr.queue.store_db import DbQueueStore
 from web.auth import Principal, require
 from web.console_data import ConsoleOfficer, line_view, own_state, resolve_officer
 from web.console_pop import RINGING_KIND, load_pop
+from web.console_wake import Wake, wake_for
 from web.context import sessions_of
 from web.roles import Permission, Role
 
@@ -35,6 +36,7 @@ router = APIRouter(include_in_schema=False)
 Officer = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
 
 POLL_S = 0.5  # how often the feed reads the database (a ring shows within this plus the writer's)
+FOLLOW_UP_S = 0.3  # after a queue NOTIFY: look again once the call log has written the ring
 HEARTBEAT_S = 15.0  # a comment line keeps proxies from closing an idle stream
 BATCH = 500  # events read per query; a burst is read in several
 
@@ -88,9 +90,16 @@ class Feed:
     """One open console's poll of the database."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], me: ConsoleOfficer, *, personal: bool, after: int
+        self,
+        sessions: sessionmaker[Session],
+        me: ConsoleOfficer,
+        *,
+        personal: bool,
+        after: int,
+        poll_s: float = POLL_S,
     ) -> None:
         self._sessions = sessions
+        self._poll_s = poll_s
         self._me = me
         self._personal = personal
         self._after = after
@@ -99,8 +108,17 @@ class Feed:
 
     async def stream(self, gone: Callable[[], Any]) -> AsyncIterator[str]:
         """Events until the browser goes away."""
+        wake = await wake_for(self._sessions, self._me.department_id)
+        try:
+            async for chunk in self._polls(gone, wake):
+                yield chunk
+        finally:
+            await wake.close()
+
+    async def _polls(self, gone: Callable[[], Any], wake: Wake) -> AsyncIterator[str]:
         yield sse("hello", {"officer": self._me.extension, "after": self._after})
         quiet_since = time.monotonic()
+        pause_s = self._poll_s
         while not await gone():
             sent = False
             for chunk in await asyncio.to_thread(self._new_pops):
@@ -119,7 +137,8 @@ class Feed:
             elif time.monotonic() - quiet_since >= HEARTBEAT_S:
                 quiet_since = time.monotonic()
                 yield ": still here\n\n"
-            await asyncio.sleep(POLL_S)
+            notified = await wake.wait(pause_s)
+            pause_s = min(FOLLOW_UP_S, self._poll_s) if notified else self._poll_s
 
     def _new_pops(self) -> list[str]:
         out: list[str] = []

@@ -117,3 +117,41 @@ def test_the_pop_is_masked_without_personal_data() -> None:
     assert "0912345678" not in masked.said[0] and "091*****78" in masked.said[0]
     assert masked.dossier_code == DOSSIER  # a dossier code is not personal data
     assert masked.waited_s == 7.5 and masked.menu_path == ["greeting"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_queue_change_wakes_the_feed_before_the_poll(
+    tmp_path: Path, pg_available: bool
+) -> None:
+    for _url, engine in fresh_database("postgres", tmp_path, pg_available):
+        migrate(engine)
+        sessions = session_factory(engine)
+        with unit_of_work(sessions) as session:
+            save_department(session, dept_id=ME.department_id, name="Sở TN-MT")
+            save_department(session, dept_id="khac", name="Khác")
+            session.flush()
+            save_officer(session, department_id=ME.department_id, name=ME.name,
+                         extension=ME.extension)  # fmt: skip
+            save_officer(session, department_id="khac", name="Người khác", extension="9001")
+        feed = Feed(sessions, ME, personal=True, after=0, poll_s=30.0)  # the poll alone: too late
+
+        async def gone() -> bool:
+            return False
+
+        async def scenario(feed: Feed, sessions: sessionmaker[Session]) -> tuple[Any, float]:
+            stream = feed.stream(gone)
+            await _until(stream, "hello")
+            assert (await _until(stream, "queue"))["state"] == "signed_out"
+            store = DbQueueStore(sessions)
+            await asyncio.sleep(0.3)  # the feed is waiting now
+            # Another department's notification first (the feed keeps waiting), then its own.
+            await store.set_state("9001", "khac", OfficerState.AVAILABLE, now=time.time())
+            started = time.monotonic()
+            await store.set_state(ME.extension, ME.department_id, OfficerState.ON_BREAK,
+                                  now=time.time())  # fmt: skip
+            line = await _until(stream, "queue", timeout_s=5.0)
+            return line, time.monotonic() - started
+
+        line, delay_s = asyncio.run(scenario(feed, sessions))
+        assert line["state"] == "on_break"
+        assert delay_s < 2.0

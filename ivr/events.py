@@ -127,10 +127,29 @@ class TransferResult(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OfficerRinging(CallEvent):
+    """The queue rings `officer`'s phones for this call (the console's screen-pop)."""
+
+    officer: str
+    department: str
+    waited_s: float  # in the department's line before this ring
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallbackRequested(CallEvent):
     node_id: str
     department: str
     number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallbackDone(CallEvent):
+    """An officer made a callback: "reached", "no-answer" or "wrong-number"."""
+
+    source: str  # "menu" (a callback node: ``callbacks`` row) or "queue" (a queue entry)
+    ref: int  # that row's id
+    outcome: str
+    by: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -325,6 +325,7 @@ def build_queue(
         music=load_music(settings.queues.music_file),
         officers=hotline.bridge,
         clock=time.time,
+        sink=hotline.sink,
     )
 
 

@@ -15,6 +15,7 @@ from web import (
     audit_pages,
     call_pages,
     catalogue_pages,
+    console_pages,
     directory_pages,
     holiday_pages,
     menu_editor,
@@ -59,6 +60,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(catalogue_pages.router)
     app.include_router(directory_pages.router)
     app.include_router(holiday_pages.router)
+    app.include_router(console_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])
     app.dependency_overrides[menus.api.current_admin] = menu_author
     app.router.on_shutdown.append(lambda: close_web(app))

@@ -21,6 +21,7 @@ NAVIGATION: list[tuple[str, str, Permission]] = [
     ("/", "Trang chủ", Permission.SIGNED_IN),
     ("/dashboard", "Báo cáo", Permission.DASHBOARD),
     ("/calls", "Cuộc gọi", Permission.CALLS_READ),
+    ("/console", "Bàn làm việc", Permission.CALLS_READ),
     ("/menus", "Kịch bản", Permission.MENUS_READ),
     ("/procedures", "Thủ tục", Permission.PROCEDURES_READ),
     ("/dossiers", "Hồ sơ", Permission.DOSSIERS_READ),

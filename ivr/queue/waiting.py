@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ivr.channel import Audio, CallChannel, CallerHungUp, PlayOutcome
+from ivr.events import EventSink, OfficerRinging
 from ivr.officer_settings import QueueSettings
 from ivr.queue.estimate import estimated_wait_s, position_sentence
 from ivr.queue.model import EntryKind, OfficerState, QueueEntry
@@ -84,6 +85,7 @@ class QueueDoor:
     music: Audio
     officers: OfficerLine
     clock: Callable[[], float]
+    sink: EventSink | None = None  # told when officers' phones ring (the console's screen-pop)
 
     async def wait(
         self, channel: CallChannel, department_id: str, summary: str = "", intro: str = ""
@@ -270,6 +272,17 @@ async def _ring(
             await music
         await store.connected(entry.id, officer, now=clock())
 
+    if door.sink is not None:
+        waited_s = clock() - entry.enqueued_at
+        for officer in ring:
+            door.sink.emit(
+                OfficerRinging(
+                    call_id=entry.call_id,
+                    officer=officer,
+                    department=entry.department_id,
+                    waited_s=waited_s,
+                )
+            )
     try:
         ok = await door.officers.connect(
             channel,

@@ -94,6 +94,12 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ),
         ev.SurveyAnswered(call_id=call_id, at=t(10), node_id="survey", score=4),
         ev.CallError(call_id=call_id, at=t(11), code=ev.ErrorCode.TRANSFER_FAILED, detail="busy"),
+        ev.OfficerRinging(
+            call_id=call_id, at=t(11.2), officer="2201", department="so-tn-mt", waited_s=3.0
+        ),
+        ev.CallbackDone(
+            call_id=call_id, at=t(11.5), source="menu", ref=1, outcome="reached", by="phuc.le"
+        ),
         ev.CallEnded(call_id=call_id, at=t(12), reason="caller-bye", duration_s=12.0),
     ]
 

@@ -71,6 +71,10 @@ POLICY: dict[str, Permission | None] = {
     "GET /calls": P.CALLS_READ,
     "GET /calls.csv": P.CALLS_READ,
     "GET /calls/{call_id}": P.CALLS_READ,
+    "GET /console": P.CALLS_READ,
+    "GET /console/events": P.CALLS_READ,
+    "POST /console/state": P.CALLS_READ,
+    "POST /console/callbacks/{source}/{callback_id}": P.CALLS_READ,
     "GET /dashboard": P.DASHBOARD,
     "GET /dashboard.csv": P.DASHBOARD,
     "GET /procedures": P.PROCEDURES_READ,
@@ -115,6 +119,8 @@ SAMPLE_PARAMS = {
     "dept_id": "no-such-department",
     "extension": "no-such-extension",
     "day": "2026-01-02",
+    "source": "menu",
+    "callback_id": "999",
 }
 
 

@@ -58,7 +58,10 @@ class CallEventRow(Base):
     """Every event of a call, in order, with its own fields as JSON."""
 
     __tablename__ = "call_events"
-    __table_args__ = (Index("ix_call_events_call_id", "call_id", "seq"),)
+    __table_args__ = (
+        Index("ix_call_events_call_id", "call_id", "seq"),
+        Index("ix_call_events_kind_at", "kind", "at"),  # the dashboard's lookups
+    )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(_call_fk())
@@ -72,7 +75,10 @@ class CallInputRow(Base):
     """What the caller typed or said at a node."""
 
     __tablename__ = "call_inputs"
-    __table_args__ = (Index("ix_call_inputs_call_id", "call_id"),)
+    __table_args__ = (
+        Index("ix_call_inputs_call_id", "call_id"),
+        Index("ix_call_inputs_at", "at"),  # the dashboard's top choices
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(_call_fk())
@@ -126,7 +132,10 @@ class SurveyAnswerRow(Base):
     """A satisfaction score given at the end of a call."""
 
     __tablename__ = "survey_answers"
-    __table_args__ = (Index("ix_survey_answers_call_id", "call_id"),)
+    __table_args__ = (
+        Index("ix_survey_answers_call_id", "call_id"),
+        Index("ix_survey_answers_at", "at"),  # the dashboard's survey average
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(_call_fk())

@@ -125,7 +125,10 @@ def view_for(dossier: Dossier, *, verified: bool, today: date) -> DossierView:
 
 
 def mask_phone(phone: str | None) -> str:
-    """A phone number for logs: the first three and last two digits, e.g. ``091*****78``."""
+    """A phone number for logs: the first three and last two digits, e.g. ``091*****78``.
+    A number already masked (as stored at rest) is returned as it is."""
+    if phone and "*" in phone:
+        return phone
     digits = re.sub(r"\D", "", phone or "")
     if len(digits) <= 5:
         return "*" * len(digits)

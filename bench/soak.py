@@ -170,7 +170,11 @@ def start_nodes(args: argparse.Namespace, env: dict[str, str], work: Path) -> li
     per = 4000 // args.nodes
     for k in range(args.nodes):
         sip, http = free_port(), free_port()
-        node_env = dict(env, TONGDAI_DATA_DIR=str(work / f"node{k}"),
+        # behind Kamailio: the edge is exempt from the node's per-source limits (it limits each
+        # caller itself) and its P-Asserted-Identity is believed
+        node_env = dict(env, TONGDAI_SIP__LIMITS__EXEMPT='["127.0.0.1"]',
+                        TONGDAI_SIP__TRUSTED_PROXIES='["127.0.0.1"]',
+                        TONGDAI_DATA_DIR=str(work / f"node{k}"),
                         TONGDAI_MEDIA__RTP_PORT_MIN=str(26000 + k * per),
                         TONGDAI_MEDIA__RTP_PORT_MAX=str(26000 + (k + 1) * per - 1))  # fmt: skip
         log = work / f"node{k}.log"

@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.audio import Audio
 from ivr.channel import CallInfo
 from ivr.events import CallAnswered, CallEnded, CallEvent, CallStarted, FanoutSink, PromptPlayed
-from ivr.runtime.deps import PinnedTree, RuntimeDeps
+from ivr.runtime.deps import PinnedTree, PromptSource, RuntimeDeps
 from ivr.runtime.interpreter import run_call
 from menus.model import MenuTree
 from web.assistant_channel import KEYS, TypedTextRecognizer, TypedTurnDetector, WebChannel
@@ -65,6 +66,31 @@ class Conversation:
         return self.channel.ended or (self.task is not None and self.task.done())
 
 
+_SPOKEN: ContextVar[str] = ContextVar("assistant_spoken", default="")
+"""The text the runtime last rendered in this conversation's task (set by the prompt source)."""
+
+
+def remembering(prompts: PromptSource) -> PromptSource:
+    """The prompt source, noting the text it renders in the running conversation's context: a
+    personal sentence's event carries only its template id, and the visitor who passed the
+    check is shown the sentence itself (on the page only: the call log keeps the id)."""
+
+    async def render(text: str) -> Audio:
+        _SPOKEN.set(text)
+        return await prompts(text)
+
+    return render
+
+
+def _shown_text(event: PromptPlayed) -> str:
+    """What the page shows for a played prompt: its text, or for a personal sentence (whose
+    event holds ``[template-id]``) the sentence just rendered in this conversation."""
+    text = event.text
+    if text.startswith("[") and text.endswith("]") and _SPOKEN.get():
+        return _SPOKEN.get()
+    return text
+
+
 class _ConversationSink:
     """Shows each prompt the runtime plays as a message with the audio just played."""
 
@@ -76,7 +102,7 @@ class _ConversationSink:
             conv = self._conversation
             audio = conv.pending_audio.pop(0) if conv.pending_audio else None
             if len(conv.messages) < MAX_MESSAGES:
-                conv.messages.append(Message("bot", event.text, audio))
+                conv.messages.append(Message("bot", _shown_text(event), audio))
 
 
 class AssistantService:
@@ -227,7 +253,7 @@ def build_service(context: WebContext, sessions: sessionmaker[Session]) -> Assis
     settings = context.settings
     tz = ZoneInfo(settings.timezone)
     deps = RuntimeDeps(
-        prompts=prompt_cache(context).get,
+        prompts=remembering(prompt_cache(context).get),
         dossiers=DatabaseDossierSource(sessions),
         catalogue=DbProcedureCatalogue(sessions),
         officers=DbOfficerDirectory(sessions, timezone=settings.timezone),

@@ -31,6 +31,7 @@ DOSSIER = "000.00.14.H56-250303-9005"
 DOSSIER_STATUS = "đang chờ bổ sung giấy tờ"
 SAID = "tôi muốn hỏi về hồ sơ cấp phép môi trường"
 CALLER = "0912345678"
+STORED_CALLER = "091*****78"  # what the call log keeps at rest, and so what a pop can show
 
 
 @contextmanager

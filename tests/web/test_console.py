@@ -20,10 +20,10 @@ from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import DbQueueStore
 from ivr.queue.tables import QueueEntryRow
 from tests.web.console_support import (
-    CALLER,
     DOSSIER,
     DOSSIER_STATUS,
     SAID,
+    STORED_CALLER,
     csrf_of,
     event_stream,
     next_of,
@@ -124,7 +124,7 @@ def test_the_feed_sends_the_screen_pop_of_a_ringing_event_for_this_officer(
         delay_s = time.monotonic() - started
     assert pop["call_id"] == "call-mine"
     assert pop["officer"] == OFFICER_EXT and pop["department"] == DEPARTMENT
-    assert pop["caller"] == CALLER  # an officer may see personal data
+    assert pop["caller"] == STORED_CALLER  # numbers are masked at rest, for every role
     assert pop["menu_path"] == ["greeting", "dossier_status"]
     assert pop["dossier_code"] == DOSSIER and pop["dossier_status"] == DOSSIER_STATUS
     assert pop["said"] == [SAID]

@@ -17,10 +17,10 @@ from ivr.queue.model import EntryKind, OfficerState
 from ivr.queue.store_db import DbQueueStore
 from tests.support import ROOT
 from tests.web.console_support import (
-    CALLER,
     DOSSIER,
     DOSSIER_STATUS,
     SAID,
+    STORED_CALLER,
     ringing_call,
     write_events,
 )
@@ -97,7 +97,7 @@ def test_the_console_shows_the_screen_pop_of_a_ringing_call(web: ServedWeb) -> N
             assert "0903111222" in page.inner_text("#line-rows")  # the line, live
             write_events(web.database_url, ringing_call("call-ring", OFFICER_EXT, DEPARTMENT))
             page.wait_for_selector("#screen-pop:not([hidden])", timeout=WAIT_MS)
-            assert page.inner_text("#pop-caller") == CALLER
+            assert page.inner_text("#pop-caller") == STORED_CALLER
             assert page.inner_text("#pop-dossier") == DOSSIER
             assert page.inner_text("#pop-status") == DOSSIER_STATUS
             assert page.inner_text("#pop-waited") == "0:42"

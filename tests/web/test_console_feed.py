@@ -19,7 +19,14 @@ from integrations.officers import save_department, save_officer
 from ivr.queue.model import EntryKind, OfficerState
 from ivr.queue.store_db import DbQueueStore
 from tests.support import fresh_database
-from tests.web.console_support import CALLER, DOSSIER, SAID, ringing_call, write_events
+from tests.web.console_support import (
+    CALLER,
+    DOSSIER,
+    SAID,
+    STORED_CALLER,
+    ringing_call,
+    write_events,
+)
 from web.console_data import ConsoleOfficer
 from web.console_events import Feed, latest_event_id
 from web.console_pop import build_pop
@@ -98,7 +105,7 @@ def test_a_stored_ring_becomes_this_officers_screen_pop(
     assert line["state"] == "available"
     assert [(r["place"], r["caller"]) for r in line["line"]] == [(1, "0903111222")]
     assert 29 <= line["line"][0]["waited_s"] <= 40
-    assert pop["call_id"] == "mine" and pop["caller"] == CALLER
+    assert pop["call_id"] == "mine" and pop["caller"] == STORED_CALLER
     assert pop["dossier_code"] == DOSSIER and pop["said"] == [SAID]
     assert delay_s < 3.0
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -119,11 +120,14 @@ def test_web_app_serves_its_metrics_and_readiness(tmp_path: Path) -> None:
                 time.sleep(0.2)
         ready = json.loads(urllib.request.urlopen(f"{base}/readyz", timeout=5).read())
         assert ready == {"status": "ready", "database": "ok"}
-        urllib.request.urlopen(f"{base}/api/menus/versions", timeout=5).read()
+        # the API needs a session or a token: an anonymous request is counted with its 401
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/menus/versions", timeout=5).read()
+        assert refused.value.code == 401
         scrape = samples(urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode())
         assert value(scrape, "tongdai_web_requests_total", route="/readyz", status="200") == 1
         assert value(scrape, "tongdai_web_requests_total", route="/api/menus/versions",
-                     status="200") == 1  # fmt: skip
+                     status="401") == 1  # fmt: skip
         assert value(scrape, "process_resident_memory_bytes") > 0
     finally:
         web.terminate()

@@ -35,6 +35,7 @@ from ivr.media.dtmf import EVENT_DIGITS, EventTracker, GoertzelDetector
 from ivr.media.frame_reader import FrameReader
 from ivr.media.jitter import ReorderBuffer
 from ivr.media.rtp import RtpError, RtpMedia, TelephoneEvent
+from ivr.media.stream_stats import StreamStats
 from ivr.media.strict_rtp import SourceLock
 
 log = logging.getLogger(__name__)
@@ -105,25 +106,6 @@ class Codec:
 
 PCMU = Codec("PCMU", 0)
 PCMA = Codec("PCMA", 8)
-
-
-@dataclass(frozen=True)
-class StreamStats:
-    """Counters of one stream. Gaps are in seconds between packets actually sent."""
-
-    packets_in: int
-    packets_out: int
-    bytes_in: int
-    bytes_out: int
-    malformed: int
-    unknown_payload: int
-    foreign: int
-    lost: int
-    late: int
-    duplicate: int
-    digits: int
-    frames_dropped: int
-    max_send_gap_s: float
 
 
 class _Play:

@@ -319,7 +319,8 @@ def main() -> int:
             ["sipp", "-sf", str(scenario), f"127.0.0.1:{target}", "-i", "127.0.0.1",
              "-p", str(free_port()), "-mp", "36000", "-m", str(total),
              "-l", str(int(args.rate * args.call_s * 1.5) + 10), "-r", f"{args.rate:g}",
-             "-t", "u1", "-nostdin", "-trace_stat", "-stf", "stat.csv", "-fd", "10",
+             "-t", "u1", "-nostdin", "-default_behaviors", "all,-abortunexp",  # a late 180
+             "-trace_stat", "-stf", "stat.csv", "-fd", "10",
              "-trace_err", "-error_file", "errors.log", "-recv_timeout", "30000",
              "-timeout", f"{int(args.minutes * 60 + args.call_s + 120)}s"],
             cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

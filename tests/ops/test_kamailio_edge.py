@@ -22,6 +22,9 @@ pytestmark = pytest.mark.e2e
 CONFIG = ROOT / "deploy" / "kamailio" / "kamailio.cfg"
 INFO = ROOT / "tests" / "ops" / "scenarios" / "info_routed.xml"  # INVITE, INFO, BYE; routed
 OPTIONS = ROOT / "tests" / "e2e" / "scenarios" / "options.xml"
+# Kamailio's UDP workers relay a node's 180 and its 200 in parallel, so the 180 can arrive after
+# the 200, as it may through any proxy; a UAC ignores it (RFC 3261 §17.1.1.2), so sipp must too.
+LATE_180 = ["-default_behaviors", "all,-abortunexp"]
 
 
 def start_kamailio(
@@ -83,14 +86,14 @@ async def test_calls_pass_and_survive_a_killed_node(
     edge: tuple[int, list[ServeProcess], Path],
 ) -> None:
     port, nodes, log = edge
-    result = await run_sipp(INFO, port, calls=8, concurrent=8, rate=10)
-    assert result.returncode == 0, result.stdout[-1500:] + log.read_text(errors="replace")[-3000:]
+    result = await run_sipp(INFO, port, calls=8, concurrent=8, rate=10, extra=LATE_180)
+    assert result.returncode == 0, result.errors[-3000:] + log.read_text(errors="replace")[-3000:]
     first = _calls_per_node(nodes)
     assert sum(first) == 8 and all(count > 0 for count in first), first
     nodes[0].process.send_signal(signal.SIGKILL)
     nodes[0].process.wait(5)
-    result = await run_sipp(INFO, port, calls=8, concurrent=4, rate=4)
-    assert result.returncode == 0, result.stdout[-1500:] + log.read_text(errors="replace")[-3000:]
+    result = await run_sipp(INFO, port, calls=8, concurrent=4, rate=4, extra=LATE_180)
+    assert result.returncode == 0, result.errors[-3000:] + log.read_text(errors="replace")[-3000:]
     after = _calls_per_node(nodes)
     assert after[1] - first[1] == 8  # every new call went to the live node, none lost
     assert "Traceback" not in nodes[1].output()
@@ -113,8 +116,8 @@ async def test_a_flood_is_banned_and_genuine_calls_pass(
     assert "flood from 127.0.0.2" in text, text[-3000:]
     answered = sum(node.output().count("OPTIONS") for node in nodes)
     assert answered < 200, answered  # bounded: the ban stopped the rest
-    result = await run_sipp(INFO, port, calls=6, concurrent=6, rate=6)
-    assert result.returncode == 0, result.stdout[-1500:] + text[-3000:]
+    result = await run_sipp(INFO, port, calls=6, concurrent=6, rate=6, extra=LATE_180)
+    assert result.returncode == 0, result.errors[-3000:] + text[-3000:]
     assert sum(_calls_per_node(nodes)) == 6
 
 

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 ENGINE_VIETASR = "viet-asr"
 ENGINE_VOSK = "vosk"
 ENGINES = (ENGINE_VIETASR, ENGINE_VOSK)
+# The Vietnamese vosk model `tongdai models download-vosk` fetches (named here, where the CLI can
+# read it without importing the engine and its signal processing).
+VN_MODEL_NAME = "vosk-model-small-vn-0.4"
+VN_MODEL_URL = f"https://alphacephei.com/vosk/models/{VN_MODEL_NAME}.zip"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ def _register_recognition(sub: Any) -> None:
     """``transcribe`` and ``models download-vosk``."""
     from pathlib import Path
 
-    from speech.asr import ENGINES
-    from speech.vosk_engine import VN_MODEL_NAME, VN_MODEL_URL
+    from speech.asr import ENGINES, VN_MODEL_NAME, VN_MODEL_URL
 
     p = sub.add_parser("transcribe", help="print one transcript per WAV file (any rate)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.wav")
@@ -100,7 +99,7 @@ def _register_say(sub: Any) -> None:
     """``say``: render text as the caller would hear it."""
     from pathlib import Path
 
-    from speech.tts import SYNTHESIZER_NAMES
+    from speech.settings import SYNTHESIZER_NAMES
 
     p = sub.add_parser("say", help="render text to a WAV file as a caller would hear it")
     p.add_argument("text", help="Vietnamese text; numbers, dates, codes are read out")

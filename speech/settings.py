@@ -6,6 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+# The synthesisers `speech.synthesizer` and `tongdai say --engine` can name.
+SYNTHESIZER_NAMES: tuple[str, ...] = ("espeak-ng", "gtts")
+
 
 class SpeechSettings(BaseModel):
     """Recogniser and synthesiser choice, pools and caches."""

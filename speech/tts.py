@@ -15,7 +15,7 @@ from typing import Protocol
 from core.audio import Audio
 from core.errors import ErrorCode
 from speech.audio import resample
-from speech.settings import SpeechSettings
+from speech.settings import SYNTHESIZER_NAMES, SpeechSettings
 
 MAX_TEXT_CHARS = 5000
 """Longest text one synthesis call accepts; a prompt longer than this is an authoring mistake."""
@@ -185,10 +185,6 @@ def voices_of(synthesizer: Synthesizer) -> tuple[VoiceId, ...]:
 
 class UnknownEngine(ValueError):
     """The settings name a synthesiser that does not exist."""
-
-
-SYNTHESIZER_NAMES: tuple[str, ...] = ("espeak-ng", "gtts")
-"""Engines :func:`build_synthesizer` can make."""
 
 
 def _engine(name: str, *, voice: str, rate_wpm: int, output_rate: int) -> Synthesizer:

@@ -22,6 +22,8 @@ from typing import Any
 
 from speech.asr import (
     ENGINE_VOSK,
+    VN_MODEL_NAME,
+    VN_MODEL_URL,
     Capabilities,
     Partial,
     RecognizerBusy,
@@ -33,8 +35,6 @@ from speech.recognition_pool import PooledSession, RecognitionPool, StreamSlot
 log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
-VN_MODEL_NAME = "vosk-model-small-vn-0.4"
-VN_MODEL_URL = f"https://alphacephei.com/vosk/models/{VN_MODEL_NAME}.zip"
 DOWNLOAD_TIMEOUT_S = 30.0
 UNKNOWN_WORD = "[unk]"
 _MODEL_FILES = ("am/final.mdl", "conf/model.conf")

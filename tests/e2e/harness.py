@@ -118,8 +118,9 @@ async def run_sipp(
     timeout_s: float = 90.0,
     transport: str = "u1",
     extra: list[str] | None = None,
+    local_ip: str = "127.0.0.1",
 ) -> SippResult:
-    """Run sipp against 127.0.0.1:port and wait for it to finish."""
+    """Run sipp from ``local_ip`` against 127.0.0.1:port and wait for it to finish."""
     sipp = shutil.which("sipp")
     need(sipp, "sipp is not installed (Debian package sip-tester)")
     assert sipp is not None
@@ -128,7 +129,7 @@ async def run_sipp(
     media_port = media_range(10)[0]
     args = [
         sipp, "-sf", str(scenario), f"127.0.0.1:{port}",
-        "-i", "127.0.0.1", "-p", str(local_port), "-mp", str(media_port),
+        "-i", local_ip, "-p", str(local_port), "-mp", str(media_port),
         "-m", str(calls), "-l", str(concurrent), "-r", str(rate),
         "-t", transport, "-nostdin", "-timeout", f"{int(timeout_s)}s", "-timeout_error",
         "-trace_err", "-error_file", str(workdir / "errors.log"),

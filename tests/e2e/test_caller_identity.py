@@ -3,13 +3,14 @@ a trusted proxy does; the four-digit check is locked out across lookups and acro
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from db import create_engine_from_url
-from ivr.events import CallerCheck, PromptPlayed
+from ivr.events import CallerCheck, MemorySink, PromptPlayed
 from tests.e2e.harness import dtmf_scenario, run_sipp
 from tests.e2e.hotline_fixture import prepare_database, start_hotline
 
@@ -34,37 +35,46 @@ def _scenario(path: Path, steps: list[tuple[int, str]], *, hangup_ms: int, pai: 
     return path
 
 
-def _said(sink: object) -> list[str]:
-    return [e.text for e in sink.of(PromptPlayed)]  # type: ignore[attr-defined]
+def _said(sink: MemorySink) -> list[tuple[str, str]]:
+    return [(e.call_id, e.text) for e in sink.of(PromptPlayed)]  # type: ignore[attr-defined]
 
 
-def _checks(sink: object) -> list[str]:
-    return [e.result for e in sink.of(CallerCheck)]  # type: ignore[attr-defined]
+def _checks(sink: MemorySink) -> list[tuple[str, str]]:
+    return [(e.call_id, e.result) for e in sink.of(CallerCheck)]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(
-    ("trusted", "pai", "personal"),
-    [
-        ([], "", False),  # only a From header: a claim
-        ([], "tel:0912345678", False),  # asserted, but by nobody we trust
-        (["127.0.0.0/8"], "tel:+84912345678", True),  # asserted by the trusted trunk
-    ],
-    ids=["from-only", "untrusted-pai", "trusted-pai"],
-)
+# label: (source address, asserted identity, personal sentence read out); the hotline trusts
+# assertions from 127.0.0.2 only, so the three callers run at once against one hotline.
+CALLERS = {
+    "from-only": ("127.0.0.1", "", False),  # only a From header: a claim
+    "untrusted-pai": ("127.0.0.1", "tel:0912345678", False),  # asserted by nobody we trust
+    "trusted-pai": ("127.0.0.2", "tel:+84912345678", True),  # asserted by the trusted trunk
+}
+
+
 async def test_caller_identity_needs_a_trusted_assertion(
-    hotline_db: tuple[str, Path], tmp_path: Path, trusted: list[str], pai: str, personal: bool
+    hotline_db: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, prompts = hotline_db
-    running = await start_hotline(url, prompts, trusted_proxies=trusted)
+    running = await start_hotline(url, prompts, trusted_proxies=["127.0.0.2/32"])
     try:
         steps = [*LOOKUP, (9000, "#")]  # "#" skips the digits when they are asked for
-        scenario = _scenario(tmp_path / "caller.xml", steps, hangup_ms=15000, pai=pai)
-        result = await run_sipp(scenario, running.port, timeout_s=60)
-        assert result.returncode == 0, result.stdout[-1500:] + result.errors[-1500:]
-        said = _said(running.sink)
-        assert any("nghĩa vụ tài chính" in t for t in said), said  # the status is public
-        assert any(PERSONAL in t for t in said) is personal, said
-        assert _checks(running.sink) == (["asserted"] if personal else ["skipped"])
+        calls = []
+        for label, (source, pai) in ((k, v[:2]) for k, v in CALLERS.items()):
+            scenario = _scenario(tmp_path / f"{label}.xml", steps, hangup_ms=15000, pai=pai)
+            extra = ["-cid_str", f"{label}-%u-%p@%s"]
+            calls.append(
+                run_sipp(scenario, running.port, timeout_s=60, extra=extra, local_ip=source)
+            )
+        results = await asyncio.gather(*calls)
+        for label, result in zip(CALLERS, results, strict=True):
+            assert result.returncode == 0, label + result.stdout[-1500:] + result.errors[-1500:]
+        for label, (_, _, personal) in CALLERS.items():
+            said = [t for call_id, t in _said(running.sink) if call_id.startswith(label)]
+            assert any("nghĩa vụ tài chính" in t for t in said), (label, said)  # public
+            assert any(PERSONAL in t for t in said) is personal, (label, said)
+            checks = [r for call_id, r in _checks(running.sink) if call_id.startswith(label)]
+            assert checks == (["asserted"] if personal else ["skipped"]), (label, checks)
     finally:
         await running.stop()
 
@@ -80,7 +90,7 @@ async def test_brute_force_is_locked_out_across_lookups_and_calls(
         first = _scenario(tmp_path / "a.xml", [*LOOKUP, *guesses, *again], hangup_ms=8000)
         result = await run_sipp(first, running.port, timeout_s=90)
         assert result.returncode == 0, result.stdout[-1500:] + result.errors[-1500:]
-        assert _checks(running.sink) == ["failed"] * 3 + ["locked-call"] * 2
+        assert [r for _, r in _checks(running.sink)] == ["failed"] * 3 + ["locked-call"] * 2
         second = _scenario(
             tmp_path / "b.xml",
             [*LOOKUP, (9000, "3333#"), (4000, "4444#")],  # five failures for this dossier
@@ -88,8 +98,8 @@ async def test_brute_force_is_locked_out_across_lookups_and_calls(
         )
         result = await run_sipp(second, running.port, timeout_s=90)
         assert result.returncode == 0, result.stdout[-1500:] + result.errors[-1500:]
-        assert _checks(running.sink)[5:] == ["failed", "failed", "locked-dossier"]
-        assert not any(PERSONAL in t for t in _said(running.sink))
+        assert [r for _, r in _checks(running.sink)][5:] == ["failed", "failed", "locked-dossier"]
+        assert not any(PERSONAL in t for _, t in _said(running.sink))
         await running.stop()
         engine = create_engine_from_url(url)
         with engine.connect() as conn:

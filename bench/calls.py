@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,27 +192,43 @@ def start_tongdai(
     workdir: Path, sip_port: int, env: dict[str, str], app: str = "hotline"
 ) -> subprocess.Popen[bytes]:
     """``tongdai serve --app APP`` on 127.0.0.1:sip_port (the hotline with its web app on a
-    free port); returns once it answers calls."""
+    free port); returns once it answers calls: its workers say so and the node's ``/readyz``
+    (and the web app's) answer 200, so no call waits for a worker still starting."""
     log_path = workdir / "tongdai.log"
-    web = ["--web-port", str(free_port())] if app == "hotline" else ["--no-web"]
+    web_port, node_port = free_port(), free_port()
+    web = ["--web-port", str(web_port)] if app == "hotline" else ["--no-web"]
+    ready_urls = [f"http://127.0.0.1:{node_port}/readyz"]
+    if app == "hotline":
+        ready_urls.append(f"http://127.0.0.1:{web_port}/readyz")
     # sipp on loopback stands for a trunk or a proxy carrying many callers: the per-source
     # limits (a flood guard for one caller) would throttle it, so it is exempt, as a trunk is.
     env = {"TONGDAI_SIP__LIMITS__EXEMPT": '["127.0.0.1"]', **env}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(TONGDAI), "serve", "--app", app, *web,
+            [str(TONGDAI), "serve", "--app", app, *web, "--metrics-port", str(node_port),
              "--sip-host", "127.0.0.1", "--sip-port", str(sip_port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=workdir, env=env,
         )  # fmt: skip
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not re.search(rb"answering calls on|dispatching sip:", log_path.read_bytes()):
+    while not (
+        re.search(rb"answering calls on|dispatching sip:", log_path.read_bytes())
+        and all(_answers_200(url) for url in ready_urls)
+    ):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_process(proc)
             tail = log_path.read_text(errors="replace")[-2000:]
             raise BenchError(f"tongdai serve did not start (exit {proc.returncode}):\n{tail}")
         time.sleep(0.1)
     return proc
+
+
+def _answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status) == 200
+    except OSError:  # refused, not ready yet (503 is an HTTPError, an OSError)
+        return False
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> None:

@@ -51,6 +51,19 @@ class Signalling(Protocol):
     def refer(self, target: str) -> Awaitable[TransferOutcome]: ...
 
 
+class _EndedSignalling:
+    """A finished call's dialog: nothing left to hang up or transfer."""
+
+    async def hangup(self) -> None:
+        return None
+
+    async def refer(self, target: str) -> TransferOutcome:
+        raise CallerHungUp("ended")
+
+
+_ENDED = _EndedSignalling()
+
+
 class Call:
     """A live call as the dialog runtime sees it."""
 
@@ -207,6 +220,11 @@ class Call:
         self.end_reason = reason
         self._ended.set()
         self.stream.close()
+        # The endpoint keeps an ended leg (and so this call) a while for retransmissions; let
+        # go of what is big or points back at the leg, so a finished call is freed by
+        # reference counting, not by a full collection that may come much later.
+        self._signalling = _ENDED
+        self.echo_reference = EchoReference(clock=self._now)  # the last prompt's energy
         self._sink.emit(
             CallEnded(
                 call_id=self._info.call_id, reason=reason, duration_s=self._now() - self.started_at

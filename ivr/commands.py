@@ -223,11 +223,6 @@ async def _run_dispatcher(
     dispatcher = Dispatcher(sockets, settings.sip.limits)
     await _bind_sip(dispatcher.start(settings.sip.host, settings.sip.port, settings.sip.transports),
                     settings)  # fmt: skip
-    print(
-        f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "
-        f"to {len(processes)} workers",
-        flush=True,
-    )
     stop = _stop_on_signals()
     ready = False
     while not stop.is_set():
@@ -238,6 +233,13 @@ async def _run_dispatcher(
             ready = all(event.is_set() for event in started)
             if ready:
                 node.sip_bound()
+                # Said only now: a call relayed to a worker still loading its model or its
+                # prompts waits in the socket pair, and its INVITE is retransmitted.
+                print(
+                    f"tongdai: dispatching sip:hotline@{settings.sip.host}:{settings.sip.port} "
+                    f"to {len(processes)} workers",
+                    flush=True,
+                )
             else:
                 up = sum(event.is_set() for event in started)
                 node.readiness.failed("sip", f"workers starting ({up} of {len(started)})")

@@ -147,9 +147,13 @@ async def build_hotline(
     from ivr.calllog.purge_schedule import purge_once, purge_periodically
     from ivr.runtime.deps import PinnedTree, RuntimeDeps, RuntimeTiming
     from ivr.runtime.interpreter import run_call
+    from menus.followed_tree import FollowedTree
     from menus.store import MenuStore, PublishedTrees
 
     trees = PublishedTrees(MenuStore(sessions), fallback=settings.menus.default_tree)
+    followed = FollowedTree(trees)  # a call's set-up pins it without a database query
+    await followed.start()
+    hotline.closers.append(followed.close)
     recognizer, voice_detector = await _load_recognizer(settings, hotline)
     officers = DbOfficerDirectory(sessions, timezone=settings.timezone)
     tz = ZoneInfo(settings.timezone)
@@ -172,7 +176,7 @@ async def build_hotline(
 
     async def prerender() -> None:
         try:
-            tree = await asyncio.to_thread(trees.current)
+            tree = followed.current()
             report = await cache.prerender(static_prompt_texts(tree))
             log.info("prompts ready: %s", report)
         except Exception:
@@ -194,7 +198,7 @@ async def build_hotline(
     hotline.closers.append(lambda: _cancel(retention))
 
     async def on_hotline_call(call: Call) -> None:
-        tree = await asyncio.to_thread(trees.current)  # pinned for the whole call
+        tree = followed.current()  # pinned for the whole call
         prompts = voice.for_tree(tree, report=recording_problem(sink, call.info.call_id))
         call_deps = dataclasses.replace(
             deps, prompts=prompts, voice_detector=echo_guarded(deps.voice_detector, call)

@@ -93,6 +93,9 @@ class PromptVoice:
         self._private = private
         self._recordings = recordings
         self._fixed = {" ".join(t.split()) for t in fixed_texts}
+        # The last tree's recordings and static texts: every call of a version shares them
+        # (walking the tree on each call's set-up cost the event loop a millisecond a call).
+        self._walked: tuple[Any, dict[str, str], frozenset[str]] | None = None
 
     def for_tree(
         self,
@@ -103,8 +106,12 @@ class PromptVoice:
     ) -> PromptSource:
         """The prompt source of one call on ``tree`` (its recordings and static texts);
         ``extra_static`` adds the fixed sentences of an application without a tree."""
-        recordings = prompt_recordings(tree)
-        static = static_texts(tree) | self._fixed | {" ".join(t.split()) for t in extra_static}
+        walked = self._walked
+        if walked is None or walked[0] is not tree:
+            walked = (tree, prompt_recordings(tree), frozenset(static_texts(tree) | self._fixed))
+            self._walked = walked
+        recordings = walked[1]
+        static = walked[2] | {" ".join(t.split()) for t in extra_static}
 
         async def prompt(text: str) -> Audio:
             key = " ".join(text.split())

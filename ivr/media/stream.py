@@ -108,6 +108,10 @@ PCMU = Codec("PCMU", 0)
 PCMA = Codec("PCMA", 8)
 
 
+def _ignore_digit(digit: str, source: str) -> None:
+    """A closed stream's digit callback."""
+
+
 class _Play:
     """One queued piece of audio. It is encoded a second at a time as it plays, so a long
     prompt never holds the event loop for more than some tens of microseconds at once, and a
@@ -359,6 +363,10 @@ class MediaStream(asyncio.DatagramProtocol):
         self._closed = True
         self._clock.unregister(self)
         self.stop_playback()
+        # The callbacks are closures over the leg and its call: dropped, so that a closed
+        # stream the endpoint still holds keeps no call alive (and forms no cycle with it).
+        self._on_digit = _ignore_digit
+        self._on_inactive = None
         if self._transport is not None:
             self._transport.close()
         readers, self._readers = list(self._readers), weakref.WeakSet()
@@ -527,10 +535,13 @@ class MediaStream(asyncio.DatagramProtocol):
         if self._closed:
             return
         log.warning("RTP socket on port %d closed unexpectedly: %s", self.local_port, exc)
+        on_inactive = self._on_inactive  # close() lets go of it
         self.close()
         if not self._inactive_fired:
             self._inactive_fired = True
+            self._on_inactive = on_inactive
             self._notify_inactive()
+            self._on_inactive = None
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (e.g. port unreachable while the peer sets up) are not fatal."""

@@ -291,6 +291,7 @@ async def _run_ivr(
         hotline.bridge.dial = worker.endpoint.dial
     await _bind_sip(worker.start(), settings)
     telemetry.start(worker, hotline)
+    await hotline.warmed()  # ready (and "answering calls") once its prompts are rendered
     if on_bound is not None:
         on_bound()
     settle_garbage_collector()

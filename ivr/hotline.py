@@ -26,6 +26,8 @@ from ivr.sip.endpoint import RegisterHandler
 
 log = logging.getLogger(__name__)
 
+WARMUP_WAIT_S = 60.0  # longest a worker waits for its prompts before it takes calls
+
 
 class LogSink:
     """Writes every call event to the log (one line each)."""
@@ -56,6 +58,17 @@ class Hotline:
     registrar: RegisterHandler | None = None  # answers officers' REGISTERs
     bridge: BridgeLine | None = None  # rings officers; its dial is the worker's endpoint
     calllog: Any = None  # the call-log sink, whose drops are counted in metrics
+    warmup: asyncio.Task[None] | None = None  # the menu prompts rendered ahead of the first call
+
+    async def warmed(self, timeout_s: float = WARMUP_WAIT_S) -> None:
+        """Wait, at most ``timeout_s``, for the prompts rendered ahead of the first call: a
+        worker that takes calls while synthesising them answers late and plays its clock late."""
+        if self.warmup is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.warmup), timeout_s)
+        except TimeoutError:
+            log.warning("prompts still rendering after %.0f s: taking calls anyway", timeout_s)
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -183,6 +196,7 @@ async def build_hotline(
             log.exception("pre-rendering the menu prompts failed (they render on first use)")
 
     warmup = asyncio.get_running_loop().create_task(prerender())
+    hotline.warmup = warmup
     hotline.closers.append(lambda: _cancel(warmup))
     retention = asyncio.get_running_loop().create_task(
         purge_periodically(

@@ -102,6 +102,31 @@ class EchoPath:
         return best, float(self.mean[best] + SPREAD * spread[best])
 
 
+ENERGY_CACHE_SIZE = 32
+"""Prompts whose running energy is kept: every call playing the same prompt (the same cached
+audio) shares one array instead of computing and holding its own."""
+_energies: dict[bytes, np.ndarray] = {}
+
+
+def running_energy(pcm: bytes) -> np.ndarray:
+    """Running sum of squares of 16-bit ``pcm``, from 0 (one more entry than samples); read
+    only, shared by every call playing the same audio."""
+    try:
+        found = _energies.get(pcm)
+    except TypeError:  # not bytes (a bytearray): not cached
+        found = None
+    if found is not None:
+        return found
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    energy = np.concatenate(([0.0], np.cumsum(samples * samples)))
+    energy.flags.writeable = False
+    if isinstance(pcm, bytes):
+        if len(_energies) >= ENERGY_CACHE_SIZE:
+            del _energies[next(iter(_energies))]  # the oldest entry
+        _energies[pcm] = energy
+    return energy
+
+
 class EchoReference:
     """What the call is playing, by time: the guard's reference, and the echo path learned on
     this call (kept across the questions of the call)."""
@@ -116,10 +141,9 @@ class EchoReference:
 
     def playing(self, pcm: bytes, *, at: float | None = None) -> None:
         """A prompt starts playing now (or at ``at`` on the reference clock)."""
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-        self._energy = np.concatenate(([0.0], np.cumsum(samples * samples)))
+        self._energy = running_energy(pcm)
         self._start = self._clock() if at is None else at
-        self._samples = samples.size
+        self._samples = len(pcm) // 2
 
     def stopped(self, *, at: float | None = None) -> None:
         """The prompt stopped (ended or interrupted): nothing more is played after this."""

@@ -43,6 +43,7 @@ DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024
 """In-memory budget: about 70 minutes of 8 kHz audio, far more than a tree's prompts."""
 
 DEFAULT_PAUSE_S = 0.15
+SPOKEN_MEMO_SIZE = 1024  # normalised texts remembered
 """Silence between the fragments of an assembled sentence, as a speaker's short breath."""
 
 _CLAUSE_END = re.compile(r"(?<=[,;:.!?])\s+")
@@ -122,6 +123,9 @@ class PromptCache:
         self._memory: OrderedDict[str, Audio] = OrderedDict()
         self._memory_used = 0
         self._inflight: dict[str, asyncio.Task[Audio]] = {}
+        # text -> spoken text: the same prompts are asked for by every call, and normalising
+        # one takes longer than finding its audio
+        self._spoken: dict[str, str] = {}
         self.stats = CacheStats()
 
     @property
@@ -131,7 +135,13 @@ class PromptCache:
 
     def spoken(self, text: str) -> str:
         """The normalised text the synthesiser reads for ``text``."""
-        return " ".join(self._normalize(text).split())
+        found = self._spoken.get(text)
+        if found is None:
+            found = " ".join(self._normalize(text).split())
+            if len(self._spoken) >= SPOKEN_MEMO_SIZE:
+                self._spoken.clear()  # dynamic sentences (dossier read-backs) do not pile up
+            self._spoken[text] = found
+        return found
 
     def key(self, text: str, voice: VoiceId | None = None) -> PromptKey:
         """The cache key of ``text`` in ``voice`` (default: the synthesiser's preferred voice)."""

@@ -424,6 +424,7 @@ class LevelResult:
     cpu_peak_pct: float = 0.0
     child_cpu_pct: float = 0.0
     rss_mb: float = 0.0
+    rss_now_mb: float = 0.0
     sipp_cpu_pct: float = 0.0
     machine_pct: float = 0.0
     seconds: float = 0.0
@@ -559,14 +560,10 @@ def run_level(
             result.sipp_exit = max(result.sipp_exit, code)
         result.seconds = time.monotonic() - started
         sampler.stop()
-        result.rss_mb = (
-            sum(
-                proc_status_kb(pid, "VmHWM")
-                for p in tongdais
-                for pid in [p.pid, *descendants(p.pid)]
-            )
-            / 1024
-        )
+        pids_now = [pid for p in tongdais for pid in [p.pid, *descendants(p.pid)]]
+        result.rss_mb = sum(proc_status_kb(pid, "VmHWM") for pid in pids_now) / 1024
+        # resident now, the run's calls ended: across runs on one process, what stays
+        result.rss_now_mb = sum(proc_status_kb(pid, "VmRSS") for pid in pids_now) / 1024
     finally:
         if profiler is not None:
             result.profile = finish_profiler(profiler, workdir)
@@ -693,7 +690,11 @@ def run_runs(level: int, args: argparse.Namespace, root: Path, env: dict[str, st
         for run in range(1, args.runs + 1):
             result = run_level(level, args, root, env, fleet, run)
             print_row(result)
-            print(f"      level {level} run {run} of {args.runs} on one process", flush=True)
+            print(
+                f"      level {level} run {run} of {args.runs} on one process; "
+                f"resident after the run {result.rss_now_mb:.0f} MB",
+                flush=True,
+            )
             print_notes(result)
     finally:
         fleet.stop()

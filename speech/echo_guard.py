@@ -112,17 +112,18 @@ def running_energy(pcm: bytes) -> np.ndarray:
     """Running sum of squares of 16-bit ``pcm``, from 0 (one more entry than samples); read
     only, shared by every call playing the same audio."""
     try:
-        found = _energies.get(pcm)
+        found = _energies.pop(pcm, None)
     except TypeError:  # not bytes (a bytearray): not cached
         found = None
     if found is not None:
+        _energies[pcm] = found  # the most recently played last: evicted last
         return found
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
     energy = np.concatenate(([0.0], np.cumsum(samples * samples)))
     energy.flags.writeable = False
     if isinstance(pcm, bytes):
         if len(_energies) >= ENERGY_CACHE_SIZE:
-            del _energies[next(iter(_energies))]  # the oldest entry
+            del _energies[next(iter(_energies))]  # the least recently played
         _energies[pcm] = energy
     return energy
 

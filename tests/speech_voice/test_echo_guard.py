@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from speech.audio import read_wav
-from speech.echo_guard import EchoGuard, EchoReference
+from speech.echo_guard import ENERGY_CACHE_SIZE, EchoGuard, EchoReference, running_energy
 from speech.espeak_engine import EspeakSynthesizer
 from speech.vad import SpeechDetector
 from tests.speech_voice.echo_streams import RATE, echo_of, line_noise, mix, run
@@ -110,3 +110,24 @@ def test_the_echo_path_is_learned_and_kept_for_the_call(prompts: list[np.ndarray
     assert -20 < offset_db < -10  # the echo's level, with its spread
     # the next question's guard starts from what this one learned
     assert EchoGuard(SpeechDetector(), reference).reference.path is reference.path
+
+
+def test_calls_playing_the_same_prompt_share_its_energy() -> None:
+    rng = np.random.default_rng(7)
+    prompt = rng.integers(-20000, 20000, 8000, dtype="<i2").tobytes()
+    first, second = EchoReference(), EchoReference()
+    first.playing(prompt, at=0.0)
+    second.playing(prompt, at=5.0)
+    energy = running_energy(prompt)
+    samples = np.frombuffer(prompt, dtype="<i2").astype(np.float64)
+    assert np.array_equal(energy, np.concatenate(([0.0], np.cumsum(samples * samples))))
+    assert running_energy(bytes(prompt)) is energy  # equal audio: the one array
+    assert not energy.flags.writeable  # shared: no call may change it
+    # both references read the same prompt energy at the same point of their playback
+    delays = np.array([0, 160, 800])
+    assert np.array_equal(first.energies(delays, now=0.5), second.energies(delays, now=5.5))
+    # other prompts in between: the most recently played stays, the oldest goes
+    for n in range(ENERGY_CACHE_SIZE):
+        running_energy(bytes([n % 256, 1]) * 400)
+        running_energy(prompt)
+    assert running_energy(prompt) is energy

@@ -43,7 +43,7 @@ from ivr.queue.model import OfficerState
 from ivr.queue.music import default_music
 from ivr.queue.store import MemoryQueueStore
 from ivr.queue.waiting import QueueDoor, QueueResult
-from ivr.settings import MediaSettings, SipSettings
+from ivr.settings import MediaSettings, SipSettings, SourceLimitSettings
 from ivr.sip.bindings import Binding, BindingChange, MemoryBindings
 from ivr.worker import Worker
 from speech.audio import read_wav
@@ -81,8 +81,16 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
             results.append(await holder[0].wait(call, DEPT))
 
     worker = Worker(
-        sip=SipSettings(host="127.0.0.1", port=free_port(), max_calls=4 * bridges),
-        media=MediaSettings(rtp_port_min=30000, rtp_port_max=30000 + 8 * bridges),
+        # sipp on loopback stands for a trunk carrying many callers: exempt from the per-source
+        # limits (a flood guard for one caller), as a trunk is
+        sip=SipSettings(
+            host="127.0.0.1",
+            port=free_port(),
+            max_calls=4 * bridges,
+            limits=SourceLimitSettings(exempt=["127.0.0.1"]),
+        ),
+        # below the sipp callers' media ports (tests.e2e.harness.media_range: 31000 and up)
+        media=MediaSettings(rtp_port_min=20000, rtp_port_max=20000 + 8 * bridges),
         on_call=on_call,
         sink=_NullSink(),
     )
@@ -129,6 +137,8 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
         timeout_s=duration_s + ramp_s + 60,
     )  # fmt: skip
     uas_code = await uas.wait()
+    if uac.returncode:
+        print("sipp callers:", (uac.errors or uac.stderr).strip()[-600:])
     stats = worker.clock.stats
     await worker.stop()
     shutil.rmtree(workdir, ignore_errors=True)

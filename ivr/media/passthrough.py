@@ -78,6 +78,7 @@ class Passthrough:
         call each: for benchmarks)."""
         self._source = source
         self._target = target
+        self._now = asyncio.get_running_loop().time  # the streams' clock; built in the loop
         self.stats = PassthroughStats()
         self._offset: int | None = None  # our timestamp minus the source's
         self._ssrc: int | None = None
@@ -100,7 +101,7 @@ class Passthrough:
     def forward(self, packet: RtpMedia) -> None:
         """Called by the source stream for each packet it accepted from its peer."""
         source, target, stats = self._source, self._target, self.stats
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         last = self._last_arrival
         self._last_arrival = now
         if last is not None:
@@ -125,6 +126,9 @@ class Passthrough:
                 stats.transcoded += 1
             out_type = out_codec.payload_type
             samples = len(payload)
+        if not target.sending:  # on hold: nothing to map, nothing sent
+            stats.held += 1
+            return
         marker = packet.marker
         offset = self._offset
         if offset is None or packet.ssrc != self._ssrc or not target.relayed:

@@ -1,14 +1,19 @@
 """Bridged calls held at once: sipp callers queued and bridged to sipp "officer" phones.
 
 One worker in this process (its own media clock), the department queue in memory and N
-officers whose registered phone is a sipp UAS that answers after 300 ms and echoes RTP
-(-rtp_echo). N sipp
-callers (recorded PCMA speech, tests/e2e/scenarios/dtmf_caller.xml.in) call in over ``--ramp``
-seconds and stay ``--duration`` seconds; each is put in line, its officer's phone rung, and the
-two legs bridged until the caller hangs up (the bridge then hangs up the officer).
+officers whose registered phone is a sipp UAS that answers after 300 ms with ``--officer-codec``
+(PCMU by default, so every packet is converted from and to the callers' PCMA) and echoes RTP
+(-rtp_echo). N sipp callers (recorded Vietnamese speech from $TONGDAI_TESTDATA, looped for the
+whole call, as PCMA RTP 20 ms apart) call in over ``--ramp`` seconds and stay ``--duration``
+seconds; each is put in line, its officer's phone rung, and the two legs bridged until the
+caller hangs up (the bridge then hangs up the officer).
 
-Printed: failed calls (sipp, both sides), bridges made, INVITE->200 of the officer legs p50/p95,
-frames relayed and dropped per direction, media clock lateness p50/p99/max and tick cost.
+Printed: sipp's exit codes (0: every call of that side succeeded), bridges made, INVITE->200 of
+the officer legs p50/p95; per direction, packets relayed and not sent; the relay's added delay
+(kernel receive time to our send, one packet in 4) p50/p99/max; the interval between packets
+tongdai sends on each leg p50/p99/max, beside the interval between the packets sipp sent that
+it relays (a relay sends as packets come, so its send intervals can be no smoother than its
+input); media clock lateness and tick cost.
 
     .venv/bin/python -m bench.bridges [--bridges 50] [--duration 15] [--ramp 5]
 
@@ -20,37 +25,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from core.audio import Audio
 from ivr.bridge.officer_line import BridgeLine
 from ivr.call import Call
 from ivr.channel import CallerHungUp
+from ivr.media.latency_histogram import LatencyHistogram
 from ivr.officer_settings import QueueSettings
 from ivr.queue.model import OfficerState
 from ivr.queue.music import default_music
 from ivr.queue.store import MemoryQueueStore
 from ivr.queue.waiting import QueueDoor, QueueResult
-from ivr.settings import MediaSettings, SipSettings
+from ivr.settings import MediaSettings, SipSettings, SourceLimitSettings
 from ivr.sip.bindings import Binding, BindingChange, MemoryBindings
 from ivr.worker import Worker
+from speech.audio import read_wav
 from tests.e2e.harness import dtmf_scenario, free_port, run_sipp
+from tests.e2e.pcap_audio import write_rtp_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
 UAS = ROOT / "tests" / "e2e" / "scenarios" / "uas_answer.xml"
-SPEECH_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
+SPEECH = "call8k_1.wav"
 DEPT = "bench"
+PROBE_EVERY = 4  # the added delay is measured on one relayed packet in 4 (a system call each)
 
 
 async def silence(text: str) -> Audio:
     return Audio(bytes(1600), 8000)  # 0.1 s: announcements cost nothing here
 
 
-async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
+async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str) -> None:
     uas_port = free_port()
     store, bindings = MemoryQueueStore(), MemoryBindings()
     now = time.time()
@@ -70,8 +81,16 @@ async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
             results.append(await holder[0].wait(call, DEPT))
 
     worker = Worker(
-        sip=SipSettings(host="127.0.0.1", port=free_port(), max_calls=4 * bridges),
-        media=MediaSettings(rtp_port_min=30000, rtp_port_max=30000 + 8 * bridges),
+        # sipp on loopback stands for a trunk carrying many callers: exempt from the per-source
+        # limits (a flood guard for one caller), as a trunk is
+        sip=SipSettings(
+            host="127.0.0.1",
+            port=free_port(),
+            max_calls=4 * bridges,
+            limits=SourceLimitSettings(exempt=["127.0.0.1"]),
+        ),
+        # below the sipp callers' media ports (tests.e2e.harness.media_range: 31000 and up)
+        media=MediaSettings(rtp_port_min=20000, rtp_port_max=20000 + 8 * bridges),
         on_call=on_call,
         sink=_NullSink(),
     )
@@ -83,6 +102,7 @@ async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
         from_uri=f"sip:hotline@127.0.0.1:{worker.port}",
         whisper=silence,
         clock=time.time,
+        probe_every=PROBE_EVERY,
     )
     holder.append(
         QueueDoor(
@@ -98,14 +118,15 @@ async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
         workdir / "caller.xml",
         [],
         hangup_after_ms=int(duration_s * 1000),
-        audio_pcap=SPEECH_PCAP if SPEECH_PCAP.exists() else None,
+        audio_pcap=speech_pcap(workdir / "speech.pcap", duration_s),
     )
     rate = max(1.0, bridges / max(ramp_s, 0.1))
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester)")
+    uas_scenario = officer_scenario(workdir, officer_codec)
     uas = await asyncio.create_subprocess_exec(
-        sipp, "-sf", str(UAS), "-i", "127.0.0.1", "-p", str(uas_port), "-mp", "40000",
+        sipp, "-sf", str(uas_scenario), "-i", "127.0.0.1", "-p", str(uas_port), "-mp", "40000",
         "-rtp_echo", "-m", str(bridges), "-nostdin", "-timeout",
         f"{int(duration_s + ramp_s + 60)}s", "-timeout_error",
         cwd=workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -116,6 +137,8 @@ async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
         timeout_s=duration_s + ramp_s + 60,
     )  # fmt: skip
     uas_code = await uas.wait()
+    if uac.returncode:
+        print("sipp callers:", (uac.errors or uac.stderr).strip()[-600:])
     stats = worker.clock.stats
     await worker.stop()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -129,12 +152,56 @@ async def run(bridges: int, duration_s: float, ramp_s: float) -> None:
         p95 = ring[min(len(ring) - 1, int(0.95 * len(ring)))]
         print(f"officer INVITE->200 p50 {1000 * statistics.median(ring):.0f} ms, "
               f"p95 {1000 * p95:.0f} ms")  # fmt: skip
-    print(f"frames relayed caller->officer {sum(s.relayed for s in up)}, dropped "
+    print(f"packets relayed caller->officer {sum(s.relayed for s in up)}, not sent "
           f"{sum(s.dropped for s in up)}; officer->caller {sum(s.relayed for s in down)}, "
-          f"dropped {sum(s.dropped for s in down)}")  # fmt: skip
+          f"not sent {sum(s.dropped for s in down)}; converted PCMA<->PCMU "
+          f"{sum(s.media.transcoded for s in up + down)}")  # fmt: skip
+    delay = merged(s.media.added_delay for s in up + down)
+    print(f"relay added delay (kernel arrival -> send, {delay.count} packets) "
+          f"{spread(delay)}")  # fmt: skip
+    for name, side in (("officer leg (caller->officer)", up), ("caller leg (officer->caller)",
+                                                                down)):  # fmt: skip
+        sent = merged(s.media.send_intervals for s in side)
+        came = merged(s.media.arrival_intervals for s in side)
+        print(f"{name}: tongdai's send interval {spread(sent)}; sipp's packets arrived "
+              f"{spread(came)} apart")  # fmt: skip
     print(f"media clock lateness p50/p99/max {1000 * stats.lateness_p50_s:.1f}/"
           f"{1000 * stats.lateness_p99_s:.1f}/{1000 * stats.lateness_max_s:.1f} ms, tick cost "
           f"p99 {1000 * stats.tick_cost_p99_s:.1f} ms, skipped {stats.skipped}")  # fmt: skip
+
+
+def merged(histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
+    total = LatencyHistogram()
+    for h in histograms:
+        total.merge(h)
+    return total
+
+
+def spread(h: LatencyHistogram) -> str:
+    """p50/p99/max in ms."""
+    return (f"p50/p99/max {1000 * h.percentile(0.5):.1f}/{1000 * h.percentile(0.99):.1f}/"
+            f"{1000 * h.max_s:.1f} ms")  # fmt: skip
+
+
+def speech_pcap(path: Path, seconds: float) -> Path:
+    """The shared test recording repeated for `seconds`, as PCMA RTP packets 20 ms apart (sipp's
+    own g711a.pcap is 7 s of 30 ms packets: it would end before the call, and its spacing is
+    not the 20 ms that phones send)."""
+    testdata = Path(os.environ.get("TONGDAI_TESTDATA", ROOT.parent / "shared" / "testdata"))
+    pcm, _ = read_wav(testdata / "speech" / SPEECH, rate=8000)
+    size = int(seconds * 8000) * 2
+    looped = (pcm * (1 + size // max(1, len(pcm))))[:size]
+    return write_rtp_pcap(path, looped, lead_silence_s=0.0, trail_silence_s=0.0)
+
+
+def officer_scenario(workdir: Path, codec: str) -> Path:
+    """The officer UAS answering with `codec` (the shared scenario answers PCMA)."""
+    if codec == "PCMA":
+        return UAS
+    text = UAS.read_text().replace("RTP/AVP 8 101", "RTP/AVP 0 101")
+    path = workdir / "officer.xml"
+    path.write_text(text.replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:0 PCMU/8000"))
+    return path
 
 
 class _NullSink:
@@ -147,8 +214,9 @@ def main() -> None:
     parser.add_argument("--bridges", type=int, default=50)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--ramp", type=float, default=5.0)
+    parser.add_argument("--officer-codec", choices=["PCMU", "PCMA"], default="PCMU")
     args = parser.parse_args()
-    asyncio.run(run(args.bridges, args.duration, args.ramp))
+    asyncio.run(run(args.bridges, args.duration, args.ramp, args.officer_codec))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ class Call:
         self.started_at = now()
         self.on_hold = False
         self.handler: asyncio.Task[None] | None = None
+        # While set (a bridge), digits go here with their source instead of the digit queue.
+        self.digit_listener: Callable[[str, str], None] | None = None
         # what is being played, for the echo guard in front of speech barge-in
         self.echo_reference = EchoReference(clock=now)
 
@@ -205,6 +207,9 @@ class Call:
         if self.ended:
             return
         self._sink.emit(DigitReceived(call_id=self._info.call_id, digit=digit, source=source))
+        if self.digit_listener is not None:
+            self.digit_listener(digit, source)
+            return
         self._digits.put_nowait(digit)
         self._digit_arrived.set()
 

@@ -329,18 +329,20 @@ def build_queue(
     host = settings.sip.public_address or settings.sip.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
+    music = load_music(settings.queues.music_file)
     hotline.bridge = BridgeLine(
         _not_started,
         DbRegistry(sessions, realm=settings.registrar.realm),
         from_uri=f"sip:hotline@{host}:{settings.sip.port}",
         whisper=prompts,
         clock=time.time,
+        hold_music=music,  # heard by one side of a bridge while the other holds
     )
     return QueueDoor(
         store=DbQueueStore(sessions),
         settings=settings.queues,
         prompts=prompts,
-        music=load_music(settings.queues.music_file),
+        music=music,
         officers=hotline.bridge,
         clock=time.time,
         sink=hotline.sink,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.audio import LINE_RATE
 from ivr.bridge.relay import RelayStats, bridge
 from ivr.call import Call
 from ivr.channel import Audio, CallChannel, CallerHungUp
@@ -24,6 +25,7 @@ from ivr.queue.model import QueueEntry
 from ivr.sip.bindings import BindingStore
 from ivr.sip.legs import Leg
 from ivr.sip.uac import DialError
+from speech.audio import resample
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,18 @@ class BridgeLine:
         from_uri: str,
         whisper: WhisperSource,
         clock: Callable[[], float],
+        hold_music: Audio | None = None,
+        probe_every: int = 0,
     ) -> None:
+        """``hold_music`` is played to one side of a bridge while the other holds it (silence
+        when None); ``probe_every`` > 0 measures the relay's added delay (benchmarks)."""
         self.dial = dial  # set late: the endpoint is built after the hotline
         self._bindings = bindings
         self._from_uri = from_uri
         self._whisper = whisper
         self._clock = clock
+        self._hold_pcm = b"" if hold_music is None else _line_pcm(hold_music)
+        self._probe_every = probe_every
         self.ring_times_s: list[float] = []  # INVITE to answer, per answered attempt
         self.dialled_at: list[float] = []  # when each round of INVITEs went out (clock time)
         self.relays: list[tuple[RelayStats, RelayStats]] = []  # per bridge: up, down
@@ -107,7 +115,11 @@ class BridgeLine:
         if channel.ended:
             await officer_call.hangup()
             raise CallerHungUp("caller left during the whisper")
-        self.relays.append(await bridge(channel, officer_call))
+        self.relays.append(
+            await bridge(
+                channel, officer_call, hold_music=self._hold_pcm, probe_every=self._probe_every
+            )
+        )
         return True
 
     async def ring(
@@ -160,6 +172,10 @@ class BridgeLine:
         if winner is not None:
             self.ring_times_s.append(winner.ring_s)
         return winner
+
+
+def _line_pcm(audio: Audio) -> bytes:
+    return audio.pcm if audio.rate == LINE_RATE else resample(audio.pcm, audio.rate, LINE_RATE)
 
 
 async def _cancel_when_gone(caller: Call, cancel: asyncio.Event) -> None:

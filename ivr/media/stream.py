@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from core import g711
 from ivr.log_budget import LogBudget
@@ -52,6 +52,10 @@ ENCODE_AHEAD_SAMPLES = LINE_RATE  # a playing prompt is encoded one second at a 
 # most 80 ms more latency on a digit that already needs 40 ms of tone.
 INBAND_BATCH_FRAMES = 4
 EVENT_DURATION_MS = 160  # an RFC 4733 digit we send: 8 packets, then the end packet twice more
+# While packets relayed from a bridged leg keep coming, the clock sends no audio of its own; it
+# takes over when none came for this long (the other side on hold or silent): 5 frames, more
+# than a peer's usual send jitter.
+RELAY_COVER_S = 0.1
 _LOG_BUDGET = LogBudget()  # shared by every stream of the process
 
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
@@ -110,6 +114,12 @@ PCMA = Codec("PCMA", 8)
 
 def _ignore_digit(digit: str, source: str) -> None:
     """A closed stream's digit callback."""
+
+
+class PacketRelay(Protocol):
+    """Where a bridged stream hands each packet it accepted (``ivr.media.passthrough``)."""
+
+    def forward(self, packet: RtpMedia) -> None: ...
 
 
 class _Play:
@@ -196,6 +206,10 @@ class MediaStream(asyncio.DatagramProtocol):
         self._malformed = self._unknown = self._foreign = self._digits = self._dropped = 0
         self._last_send: float | None = None
         self._max_gap = 0.0
+        # bridging: where accepted packets are forwarded, and packets forwarded to us
+        self.relay_to: PacketRelay | None = None
+        self._relayed_at: float | None = None  # when the last one was sent; None: clock sends
+        self._relayed_ts: int | None = None  # just after the last relayed audio
 
     # ------------------------------------------------------------------ set-up and control
     async def open(self, host: str, port: int) -> None:
@@ -259,6 +273,34 @@ class MediaStream(asyncio.DatagramProtocol):
             self._codec = codec
             self._silence = codec.encode(bytes(FRAME_BYTES))
         self._dtmf_pt = dtmf_payload_type
+
+    @property
+    def dtmf_payload_type(self) -> int | None:
+        """The negotiated telephone-event payload type, None without one."""
+        return self._dtmf_pt
+
+    @property
+    def timestamp(self) -> int:
+        """The RTP timestamp of the next packet the clock sends."""
+        return self._ts
+
+    @property
+    def last_send_at(self) -> float | None:
+        """Loop time of the last packet sent (None before the first, and after a hold)."""
+        return self._last_send
+
+    @property
+    def relayed(self) -> bool:
+        """True while packets relayed from a bridged leg are what this stream sends."""
+        return self._relayed_at is not None
+
+    @property
+    def fileno(self) -> int | None:
+        """The UDP socket's file descriptor (None before :meth:`open`)."""
+        sock = self._sock
+        if sock is None and self._transport is not None:
+            sock = self._transport.get_extra_info("socket")
+        return None if sock is None else sock.fileno()
 
     @property
     def sending(self) -> bool:
@@ -367,6 +409,7 @@ class MediaStream(asyncio.DatagramProtocol):
         # stream the endpoint still holds keeps no call alive (and forms no cycle with it).
         self._on_digit = _ignore_digit
         self._on_inactive = None
+        self.relay_to = None  # the other leg's relay holds that leg's stream
         if self._transport is not None:
             self._transport.close()
         readers, self._readers = list(self._readers), weakref.WeakSet()
@@ -380,7 +423,18 @@ class MediaStream(asyncio.DatagramProtocol):
             return
         now = self._clock.now
         transport, remote = self._transport, self._remote
-        if self._sending and transport is not None and remote is not None:
+        relayed = False
+        if self._relayed_at is not None:
+            if now - self._relayed_at < RELAY_COVER_S:
+                relayed = True  # the other leg's packets are sent as they arrive
+            else:
+                self._resume_after_relay()
+        if (
+            self._sending
+            and transport is not None
+            and remote is not None
+            and (self._events_out or not relayed)
+        ):
             if self._events_out:  # an RFC 4733 event replaces the audio while it lasts
                 packet = self._next_event_packet()
             else:
@@ -394,25 +448,7 @@ class MediaStream(asyncio.DatagramProtocol):
                 packet = rtp.build(
                     self._codec.payload_type, self._seq, self._ts, self.ssrc, payload, marker
                 )
-            sock = self._sock
-            if sock is not None:
-                try:
-                    sock.sendto(packet, remote)
-                except (BlockingIOError, InterruptedError):
-                    # The socket buffer is full: from now on let asyncio queue and wait for
-                    # room, so packets never overtake each other.
-                    self._sock = None
-                    transport.sendto(packet, remote)
-                except OSError as exc:
-                    self.error_received(exc)
-            else:
-                transport.sendto(packet, remote)
-            self._seq = (self._seq + 1) & 0xFFFF
-            self._packets_out += 1
-            self._bytes_out += len(packet)
-            if self._last_send is not None:
-                self._max_gap = max(self._max_gap, now - self._last_send)
-            self._last_send = now
+            self._send(packet, remote, transport, now)
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
         if self._jitter.pending and now - self._last_rx > REORDER_WAIT_S:
             for held in self._jitter.flush():
@@ -425,6 +461,59 @@ class MediaStream(asyncio.DatagramProtocol):
             self._inactive_fired = True
             log.info("no RTP for %.1f s on port %d", self._inactivity_timeout_s, self.local_port)
             self._notify_inactive()
+
+    def _send(
+        self,
+        packet: bytes,
+        remote: tuple[str, int],
+        transport: asyncio.DatagramTransport,
+        now: float,
+    ) -> None:
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.sendto(packet, remote)
+            except (BlockingIOError, InterruptedError):
+                # The socket buffer is full: from now on let asyncio queue and wait for
+                # room, so packets never overtake each other.
+                self._sock = None
+                transport.sendto(packet, remote)
+            except OSError as exc:
+                self.error_received(exc)
+        else:
+            transport.sendto(packet, remote)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._packets_out += 1
+        self._bytes_out += len(packet)
+        if self._last_send is not None:
+            self._max_gap = max(self._max_gap, now - self._last_send)
+        self._last_send = now
+
+    def send_relayed(
+        self, payload_type: int, timestamp: int, payload: bytes, marker: bool, samples: int,
+        now: float,
+    ) -> bool:  # fmt: skip
+        """Send a packet relayed from a bridged leg now, with our SSRC and sequence number
+        (`samples` of audio, 0 for an RFC 4733 event; `now` the loop's time). While such
+        packets keep coming the clock sends no audio of its own. False when this stream does
+        not send (on hold, closed, no peer address yet)."""
+        transport, remote = self._transport, self._remote
+        if self._closed or not self._sending or transport is None or remote is None:
+            return False
+        self._send(rtp.build(payload_type, self._seq, timestamp, self.ssrc, payload, marker),
+                   remote, transport, now)  # fmt: skip
+        self._relayed_at = now
+        end = (timestamp + samples) & 0xFFFFFFFF
+        if samples and (self._relayed_ts is None or rtp.ts_delta(end, self._relayed_ts) > 0):
+            self._relayed_ts = end
+        return True
+
+    def _resume_after_relay(self) -> None:
+        """Relayed packets stopped: the clock sends again, from a timestamp past theirs."""
+        self._relayed_at = None
+        self._marker = True
+        if self._relayed_ts is not None and rtp.ts_delta(self._relayed_ts, self._ts) > 0:
+            self._ts = self._relayed_ts
 
     def _notify_inactive(self) -> None:
         if self._on_inactive is not None:
@@ -513,12 +602,18 @@ class MediaStream(asyncio.DatagramProtocol):
         """A packet of the caller's: count it, route events and media."""
         self._packets_in += 1
         self._bytes_in += size
+        relay = self.relay_to
+        if relay is not None:
+            relay.forward(packet)
         payload_type = packet.payload_type
         if payload_type == self._dtmf_pt:
             self._receive_event(packet)
             return
         if payload_type != self._codec.payload_type and payload_type not in _STATIC_PT:
             self._unknown += 1
+            return
+        if relay is not None and not self._readers:
+            self._next_rx_ts = None  # relayed as it came; nothing here needs the audio
             return
         if packet.ssrc != self._peer_ssrc:
             if self._peer_ssrc is not None:  # re-INVITE or a new source: a fresh sequence
@@ -591,7 +686,8 @@ class MediaStream(asyncio.DatagramProtocol):
             self._frame(data[start : start + FRAME_BYTES])
 
     def _frame(self, frame: bytes) -> None:
-        if self._inband is not None and not self._rfc4733_seen:
+        # While bridged, tones pass through in the relayed audio: nothing to detect.
+        if self._inband is not None and not self._rfc4733_seen and self.relay_to is None:
             batch = self._inband_batch
             batch.append(frame)
             if len(batch) >= INBAND_BATCH_FRAMES:

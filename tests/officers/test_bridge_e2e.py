@@ -114,6 +114,7 @@ async def serve_queue(
         from_uri=f"sip:hotline@127.0.0.1:{ivr.port}",
         whisper=whisper,
         clock=time.time,
+        hold_music=default_music(),
     )
     door_box.append(
         QueueDoor(

@@ -67,13 +67,12 @@ def record_lost_calls(session: Session, node_id: str, last_seen: datetime) -> in
     ).all()
     if not open_calls:
         return 0
-    last_seq = dict(
-        session.execute(
-            select(CallEventRow.call_id, func.max(CallEventRow.seq))
-            .where(CallEventRow.call_id.in_([call_id for call_id, _ in open_calls]))
-            .group_by(CallEventRow.call_id)
-        ).tuples()
+    seq_stmt = (
+        select(CallEventRow.call_id, func.max(CallEventRow.seq))
+        .where(CallEventRow.call_id.in_([call_id for call_id, _ in open_calls]))
+        .group_by(CallEventRow.call_id)
     )
+    last_seq = {call_id: seq for call_id, seq in session.execute(seq_stmt)}
     closed = 0
     for call_id, started in open_calls:
         ended = max(utc(last_seen), utc(started))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.e2e
 HELD = ROOT / "tests" / "ops" / "scenarios" / "held_routed.xml"  # INVITE, 6 s up, BYE
 HEARTBEAT_S = 0.5
 LOST_AFTER_S = 3.0
-# found by the next look of a live node after the window, written within a second
-FOUND_WITHIN_S = LOST_AFTER_S + HEARTBEAT_S + 1.5
+# found by the next look of a live node after the window; the rest is room for a loaded machine
+FOUND_WITHIN_S = LOST_AFTER_S + HEARTBEAT_S + 2.5
 # a BYE to a killed node is answered by nobody: give up after two retransmissions, not seven
 GIVE_UP = ["-max_non_invite_retrans", "2"]
 
@@ -72,14 +73,14 @@ def _started(node: ServeProcess) -> int:
     return node.output().count("call-started")
 
 
-async def _until(predicate: object, timeout_s: float) -> float:
+async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
     """Seconds until ``predicate()`` held; fails after ``timeout_s``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return time.monotonic() - start
         await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s")
+    raise AssertionError(f"{what}: not within {timeout_s} s")
 
 
 async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
@@ -107,7 +108,7 @@ async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
                 extra=[*LATE_180, *GIVE_UP],
             )
         )
-        await _until(lambda: sum(_started(node) for node in nodes) == 10, 15)
+        await _until(lambda: sum(_started(node) for node in nodes) == 10, 15, "10 calls up")
         await asyncio.sleep(0.5)  # the call-log writers store what they were handed
         carried = _started(nodes[0])
         assert 0 < carried < 10  # both nodes carry calls
@@ -125,9 +126,11 @@ async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
             mine = [c for c in _calls(pg_url) if c.carried_by == "node0"]
             return bool(mine) and all(c.ended_at is not None for c in mine)
 
-        await _until(lost, FOUND_WITHIN_S + 1)
+        await _until(lost, FOUND_WITHIN_S + 1, "the killed node's calls closed")
         found_after_s = time.monotonic() - killed
         assert found_after_s <= FOUND_WITHIN_S, found_after_s
+        print(f"{carried} calls of the killed node closed as lost {found_after_s:.1f} s after "
+              f"the kill (heartbeat {HEARTBEAT_S} s, lost after {LOST_AFTER_S} s)")  # fmt: skip
         result = await fresh
         text = kamailio_log.read_text(errors="replace")
         assert result.returncode == 0, result.errors[-3000:] + text[-3000:]
@@ -142,8 +145,13 @@ async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
 
         result = await held  # the live node's held calls end as they should
         assert result.returncode != 0  # the killed node's callers never got their BYE answered
+
+        def live_ones_ended() -> bool:
+            others = [c for c in _calls(pg_url) if c.carried_by == "node1"]
+            return len(others) == 10 - carried + 8 and all(c.ended_at for c in others)
+
+        await _until(live_ones_ended, 5, "the live node's calls stored ended")
         others = [c for c in _calls(pg_url) if c.carried_by == "node1"]
-        assert len(others) == 10 - carried + 8
         assert all(c.end_reason not in ("", LOST) for c in others), [c.end_reason for c in others]
 
         # the killed node back with the same id: its calls were closed already, none counted
@@ -177,7 +185,7 @@ async def test_a_node_restarted_alone_records_its_own_calls_once(tmp_path: Path)
                 HELD, node.sip_port, calls=3, concurrent=3, rate=10, timeout_s=20, extra=GIVE_UP
             )
         )
-        await _until(lambda: _started(node) == 3, 15)
+        await _until(lambda: _started(node) == 3, 15, "3 calls up")
         await asyncio.sleep(HEARTBEAT_S + 0.5)  # stored, and a heartbeat written after them
         node.process.send_signal(signal.SIGKILL)
         killed_at = datetime.now(UTC)

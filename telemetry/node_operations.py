@@ -12,8 +12,9 @@ import logging
 import sys
 from typing import Any
 
+from db import database_unreachable
 from ivr.calllog.node_liveness import NodeLiveness
-from telemetry.database_check import DatabaseWatcher, wait_for_database
+from telemetry.database_check import DatabaseWatcher, one_line, wait_for_database
 from telemetry.metrics import LivenessMetrics
 from telemetry.multiprocess import aggregating_registry
 from telemetry.node_http import NodeHttp
@@ -76,7 +77,15 @@ class NodeOperations:
             heartbeat_s=node.heartbeat_s, lost_after_s=node.lost_after_s,
             on_lost=lambda node_id, count: metrics.calls_lost.labels(node_id).inc(count),
         )  # fmt: skip
-        closed = self.liveness.start_up()
+        try:
+            closed = self.liveness.start_up()
+        except Exception as exc:  # gone again since it answered: the liveness thread retries
+            if not database_unreachable(exc):
+                raise
+            say(f"node {node.id}: heartbeat not written ({one_line(exc)}); retrying")
+            closed = 0
+        # no connection open while worker processes are forked: the thread opens its own later
+        self._engine.dispose()
         if closed:
             say(f"node {node.id}: {closed} calls of its previous run recorded as lost")
 

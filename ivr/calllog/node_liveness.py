@@ -60,6 +60,7 @@ class NodeLiveness:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._started_up = False
 
     def start_up(self) -> int:
         """Close this node's calls left open by its previous run, then beat. Returns how many
@@ -68,6 +69,7 @@ class NodeLiveness:
             previous = last_beat(session, self.node_id)
             closed = record_lost_calls(session, self.node_id, previous or self._now())
             beat(session, self.node_id, self._now(), starting=True)
+        self._started_up = True
         if closed:
             self._on_lost(self.node_id, closed)
         return closed
@@ -109,7 +111,10 @@ class NodeLiveness:
     def _run(self) -> None:
         while not self._stop.wait(self._heartbeat_s):
             try:
-                self.round()
+                if self._started_up:
+                    self.round()
+                else:  # the database went away at start: this node's old calls come first
+                    self.start_up()
             except Exception as exc:  # the database is down or busy: beat again next time
                 if not self._failing:
                     how = "unreachable" if database_unreachable(exc) else "refused"

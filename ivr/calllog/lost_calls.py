@@ -24,13 +24,17 @@ LOST = "lost"
 def beat(session: Session, node_id: str, at: datetime, *, starting: bool = False) -> None:
     """Record that ``node_id`` is alive at ``at`` (``starting``: it has just started)."""
     at = utc(at)
-    row = session.get(NodeHeartbeatRow, node_id)
-    if row is None:
+    values = {"beat_at": at, **({"started_at": at} if starting else {})}
+    # A write first, not a read: SQLite then waits for a busy writer (the call log's) instead
+    # of failing to turn a read into a write.
+    result = session.execute(
+        update(NodeHeartbeatRow)
+        .where(NodeHeartbeatRow.node_id == node_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
         session.add(NodeHeartbeatRow(node_id=node_id, started_at=at, beat_at=at))
-        return
-    row.beat_at = at
-    if starting:
-        row.started_at = at
 
 
 def last_beat(session: Session, node_id: str) -> datetime | None:

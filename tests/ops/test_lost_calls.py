@@ -83,6 +83,7 @@ async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> 
     raise AssertionError(f"{what}: not within {timeout_s} s")
 
 
+@pytest.mark.postgres
 async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
     tmp_path: Path, pg_url: str
 ) -> None:

@@ -1,6 +1,7 @@
 """A node SIGKILLed with calls up: behind Kamailio on PostgreSQL, new calls go on through the
 other node while that node records the killed node's calls as lost within the stale window and
-counts them; a node restarted alone on SQLite records its own; nothing is counted twice."""
+counts them; a node restarted alone on SQLite records its own; nothing is counted twice; a
+node whose first heartbeat meets a database outage records its old calls once it is back."""
 
 from __future__ import annotations
 
@@ -14,12 +15,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db import create_engine_from_url, session_factory
-from ivr.calllog.lost_calls import LOST
+from db import create_engine_from_url, database_unreachable, migrate, session_factory, unit_of_work
+from ivr import events as ev
+from ivr.calllog.lost_calls import LOST, beat
 from ivr.calllog.moments import utc
-from ivr.calllog.tables import CallEventRow, CallRow
+from ivr.calllog.node_liveness import NodeLiveness
+from ivr.calllog.sink import DbCallLog
+from ivr.calllog.tables import CallEventRow, CallRow, NodeHeartbeatRow
 from tests.e2e.harness import free_port, run_sipp
 from tests.ops.serve_process import ServeProcess, db_init, serve_env
+from tests.ops.tcp_relay import url_through
+from tests.ops.test_faults import postgres_relay
 from tests.ops.test_kamailio_edge import INFO, LATE_180, start_kamailio
 from tests.ops.test_metrics import samples, value
 from tests.support import ROOT
@@ -222,3 +228,53 @@ async def test_a_node_restarted_alone_records_its_own_calls_once(tmp_path: Path)
         assert _lost_events(url) == 3
     finally:
         node.stop()
+
+
+@pytest.mark.postgres
+def test_a_node_started_during_a_database_outage_closes_its_old_calls_once_it_is_back(
+    pg_url: str,
+) -> None:
+    """The first heartbeat fails (the database went away after the start-up check): the
+    liveness thread keeps trying, and closes the node's calls of its previous run first."""
+    migrate(pg_url)
+    direct = create_engine_from_url(pg_url)
+    sessions = session_factory(direct)
+    last_run = datetime.now(UTC) - timedelta(minutes=5)
+    with unit_of_work(sessions) as session:
+        beat(session, "n", last_run + timedelta(seconds=30), starting=True)
+    log = DbCallLog(sessions, node_id="n")
+    log.start()
+    log.emit(ev.CallStarted(call_id="old-1", at=last_run, caller="0901", callee="hotline",
+                            codec="PCMA", remote_media=""))  # fmt: skip
+    assert log.flush(10)
+    log.close()
+    relay, host, port = postgres_relay()
+    engine = create_engine_from_url(url_through(pg_url, relay, host, port))
+    counted: list[tuple[str, int]] = []
+    liveness = NodeLiveness(session_factory(engine), "n", heartbeat_s=0.1, lost_after_s=3,
+                            on_lost=lambda node, n: counted.append((node, n)))  # fmt: skip
+    try:
+        relay.cut()
+        with pytest.raises(Exception) as refused:
+            liveness.start_up()
+        assert database_unreachable(refused.value)
+        liveness.start()
+        time.sleep(0.5)  # beats fail meanwhile
+        assert counted == []
+        relay.open()
+        deadline = time.monotonic() + 10
+        while not counted and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # further beats: nothing counted again
+    finally:
+        liveness.stop()
+        engine.dispose()
+        relay.close()
+    assert counted == [("n", 1)]
+    (call,) = _calls(pg_url)
+    assert call.end_reason == LOST
+    assert utc(call.ended_at) == last_run + timedelta(seconds=30)  # type: ignore[arg-type]
+    with sessions() as session:
+        row = session.get(NodeHeartbeatRow, "n")
+        assert row is not None and utc(row.beat_at) > datetime.now(UTC) - timedelta(seconds=2)
+    direct.dispose()

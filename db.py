@@ -155,6 +155,25 @@ def downgrade(engine_or_url: Engine | str | URL, revision: str) -> None:
     _run_alembic(engine_or_url, command.downgrade, revision)
 
 
+def migration_state(revision: str | None) -> str:
+    """Where ``revision`` (a database's) stands against this checkout's migrations:
+    ``"none"``, ``"head"``, ``"older"`` (known, behind the head) or ``"newer"`` (unknown here:
+    written by a newer tongdai)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if revision is None:
+        return "none"
+    script = ScriptDirectory.from_config(alembic_config())
+    if revision == script.get_current_head():
+        return "head"
+    try:
+        script.get_revision(revision)
+    except CommandError:
+        return "newer"
+    return "older"
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
     with engine.connect() as connection:

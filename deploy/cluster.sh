@@ -22,7 +22,7 @@ export TONGDAI_SIP__LIMITS__EXEMPT='["127.0.0.1"]' TONGDAI_SIP__TRUSTED_PROXIES=
 i=1
 while [ "$i" -le "$N" ]; do
   port=$((5070 + i)); lo=$((16000 + (i - 1) * 2000))
-  TONGDAI_DATA_DIR="$RUN/node$i" TONGDAI_MEDIA__RTP_PORT_MIN=$lo TONGDAI_MEDIA__RTP_PORT_MAX=$((lo + 1999)) \
+  TONGDAI_DATA_DIR="$RUN/node$i" TONGDAI_NODE__ID="node$i" TONGDAI_MEDIA__RTP_PORT_MIN=$lo TONGDAI_MEDIA__RTP_PORT_MAX=$((lo + 1999)) \
     "$BIN/tongdai" serve --no-web --sip-host 127.0.0.1 --sip-port "$port" \
     --metrics-port $((9160 + i)) >"$RUN/node$i.log" 2>&1 &
   echo $! >"$RUN/node$i.pid"

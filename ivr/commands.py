@@ -62,6 +62,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings.node.http_port = args.metrics_port
     if args.workers is not None:
         settings.workers = args.workers
+    if not settings.node.id:  # stable across restarts, so a restarted node knows its calls
+        import socket
+
+        settings.node.id = f"{socket.gethostname()}:{settings.sip.port}"
     if settings.node.log_format == "json":
         from telemetry.json_logs import use_json_logs
 

@@ -123,9 +123,9 @@ async def build_hotline(
     sessions = session_factory(engine)
     calllog: DbCallLog | CallLogProcess
     if in_memory_database(settings.database_url):  # only this process can see that database
-        calllog = DbCallLog(sessions)
+        calllog = DbCallLog(sessions, node_id=settings.node.id)
     else:  # database work off the media process (see ivr.calllog.writer_process)
-        calllog = CallLogProcess(settings.database_url)
+        calllog = CallLogProcess(settings.database_url, node_id=settings.node.id)
     calllog.start()
     sink = FanoutSink(LogSink(), calllog, *sinks)
     cache = build_prompt_cache(settings.speech, build_synthesizer(settings.speech))

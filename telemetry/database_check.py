@@ -18,7 +18,13 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import NullPool
 
 from config.operator_errors import OperatorError
-from db import create_engine_from_url, current_revision, in_memory_database, normalize_url
+from db import (
+    create_engine_from_url,
+    current_revision,
+    in_memory_database,
+    migration_state,
+    normalize_url,
+)
 from telemetry.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -65,11 +71,21 @@ def database_problem(engine: Engine) -> str | None:
 
 
 def require_tables(engine: Engine, url: str | URL) -> None:
-    """Raise an :class:`OperatorError` when the database was never initialised (an in-memory
-    database is each process's own, so there is nothing to check)."""
-    if not in_memory_database(url) and current_revision(engine) is None:
+    """Raise an :class:`OperatorError` when the database was never initialised, or holds the
+    tables of an older tongdai (an in-memory database is each process's own, so there is
+    nothing to check). Tables of a newer tongdai are accepted: nodes are upgraded one by one."""
+    if in_memory_database(url):
+        return
+    revision = current_revision(engine)
+    state = migration_state(revision)
+    if state == "none":
         raise OperatorError(
             f"database {shown_url(url)} has no tongdai tables: run `tongdai db init` first"
+        )
+    if state == "older":
+        raise OperatorError(
+            f"database {shown_url(url)} holds the tables of an older tongdai (revision "
+            f"{revision}): run `tongdai db init` to upgrade them"
         )
 
 

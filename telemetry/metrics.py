@@ -98,3 +98,14 @@ class NodeMetrics:
             "tongdai_prompt_cache_lookups", "Prompt cache lookups, by where the audio came from "
             "(memory, disk, render, fallback-render)", ["result"], registry=r,
         )  # fmt: skip
+
+
+class LivenessMetrics:
+    """What the node's own process (not its workers) counts: calls it recorded as lost."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls_lost = Counter(
+            "tongdai_calls_lost", "Calls recorded as lost by this node, by the node that "
+            "carried them: that node stopped (its heartbeat went stale) while they were up, "
+            "or it is this node, restarted", ["node"], registry=registry,
+        )  # fmt: skip

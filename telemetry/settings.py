@@ -37,3 +37,18 @@ class NodeSettings(BaseModel):
     database_timeout_s: float = Field(
         default=3.0, gt=0, description="connect timeout of one database check"
     )
+    id: str = Field(
+        default="",
+        max_length=128,
+        description="this node's name in the shared database, stable across restarts and "
+        "unique among the nodes; empty: the host name and the SIP port",
+    )
+    heartbeat_s: float = Field(
+        default=5.0, gt=0, description="how often the node writes its heartbeat to the database"
+    )
+    lost_after_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="a node whose heartbeat is older than this is gone: the calls it carried "
+        "are recorded as lost (ended at its last heartbeat) by a node still running",
+    )

@@ -25,7 +25,8 @@ CallsReader = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
 Viewer = Annotated[Principal, Depends(require(Permission.DASHBOARD))]
 PAGE_SIZE = 50
 MAX_RANGE_DAYS = 366
-OUTCOMES = ["caller-bye", "ivr-bye", "cancel", "media-timeout", "transferred", "error"]
+OUTCOMES = ["caller-bye", "ivr-bye", "cancel", "media-timeout", "transferred", "error", "lost"]
+"""End reasons; ``lost``: the node carrying the call stopped (killed, power lost) during it."""
 
 
 def _tz(request: Request) -> ZoneInfo:
@@ -119,6 +120,7 @@ def calls_csv(
             "end_reason",
             "last_node",
             "tree_version",
+            "carried_by",
         ],
         (
             [
@@ -130,6 +132,7 @@ def calls_csv(
                 c.end_reason,
                 c.last_node,
                 c.tree_version,
+                c.carried_by,
             ]
             for c in lines
         ),
@@ -152,6 +155,7 @@ def call_page(request: Request, user: CallsReader, call_id: str) -> Response:
             "end_reason": call.end_reason,
             "tree_version": call.tree_version,
             "error_code": call.error_code,
+            "carried_by": call.carried_by,
         }
     personal = user.can(Permission.PERSONAL_DATA)
     shown = [(e.at, e.kind, _describe(e.payload, personal)) for e in entries]

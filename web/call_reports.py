@@ -73,6 +73,8 @@ class CallLine:
     end_reason: str
     last_node: str
     tree_version: int | None
+    carried_by: str = ""
+    """The node that carried the call (see ``ivr.calllog.lost_calls``)."""
 
 
 def calls(
@@ -96,6 +98,7 @@ def calls(
             r.end_reason,
             r.last_node,
             r.tree_version,
+            r.carried_by,
         )
         for r in rows
     ], total

@@ -83,10 +83,14 @@ class DbCallLog:
         batch_size: int = DEFAULT_BATCH_SIZE,
         flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        node_id: str = "",
     ) -> None:
+        """``node_id``: the node carrying the calls, stored with each (see
+        :mod:`ivr.calllog.lost_calls`); empty for calls no node carries (web visits)."""
         if batch_size < 1 or flush_interval_s <= 0 or max_queue < 1:
             raise ValueError("batch_size, flush_interval_s and max_queue must be positive")
         self._factory = factory
+        self._node_id = clip(node_id, 128)
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._queue: queue.Queue[CallEvent | None] = queue.Queue(maxsize=max_queue)
@@ -259,7 +263,9 @@ class DbCallLog:
         for key, event in missing:
             if key not in calls:
                 # Events of a call whose start was never seen still get a row to hang on.
-                calls[key] = CallRow(call_id=key, started_at=_utc(event.at))
+                calls[key] = CallRow(
+                    call_id=key, started_at=_utc(event.at), carried_by=self._node_id
+                )
                 session.add(calls[key])
         if missing:
             session.flush()  # call rows first: the event rows refer to them

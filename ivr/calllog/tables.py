@@ -1,6 +1,7 @@
 """Call-record tables: calls, their events, inputs, transfers, callbacks and survey answers.
 
-Created by migration ``0002_catalogue_calls``; keep both in step. Every child row belongs to one
+Created by migration ``0002_catalogue_calls`` (the carrying node and the heartbeats by
+``0009_node_heartbeats``); keep both in step. Every child row belongs to one
 call and goes with it (ON DELETE CASCADE) when the retention purge removes the call.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,7 +40,16 @@ class CallRow(Base):
     """One call, summarised; updated as its events arrive."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_calls_started_at", "started_at"),
+        # The calls still open on each node: what a node looks through for lost calls.
+        Index(
+            "ix_calls_open_carried_by",
+            "carried_by",
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
 
     call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     caller: Mapped[str] = mapped_column(String(128), default="")
@@ -52,6 +63,18 @@ class CallRow(Base):
     tree_version: Mapped[int | None] = mapped_column(Integer)
     last_node: Mapped[str] = mapped_column(String(128), default="")
     error_code: Mapped[str] = mapped_column(String(64), default="")
+    carried_by: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    """The node (``node.id``) whose process carried the call; empty for web calls."""
+
+
+class NodeHeartbeatRow(Base):
+    """A node's last sign of life: written every ``node.heartbeat_s`` while it runs."""
+
+    __tablename__ = "node_heartbeats"
+
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CallEventRow(Base):

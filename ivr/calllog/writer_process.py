@@ -49,10 +49,12 @@ class CallLogProcess:
         self,
         database_url: str,
         *,
+        node_id: str = "",
         send_delay_s: float = SEND_DELAY_S,
         max_pending: int = MAX_PENDING,
     ) -> None:
         self._url = database_url
+        self._node_id = node_id
         self._send_delay_s = send_delay_s
         self._max_pending = max_pending
         self._pending: deque[CallEvent] = deque()
@@ -84,7 +86,7 @@ class CallLogProcess:
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _MAX_MESSAGE)
         # The address goes over the socket, not the command line, where `ps` would show a
         # password in it.
-        ours.send(pickle.dumps(("database", self._url)))
+        ours.send(pickle.dumps(("database", (self._url, self._node_id))))
         ours.setblocking(False)
         self._sock = ours
 
@@ -228,14 +230,14 @@ class CallLogProcess:
 # --- the writer process -------------------------------------------------------------------------
 
 
-def serve(sock: socket.socket, database_url: str) -> int:
-    """Receive batches on ``sock`` and write them with a DbCallLog until told to close or the
-    other end goes away. Returns a process exit code."""
+def serve(sock: socket.socket, database_url: str, node_id: str = "") -> int:
+    """Receive batches on ``sock`` and write them with a DbCallLog (calls carried by
+    ``node_id``) until told to close or the other end goes away. Returns a process exit code."""
     from db import create_engine_from_url, session_factory
     from ivr.calllog.sink import DbCallLog
 
     engine = create_engine_from_url(database_url)
-    writer = DbCallLog(session_factory(engine))
+    writer = DbCallLog(session_factory(engine), node_id=node_id)
     writer.start()
     try:
         while True:
@@ -284,18 +286,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s calllog-writer %(name)s: %(message)s"
     )
     sock = socket.socket(fileno=args.fd)
-    url = _read_url(sock)
-    if url is None:
+    first = _read_database(sock)
+    if first is None:
         return 2
-    return serve(sock, url)
+    return serve(sock, *first)
 
 
-def _read_url(sock: socket.socket) -> str | None:
+def _read_database(sock: socket.socket) -> tuple[str, str] | None:
+    """The database address and the node id, sent first."""
     kind, body = _load(sock.recv(_MAX_MESSAGE))
-    if kind != "database" or not isinstance(body, str):
+    if kind != "database" or not (
+        isinstance(body, tuple) and len(body) == 2 and all(isinstance(x, str) for x in body)
+    ):
         log.error("call log writer expected the database address first")
         return None
-    return body
+    return body[0], body[1]
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 INFO = ROOT / "tests" / "e2e" / "scenarios" / "info.xml"  # INVITE, INFO digits, BYE
 
 
-def _relay() -> tuple[TcpRelay, str, int]:
+def postgres_relay() -> tuple[TcpRelay, str, int]:
+    """A relay open in front of the test PostgreSQL, and the server's host and port."""
     real = make_url(POSTGRES_URL)
     host, port = real.host or "127.0.0.1", real.port or 5432
     relay = TcpRelay((host, port))
@@ -55,7 +56,7 @@ def _calls(url: str) -> tuple[int, int]:
 @pytest.mark.postgres
 def test_call_log_holds_its_events_through_a_database_restart(pg_url: str) -> None:
     migrate(pg_url)
-    relay, host, port = _relay()
+    relay, host, port = postgres_relay()
     engine = create_engine_from_url(url_through(pg_url, relay, host, port))
     log = DbCallLog(session_factory(engine), flush_interval_s=0.05)
     log.start()
@@ -82,7 +83,7 @@ def test_call_log_holds_its_events_through_a_database_restart(pg_url: str) -> No
 @pytest.mark.postgres
 def test_call_log_counts_what_outlasts_its_buffer(pg_url: str) -> None:
     migrate(pg_url)
-    relay, host, port = _relay()
+    relay, host, port = postgres_relay()
     engine = create_engine_from_url(url_through(pg_url, relay, host, port))
     log = DbCallLog(session_factory(engine), flush_interval_s=0.05, batch_size=3, max_queue=6)
     log.start()
@@ -104,7 +105,7 @@ def test_call_log_counts_what_outlasts_its_buffer(pg_url: str) -> None:
 @pytest.mark.postgres
 async def test_calls_go_on_while_the_database_restarts(tmp_path: Path, pg_url: str) -> None:
     db_init(serve_env(tmp_path, pg_url))
-    relay, host, port = _relay()
+    relay, host, port = postgres_relay()
     env = serve_env(tmp_path, url_through(pg_url, relay, host, port),
                     TONGDAI_NODE__DATABASE_CHECK_S="0.5")  # fmt: skip
     node = ServeProcess.start(tmp_path, env, "--app", "digits")

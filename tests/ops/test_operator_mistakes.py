@@ -76,6 +76,21 @@ def test_uninitialised_database_is_one_line(tmp_path: Path) -> None:
     result = _serve(env, "--sip-host", "127.0.0.1", "--sip-port", "0")
     assert result.returncode == 2
     assert "has no tongdai tables: run `tongdai db init` first" in result.stderr
+
+
+def test_older_tables_are_one_line(tmp_path: Path) -> None:
+    from db import migrate
+
+    url = _sqlite(tmp_path)
+    migrate(url, "0008_call_report_indexes")  # before the node heartbeats
+    env = serve_env(tmp_path, url)
+    result = _serve(env, "--sip-host", "127.0.0.1", "--sip-port", "0")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        "tables of an older tongdai (revision 0008_call_report_indexes): run `tongdai db "
+        "init` to upgrade them" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

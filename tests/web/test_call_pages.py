@@ -125,3 +125,47 @@ def test_call_log_timeline_and_dashboard(app: FastAPI, sessions) -> None:
             daily.text.startswith("\ufeffday,calls")
             and sum(int(line.split(",")[1]) for line in daily.text.splitlines()[1:]) == 6
         )
+
+
+def test_a_lost_call_in_the_call_log(app: FastAPI, sessions) -> None:
+    """A call whose node stopped, closed as lost by another node, as the officer sees it."""
+    from ivr.calllog.node_liveness import NodeLiveness
+
+    started = datetime.now(UTC) - timedelta(minutes=3)
+    clock = [started - timedelta(seconds=1)]
+    counted: list[tuple[str, int]] = []
+
+    def liveness(node_id: str) -> NodeLiveness:
+        return NodeLiveness(sessions, node_id, heartbeat_s=1, lost_after_s=15,
+                            on_lost=lambda node, n: counted.append((node, n)),
+                            now=lambda: clock[0])  # fmt: skip
+
+    killed, survivor = liveness("node-a"), liveness("node-b")
+    killed.start_up()
+    survivor.start_up()
+    log = DbCallLog(sessions, node_id="node-a")
+    log.start()
+    log.emit(CallStarted(call_id="held-1", at=started, caller="0901234599", callee="hotline",
+                         codec="PCMA", remote_media=""))  # fmt: skip
+    log.emit(NodeEntered(call_id="held-1", at=started, tree_version=1, node_id="main",
+                         node_kind="menu"))  # fmt: skip
+    assert log.flush(10.0)
+    log.close()
+    clock[0] = started + timedelta(seconds=40)
+    killed.round()  # its last heartbeat: 40 s into the call
+    clock[0] = started + timedelta(seconds=60)
+    assert survivor.round() == 1 and counted == [("node-a", 1)]
+    ensure_user(sessions, "cb2", "officer")
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as officer:
+        sign_in(officer, "cb2")
+        listed = officer.get("/calls", params={"outcome": "lost"})
+        assert listed.status_code == 200 and "1 cuộc gọi" in listed.text
+        assert 'title="máy chủ node-a dừng đột ngột giữa cuộc gọi">lost</td>' in listed.text
+        assert "40 s" in listed.text  # ended at the last heartbeat
+        call = officer.get("/calls/held-1")
+        assert "kết thúc: lost (máy chủ dừng đột ngột" in call.text
+        assert "máy chủ node-a" in call.text
+        kinds = re.findall(r"<strong>([a-z-]+)</strong>", call.text)
+        assert kinds[-1] == "call-ended" and "reason: lost" in call.text
+        csv = officer.get("/calls.csv", params={"outcome": "lost"})
+        assert csv.text.splitlines()[1].endswith(",node-a")

@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from db import unit_of_work
 from integrations.privacy import mask_numbers_in, mask_phone
 from web.auth import Principal, require
-from web.call_reports import CallFilter, calls, dashboard, timeline
+from web.call_reports import CallFilter, call_rows, calls, dashboard, timeline
 from web.context import sessions_of, web_context
-from web.csv_export import csv_response
+from web.csv_export import csv_response, csv_stream
 from web.pages import render, render_error
 from web.roles import Permission
 from web.svg_charts import bar_chart
@@ -25,6 +25,7 @@ CallsReader = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
 Viewer = Annotated[Principal, Depends(require(Permission.DASHBOARD))]
 PAGE_SIZE = 50
 MAX_RANGE_DAYS = 366
+CSV_LIMIT = 50_000
 OUTCOMES = ["caller-bye", "ivr-bye", "cancel", "media-timeout", "transferred", "error"]
 
 
@@ -106,9 +107,7 @@ def calls_csv(
 ) -> Response:
     """The filtered calls as CSV (at most 50,000, caller masked)."""
     f = _filter(request, since, until, outcome, node, caller, channel)
-    with unit_of_work(sessions_of(request)) as session:
-        lines, _ = calls(session, f, _tz(request), limit=50_000)
-    return csv_response(
+    return csv_stream(
         "calls.csv",
         [
             "call_id",
@@ -120,19 +119,7 @@ def calls_csv(
             "last_node",
             "tree_version",
         ],
-        (
-            [
-                c.call_id,
-                c.started_at.isoformat(),
-                c.caller,
-                c.channel,
-                c.duration_s,
-                c.end_reason,
-                c.last_node,
-                c.tree_version,
-            ]
-            for c in lines
-        ),
+        call_rows(sessions_of(request), f, _tz(request), limit=CSV_LIMIT),
     )
 
 

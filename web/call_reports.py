@@ -207,20 +207,27 @@ def dashboard(session: Session, since: date, until: date, tz: ZoneInfo) -> Dashb
     days: Counter[date] = Counter()
     duration_sum, duration_count = 0.0, 0
     survey_sum = 0
-    for h in session.scalars(
-        select(CallHourRow).where(CallHourRow.hour >= start, CallHourRow.hour < end)
-    ):
-        local = _aware(h.hour).astimezone(tz)
-        out.per_hour[local.hour] += h.calls
-        days[local.date()] += h.calls
-        out.total += h.calls
-        out.web_calls += h.web_calls
-        duration_sum += h.duration_sum
-        duration_count += h.duration_count
-        out.transferred += h.transferred
-        out.transfers_ok += h.transfers_ok
-        survey_sum += h.survey_sum
-        out.survey_count += h.survey_count
+    h = CallHourRow
+    # Columns, not ORM objects: a quarter is about 2,200 rows.
+    for hour, calls_, web, d_sum, d_count, transferred, transfers_ok, s_sum, s_count in (
+        session.execute(
+            select(
+                h.hour, h.calls, h.web_calls, h.duration_sum, h.duration_count,
+                h.transferred, h.transfers_ok, h.survey_sum, h.survey_count,
+            ).where(h.hour >= start, h.hour < end)
+        )
+    ):  # fmt: skip
+        local = _aware(hour).astimezone(tz)
+        out.per_hour[local.hour] += calls_
+        days[local.date()] += calls_
+        out.total += calls_
+        out.web_calls += web
+        duration_sum += d_sum
+        duration_count += d_count
+        out.transferred += transferred
+        out.transfers_ok += transfers_ok
+        survey_sum += s_sum
+        out.survey_count += s_count
     out.per_day = _per_day(since, until, days)
     out.average_duration_s = duration_sum / duration_count if duration_count else None
     out.survey_average = survey_sum / out.survey_count if out.survey_count else None

@@ -90,6 +90,8 @@ POLICY: dict[str, Permission | None] = {
     "POST /departments/{dept_id}/remove": P.DIRECTORY_EDIT,
     "POST /departments/{dept_id}/officers": P.DIRECTORY_EDIT,
     "POST /departments/{dept_id}/officers/{extension}/remove": P.DIRECTORY_EDIT,
+    "GET /departments/{dept_id}/officers/{extension}": P.DIRECTORY_EDIT,
+    "POST /departments/{dept_id}/officers/{extension}": P.DIRECTORY_EDIT,
     "GET /holidays": P.DIRECTORY_READ,
     "POST /holidays": P.DIRECTORY_EDIT,
     "POST /holidays/{day}/remove": P.DIRECTORY_EDIT,

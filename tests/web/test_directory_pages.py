@@ -294,8 +294,8 @@ def test_an_admin_edits_an_officer(web: ServedWeb) -> None:
 
 @pytest.mark.slow
 def test_an_admin_sets_working_hours_in_chromium(web: ServedWeb) -> None:
-    """The department page in a real browser: keyboard-filled hours saved, no script or CSP
-    error; a screenshot (to ``TONGDAI_SCREENSHOTS`` when set)."""
+    """The department page in a real browser: keyboard-filled hours saved, an officer's record
+    edited, no script or CSP error; a screenshot (to ``TONGDAI_SCREENSHOTS`` when set)."""
     import os
     import shutil
 
@@ -318,5 +318,13 @@ def test_an_admin_sets_working_hours_in_chromium(web: ServedWeb) -> None:
         page.keyboard.press("Enter")  # submits the hours form from the keyboard
         page.wait_for_selector("#hours-sat[value='07:30-11:30']")
         shot(page, "department.png")
+        # an officer's record: opened from the list, renamed, stopped taking calls
+        page.click("td a:has-text('Sửa') >> nth=0")
+        page.wait_for_selector("#officer-name")
+        page.fill("#officer-name", "Cán bộ đổi tên trong trình duyệt")
+        page.uncheck("input[name=active]")
+        page.click("button:has-text('Lưu cán bộ')")
+        row = page.wait_for_selector("tr:has-text('Cán bộ đổi tên trong trình duyệt')")
+        assert "Tạm ngừng" in row.inner_text()
         chromium.close()
     assert errors == []

@@ -63,6 +63,7 @@ POLICY: dict[str, Permission | None] = {
     "POST /menus/drafts/{draft_id}/nodes/{node_id}": P.MENUS_EDIT,
     "POST /menus/drafts/{draft_id}/nodes": P.MENUS_EDIT,
     "POST /menus/drafts/{draft_id}/nodes/{node_id}/remove": P.MENUS_EDIT,
+    "POST /menus/drafts/{draft_id}/nodes/{node_id}/move": P.MENUS_EDIT,
     "POST /menus/drafts/{draft_id}/publish": P.MENUS_EDIT,
     "GET /menus/listen.wav": P.MENUS_EDIT,
     "GET /menus/recordings": P.MENUS_EDIT,

@@ -41,6 +41,7 @@ from lookup import code_of, rows
 from sqlalchemy import Engine, text
 
 from db import create_engine_from_url
+from integrations.privacy import mask_numbers_in
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = os.environ.get(
@@ -99,8 +100,9 @@ def call_rows(count: int, now: datetime) -> Iterator[dict[str, list[tuple[Any, .
         transferred = rng.random() < 0.2
         reason = "transferred" if transferred else rng.choice(REASONS)
         node = "transfer" if transferred else rng.choice(NODES)
+        # stored masked, as the sink keeps numbers at rest
         out: dict[str, list[tuple[Any, ...]]] = {
-            "calls": [(call_id, caller, "1900", "web" if web else "PCMA", started,
+            "calls": [(call_id, mask_numbers_in(caller), "1900", "web" if web else "PCMA", started,
                        started + timedelta(seconds=1), started + timedelta(seconds=duration),
                        reason, duration, 1, node, "ERR_LOOKUP" if reason == "error" else "")],
             "call_events": [], "call_inputs": [], "call_transfers": [], "survey_answers": [],
@@ -223,7 +225,7 @@ def pages(client: httpx.Client, call_id: str, dossiers: int) -> list[tuple[str, 
         ("calls 90 d page 100", f"/calls?{quarter}&page=100"),
         ("calls outcome=transferred", f"/calls?{quarter}&outcome=transferred"),
         ("calls node=survey", f"/calls?{quarter}&node=survey"),
-        ("calls caller=0912", f"/calls?{quarter}&caller=0912"),
+        ("calls caller=0912345678", f"/calls?{quarter}&caller=0912345678"),
         ("calls channel=web", f"/calls?{quarter}&channel=web"),
         ("call timeline", f"/calls/{call_id}"),
         ("calls.csv (7 days)", "/calls.csv"),

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVarTuple
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,8 @@ def day_bounds(since: date, until: date, tz: ZoneInfo) -> tuple[datetime, dateti
     return start, end
 
 
-def _filtered(query: Select[*_Row], f: CallFilter, tz: ZoneInfo) -> Select[*_Row]:
+def filtered(query: Select[*_Row], f: CallFilter, tz: ZoneInfo) -> Select[*_Row]:
+    """``query`` narrowed to the calls ``f`` selects."""
     start, end = day_bounds(f.since, f.until, tz)
     query = query.where(CallRow.started_at >= start, CallRow.started_at < end)
     if f.outcome:
@@ -86,12 +88,12 @@ def calls(
 ) -> tuple[list[CallLine], int]:
     """Calls matching ``f``, newest first, and how many match."""
     rows = session.scalars(
-        _filtered(select(CallRow), f, tz)
+        filtered(select(CallRow), f, tz)
         .order_by(CallRow.started_at.desc())
         .limit(limit)
         .offset(offset)
     ).all()
-    total = int(session.scalar(_filtered(select(func.count()).select_from(CallRow), f, tz)) or 0)
+    total = int(session.scalar(filtered(select(func.count()).select_from(CallRow), f, tz)) or 0)
     return [
         CallLine(
             r.call_id,
@@ -115,7 +117,7 @@ def call_rows(
     Columns, not ORM objects: a quarter's export is tens of thousands of rows. The generator
     owns its session (read only), so a streamed answer can run after the page handler returns.
     """
-    query = _filtered(
+    query = filtered(
         select(
             CallRow.call_id,
             CallRow.started_at,
@@ -135,14 +137,19 @@ def call_rows(
         for call_id, started, caller, codec, duration, reason, node, version in result:
             yield (
                 call_id,
-                _aware(started).astimezone(tz).isoformat(),
+                _aware(started).astimezone(tz).isoformat(timespec="seconds"),
                 mask_phone(caller),
                 "web" if codec == "web" else "phone",
-                duration,
+                None if duration is None else seconds_text(duration),
                 reason,
                 node,
                 version,
             )
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration to the millisecond, rounded half up as PostgreSQL rounds a numeric."""
+    return str(Decimal(repr(seconds)).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)

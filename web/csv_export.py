@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
+    """A value as a CSV cell that spreadsheet software will not run as a formula."""
     text = "" if value is None else str(value)
     # A cell starting like a formula would run in the spreadsheet that opens the file.
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_response(
@@ -25,35 +26,9 @@ def csv_response(
     writer = csv.writer(buffer)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([cell(v) for v in row])
     return Response(
         content="\ufeff" + buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def csv_stream(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]], *, chunk: int = 1000
-) -> StreamingResponse:
-    """A CSV download sent as it is written, ``chunk`` rows at a time (a long export starts
-    at once and is never held whole in memory)."""
-
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        buffer.write("\ufeff")
-        writer.writerow(header)
-        for n, row in enumerate(rows, 1):
-            writer.writerow([_cell(v) for v in row])
-            if n % chunk == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return StreamingResponse(
-        lines(),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="{filename}"'},
     )

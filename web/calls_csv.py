@@ -32,6 +32,7 @@ HEADER = [
     "tree_version",
 ]
 BOM = "\ufeff"
+PIECE_BYTES = 64 * 1024
 
 
 def calls_csv(
@@ -113,6 +114,13 @@ def _copied(session: Session, f: CallFilter, tz: ZoneInfo, limit: int) -> Iterat
     connection = session.connection()
     statement, params = copy_statement(f, tz, limit, connection.dialect)
     driver: Any = connection.connection.driver_connection
+    # COPY sends a message per row: gathered into pieces of about 64 KiB, since each piece
+    # the answer sends is a hop between threads.
+    piece = bytearray()
     with driver.cursor() as cursor, cursor.copy(statement, params) as copy:
         for block in copy:
-            yield bytes(block)
+            piece += block
+            if len(piece) >= PIECE_BYTES:
+                yield bytes(piece)
+                piece.clear()
+    yield bytes(piece)

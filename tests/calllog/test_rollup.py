@@ -4,6 +4,7 @@ figures as counting the calls themselves."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -146,3 +147,34 @@ def test_calls_loaded_in_bulk_are_caught_up_once(sessions: sessionmaker[Session]
         d = dashboard(session, datetime(2026, 12, 1).date(), datetime(2026, 12, 1).date(), HCM)
     assert d.total == 5 and d.per_hour[6] == 1 and d.per_hour[7] == 4
     assert d.average_duration_s == 20.0
+
+
+def test_two_writers_rolling_up_one_call_count_it_once(sessions: sessionmaker[Session]) -> None:
+    at = datetime(2026, 12, 1, 3, tzinfo=UTC)
+    with sessions() as session, session.begin():
+        session.add(CallRow(call_id="both", caller="09", started_at=at, ended_at=at,
+                            end_reason="caller-bye", duration_s=5.0))  # fmt: skip
+    first, second = sessions(), sessions()
+    try:
+        first.begin()
+        assert roll_up(first, ["both"]) == 1  # claimed, not committed yet
+        result: list[int] = []
+
+        def other_writer() -> None:
+            # PostgreSQL: waits on the claimed row, then sees it counted; SQLite: waits on the
+            # database lock until the first writer commits, then the same
+            with second.begin():
+                result.append(roll_up(second, ["both"]))
+
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive() or result == [0]  # never counted while the first is open
+        first.commit()
+        thread.join(10)
+        assert result == [0]
+    finally:
+        first.close()
+        second.close()
+    with sessions() as session:
+        assert session.scalar(select(func.sum(CallHourRow.calls))) == 1

@@ -20,6 +20,7 @@ from web import (
     holiday_pages,
     menu_editor,
     menu_pages,
+    officer_pages,
     prompt_pages,
     security,
     user_pages,
@@ -59,6 +60,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(assistant_pages.router)
     app.include_router(catalogue_pages.router)
     app.include_router(directory_pages.router)
+    app.include_router(officer_pages.router)
     app.include_router(holiday_pages.router)
     app.include_router(console_pages.router)
     app.include_router(menus.api.router, dependencies=[MENUS_READ])

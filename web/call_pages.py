@@ -8,12 +8,13 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from db import unit_of_work
 from integrations.privacy import mask_numbers_in, mask_phone
 from web.auth import Principal, require
 from web.call_reports import CallFilter, calls, dashboard, timeline
+from web.calls_csv import calls_csv
 from web.context import sessions_of, web_context
 from web.csv_export import csv_response
 from web.pages import render, render_error
@@ -25,6 +26,7 @@ CallsReader = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
 Viewer = Annotated[Principal, Depends(require(Permission.DASHBOARD))]
 PAGE_SIZE = 50
 MAX_RANGE_DAYS = 366
+CSV_LIMIT = 50_000
 OUTCOMES = ["caller-bye", "ivr-bye", "cancel", "media-timeout", "transferred", "error", "lost"]
 """End reasons; ``lost``: the node carrying the call stopped (killed, power lost) during it."""
 
@@ -95,7 +97,7 @@ def calls_page(
 
 
 @router.get("/calls.csv")
-def calls_csv(
+def calls_csv_page(
     request: Request,
     user: CallsReader,
     since: Since = None,
@@ -107,35 +109,11 @@ def calls_csv(
 ) -> Response:
     """The filtered calls as CSV (at most 50,000, caller masked)."""
     f = _filter(request, since, until, outcome, node, caller, channel)
-    with unit_of_work(sessions_of(request)) as session:
-        lines, _ = calls(session, f, _tz(request), limit=50_000)
-    return csv_response(
-        "calls.csv",
-        [
-            "call_id",
-            "started_at",
-            "caller",
-            "channel",
-            "duration_s",
-            "end_reason",
-            "last_node",
-            "tree_version",
-            "carried_by",
-        ],
-        (
-            [
-                c.call_id,
-                c.started_at.isoformat(),
-                c.caller,
-                c.channel,
-                c.duration_s,
-                c.end_reason,
-                c.last_node,
-                c.tree_version,
-                c.carried_by,
-            ]
-            for c in lines
-        ),
+    # Streamed: the first rows leave while the rest are read, nothing held whole in memory.
+    return StreamingResponse(
+        calls_csv(sessions_of(request), f, _tz(request), limit=CSV_LIMIT),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="calls.csv"'},
     )
 
 

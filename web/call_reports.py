@@ -4,22 +4,29 @@ the leadership's figures. Times are shown in the hotline's time zone."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, TypeVarTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.privacy import mask_phone
+from ivr.calllog.rollup import FREE_INPUT, lookup_outcome
 from ivr.calllog.tables import (
     CallEventRow,
+    CallHourCountRow,
+    CallHourRow,
     CallInputRow,
     CallRow,
     CallTransferRow,
     SurveyAnswerRow,
 )
+
+_Row = TypeVarTuple("_Row")
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,8 @@ def day_bounds(since: date, until: date, tz: ZoneInfo) -> tuple[datetime, dateti
     return start, end
 
 
-def _filtered(query: Select[Any], f: CallFilter, tz: ZoneInfo) -> Select[Any]:
+def filtered(query: Select[*_Row], f: CallFilter, tz: ZoneInfo) -> Select[*_Row]:
+    """``query`` narrowed to the calls ``f`` selects."""
     start, end = day_bounds(f.since, f.until, tz)
     query = query.where(CallRow.started_at >= start, CallRow.started_at < end)
     if f.outcome:
@@ -82,12 +90,12 @@ def calls(
 ) -> tuple[list[CallLine], int]:
     """Calls matching ``f``, newest first, and how many match."""
     rows = session.scalars(
-        _filtered(select(CallRow), f, tz)
+        filtered(select(CallRow), f, tz)
         .order_by(CallRow.started_at.desc())
         .limit(limit)
         .offset(offset)
     ).all()
-    total = int(session.scalar(_filtered(select(func.count()).select_from(CallRow), f, tz)) or 0)
+    total = int(session.scalar(filtered(select(func.count()).select_from(CallRow), f, tz)) or 0)
     return [
         CallLine(
             r.call_id,
@@ -102,6 +110,51 @@ def calls(
         )
         for r in rows
     ], total
+
+
+def call_rows(
+    sessions: sessionmaker[Session], f: CallFilter, tz: ZoneInfo, *, limit: int, chunk: int = 1000
+) -> Iterator[tuple[object, ...]]:
+    """The calls matching ``f`` as CSV rows, newest first, fetched ``chunk`` at a time.
+
+    Columns, not ORM objects: a quarter's export is tens of thousands of rows. The generator
+    owns its session (read only), so a streamed answer can run after the page handler returns.
+    """
+    query = filtered(
+        select(
+            CallRow.call_id,
+            CallRow.started_at,
+            CallRow.caller,
+            CallRow.codec,
+            CallRow.duration_s,
+            CallRow.end_reason,
+            CallRow.last_node,
+            CallRow.tree_version,
+            CallRow.carried_by,
+        ),
+        f,
+        tz,
+    )
+    query = query.order_by(CallRow.started_at.desc()).limit(limit)
+    with sessions() as session:
+        result = session.execute(query.execution_options(yield_per=chunk))
+        for call_id, started, caller, codec, duration, reason, node, version, carrier in result:
+            yield (
+                call_id,
+                _aware(started).astimezone(tz).isoformat(timespec="seconds"),
+                mask_phone(caller),
+                "web" if codec == "web" else "phone",
+                None if duration is None else seconds_text(duration),
+                reason,
+                node,
+                version,
+                carrier,
+            )
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration to the millisecond, rounded half up as PostgreSQL rounds a numeric."""
+    return str(Decimal(repr(seconds)).quantize(Decimal("0.001"), ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -153,7 +206,80 @@ class Dashboard:
 
 
 def dashboard(session: Session, since: date, until: date, tz: ZoneInfo) -> Dashboard:
-    """Every figure of the dashboard for the days ``since``..``until`` (inclusive)."""
+    """Every figure of the dashboard for the days ``since``..``until`` (inclusive).
+
+    Read from the hourly figures of ended calls (``ivr.calllog.rollup``): at most 24 rows a
+    day whatever the number of calls. A time zone whose days do not start on a UTC hour
+    (an offset in minutes) is counted from the calls themselves.
+    """
+    if not _on_utc_hours(since, until, tz):
+        return _dashboard_from_calls(session, since, until, tz)
+    start, end = day_bounds(since, until, tz)
+    out = Dashboard()
+    days: Counter[date] = Counter()
+    duration_sum, duration_count = 0.0, 0
+    survey_sum = 0
+    h = CallHourRow
+    # Columns, not ORM objects: a quarter is about 2,200 rows.
+    for hour, calls_, web, d_sum, d_count, transferred, transfers_ok, s_sum, s_count in (
+        session.execute(
+            select(
+                h.hour, h.calls, h.web_calls, h.duration_sum, h.duration_count,
+                h.transferred, h.transfers_ok, h.survey_sum, h.survey_count,
+            ).where(h.hour >= start, h.hour < end)
+        )
+    ):  # fmt: skip
+        local = _aware(hour).astimezone(tz)
+        out.per_hour[local.hour] += calls_
+        days[local.date()] += calls_
+        out.total += calls_
+        out.web_calls += web
+        duration_sum += d_sum
+        duration_count += d_count
+        out.transferred += transferred
+        out.transfers_ok += transfers_ok
+        survey_sum += s_sum
+        out.survey_count += s_count
+    out.per_day = _per_day(since, until, days)
+    out.average_duration_s = duration_sum / duration_count if duration_count else None
+    out.survey_average = survey_sum / out.survey_count if out.survey_count else None
+    total = func.sum(CallHourCountRow.n)
+    in_range = (CallHourCountRow.hour >= start, CallHourCountRow.hour < end)
+    choices = session.execute(
+        select(CallHourCountRow.a, CallHourCountRow.b, total)
+        .where(*in_range, CallHourCountRow.kind == "choice")
+        .group_by(CallHourCountRow.a, CallHourCountRow.b)
+        .order_by(total.desc(), CallHourCountRow.a, CallHourCountRow.b)
+        .limit(10)
+    ).all()
+    out.top_choices = [(str(a), str(b), int(n)) for a, b, n in choices]
+    lookups = session.execute(
+        select(CallHourCountRow.a, CallHourCountRow.b, total)
+        .where(*in_range, CallHourCountRow.kind == "lookup")
+        .group_by(CallHourCountRow.a, CallHourCountRow.b)
+        .order_by(total.desc(), CallHourCountRow.a, CallHourCountRow.b)
+    ).all()
+    out.lookups = [(str(a), str(b), int(n)) for a, b, n in lookups]
+    return out
+
+
+def _on_utc_hours(since: date, until: date, tz: ZoneInfo) -> bool:
+    """Whether every local day of the period starts on a whole UTC hour."""
+    for i in range((until - since).days + 2):
+        offset = datetime.combine(since + timedelta(days=i), time(0), tzinfo=tz).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+    return True
+
+
+def _per_day(since: date, until: date, days: Counter[date]) -> list[tuple[date, int]]:
+    return [
+        (since + timedelta(days=i), days[since + timedelta(days=i)])
+        for i in range((until - since).days + 1)
+    ]
+
+
+def _dashboard_from_calls(session: Session, since: date, until: date, tz: ZoneInfo) -> Dashboard:
     start, end = day_bounds(since, until, tz)
     in_range = (CallRow.started_at >= start, CallRow.started_at < end)
     # A call's transfers, inputs and answers come after its start: bounding them by their own
@@ -170,10 +296,7 @@ def dashboard(session: Session, since: date, until: date, tz: ZoneInfo) -> Dashb
         days[local.date()] += 1
         out.web_calls += codec == "web"
     out.total = len(starts)
-    out.per_day = [
-        (since + timedelta(days=i), days[since + timedelta(days=i)])
-        for i in range((until - since).days + 1)
-    ]
+    out.per_day = _per_day(since, until, days)
     out.average_duration_s = sum(durations) / len(durations) if durations else None
     transfers = session.execute(
         select(
@@ -190,7 +313,11 @@ def dashboard(session: Session, since: date, until: date, tz: ZoneInfo) -> Dashb
         .where(*in_range, SurveyAnswerRow.at >= start)
     ).one()
     out.survey_average, out.survey_count = survey[0], int(survey[1])
-    choice = func.coalesce(CallInputRow.matched, CallInputRow.value)
+    # The same option as the hourly figures: what the input matched, a menu key, or FREE_INPUT.
+    choice = func.coalesce(
+        CallInputRow.matched,
+        case((func.length(CallInputRow.value) <= 2, CallInputRow.value), else_=FREE_INPUT),
+    )
     choices = session.execute(
         select(CallInputRow.node_id, choice, func.count())
         .join(CallRow, CallRow.call_id == CallInputRow.call_id)
@@ -219,7 +346,7 @@ def _lookups(session: Session, start: datetime, end: datetime) -> list[tuple[str
     ).all()
     counts: Counter[tuple[str, str]] = Counter()
     for kind, succeeded, hit, n in grouped:
-        outcome = "lỗi" if succeeded is False else "tìm thấy" if hit else "không có"
+        outcome = lookup_outcome({"ok": succeeded, "found": hit})
         counts[(str(kind or ""), outcome)] += int(n)
     return [(kind, outcome, n) for (kind, outcome), n in counts.most_common()]
 

@@ -8,13 +8,14 @@ from collections.abc import Iterable, Sequence
 
 from fastapi.responses import Response
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
+    """A value as a CSV cell that spreadsheet software will not run as a formula."""
     text = "" if value is None else str(value)
     # A cell starting like a formula would run in the spreadsheet that opens the file.
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_response(
@@ -25,7 +26,7 @@ def csv_response(
     writer = csv.writer(buffer)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([cell(v) for v in row])
     return Response(
         content="\ufeff" + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

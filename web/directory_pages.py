@@ -86,9 +86,10 @@ def officer_snapshot(row: OfficerRow | None) -> dict[str, Any] | None:
     }
 
 
-def _audit(
+def audit_change(
     session: Session, request: Request, admin: Principal, action: str, target: str, **snapshots: Any
 ) -> None:
+    """Write one directory change to the audit log (who, from where, before and after)."""
     record(
         session,
         at=web_context(request).now(),
@@ -160,7 +161,7 @@ def add_department(
                 transfer_uri=transfer_uri.strip(),
             )
             after = department_snapshot(row)
-            _audit(session, request, admin, "department_add", dept_id, after=after)
+            audit_change(session, request, admin, "department_add", dept_id, after=after)
     except DirectoryError as exc:
         return _list_page(request, error=f"Không thêm được: {exc}", status=422)
     return RedirectResponse(f"/departments/{dept_id}", status_code=303)
@@ -225,7 +226,9 @@ def edit_department(
                 position=position,
             )
             after = department_snapshot(row)
-            _audit(session, request, admin, "department_edit", dept_id, before=before, after=after)
+            audit_change(
+                session, request, admin, "department_edit", dept_id, before=before, after=after
+            )
     except DirectoryError as exc:
         return _detail_page(request, dept_id, error=f"Không lưu được: {exc}", status=422)
     return RedirectResponse(f"/departments/{dept_id}", status_code=303)
@@ -264,7 +267,9 @@ async def edit_hours(request: Request, admin: Admin, dept_id: DeptId) -> Respons
             )
             was = {"hours": (before or {})["hours"]}
             now = {"hours": dict(row.hours)}
-            _audit(session, request, admin, "department_hours", dept_id, before=was, after=now)
+            audit_change(
+                session, request, admin, "department_hours", dept_id, before=was, after=now
+            )
     except DirectoryError as exc:
         return _detail_page(request, dept_id, error=f"Giờ làm việc không hợp lệ: {exc}", status=422)
     return RedirectResponse(f"/departments/{dept_id}", status_code=303)
@@ -305,7 +310,7 @@ def remove_department(request: Request, admin: Admin, dept_id: DeptId) -> Respon
             before = department_snapshot(row) or {}
             before["officers"] = [o.extension for o in officers_of(session, department_id=dept_id)]
             session.delete(row)
-            _audit(session, request, admin, "department_remove", dept_id, before=before)
+            audit_change(session, request, admin, "department_remove", dept_id, before=before)
     except DirectoryError as exc:
         return _detail_page(request, dept_id, error=f"Không xoá được: {exc}", status=409)
     return RedirectResponse("/departments", status_code=303)
@@ -342,7 +347,7 @@ def add_officer(
             )
             session.flush()
             after = officer_snapshot(row)
-            _audit(session, request, admin, "officer_add", extension, after=after)
+            audit_change(session, request, admin, "officer_add", extension, after=after)
     except DirectoryError as exc:
         return _detail_page(request, dept_id, error=f"Không thêm được cán bộ: {exc}", status=422)
     return RedirectResponse(f"/departments/{dept_id}", status_code=303)
@@ -363,5 +368,5 @@ def remove_officer_route(
             return render_error(request, 404, f"Không có cán bộ {extension!r} ở {dept_id!r}.")
         before = officer_snapshot(row)
         remove_officer(session, extension=extension)
-        _audit(session, request, admin, "officer_remove", extension, before=before)
+        audit_change(session, request, admin, "officer_remove", extension, before=before)
     return RedirectResponse(f"/departments/{dept_id}", status_code=303)

@@ -1,6 +1,7 @@
 """The menu editor's draft pages: the tree as a picture beside the selected node's form, node
-edits (prompt, any field as JSON), add and remove nodes, each problem at its node and field,
-publish with a note. Two editors saving one draft: the second is told and keeps their text."""
+edits (prompt, any field as JSON), add, move and remove nodes, each problem at its node and
+field, publish with a note. Two editors saving one draft: the second is told and keeps their
+text."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from web.audit import record_now
 from web.auth import Principal, require
 from web.context import client_address, sessions_of, web_context
 from web.menu_graph import GraphUnavailable, render_svg, tree_dot
+from web.menu_moves import MENU_KEYS, MoveRefused, menu_ids, move_node, parents_of
 from web.pages import render, render_error
 from web.roles import Permission
 
@@ -106,6 +108,9 @@ def editor_page(
         notice=notice,
         error=error,
         kinds=NEW_NODE_KINDS,
+        menus=[m for m in menu_ids(nodes) if m != selected],
+        parents=parents_of(nodes, selected) if selected else [],
+        keys=sorted(MENU_KEYS),
         node_problems=by_node.get(selected or "", []),
         prompt_number=prompt_number(tree, prompt) if tree is not None and prompt else None,
     )
@@ -267,6 +272,58 @@ def add_node(
         f"draft {draft_id} / {node_id}",
         None,
         {"node": node},
+    )
+    return RedirectResponse(f"/menus/drafts/{draft_id}?node={quote(node_id)}#node-form", 303)
+
+
+@router.post("/menus/drafts/{draft_id}/nodes/{node_id}/move", response_class=HTMLResponse)
+def move_node_route(
+    request: Request,
+    draft_id: DraftId,
+    node_id: str,
+    user: Editor,
+    store: Store,
+    known: Known,
+    base: Annotated[str, Form(max_length=64)],
+    parent: Annotated[str, Form(max_length=64)],
+    key: Annotated[str, Form(max_length=1)],
+) -> Response:
+    """Move a node under another menu, on a key (its old menus lose their choice of it)."""
+    try:
+        draft = store.draft(draft_id)
+    except MenuNotFound:
+        return render_error(request, 404, "Không tìm thấy bản nháp.")
+    if _stale(draft, base):
+        message = f"{draft.author} đã lưu bản nháp này sau khi bạn mở nó: nút chưa được chuyển."
+        return editor_page(
+            request, store, known, draft_id, node_id=node_id, error=message, status=409
+        )
+    data = _safe_data(draft)
+    if node_id not in data.get("nodes", {}):
+        return render_error(request, 404, "Không có nút này trong bản nháp.")
+    try:
+        before = move_node(data, node_id, parent, key)
+    except MoveRefused as exc:
+        return editor_page(
+            request,
+            store,
+            known,
+            draft_id,
+            node_id=node_id,
+            error=f"Không chuyển được nút: {exc}.",
+            status=422,
+        )
+    after = {menu: data["nodes"][menu] for menu in before}
+    _save(
+        request,
+        store,
+        user,
+        draft,
+        data,
+        "menu_node_move",
+        f"draft {draft_id} / {node_id}",
+        {"menus": before},
+        {"menus": after},
     )
     return RedirectResponse(f"/menus/drafts/{draft_id}?node={quote(node_id)}#node-form", 303)
 

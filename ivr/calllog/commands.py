@@ -1,4 +1,4 @@
-"""``tongdai calls ...``: call records (retention purge)."""
+"""``tongdai calls ...``: call records (retention purge, hourly figures)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,32 @@ def _register_calls(sub: Any) -> None:
         "--days", type=int, help="keep this many days (default: integrations.retention_days)"
     )
     purge.set_defaults(func=_purge_calls)
+    rollup = calls_sub.add_parser(
+        "rollup", help="count ended calls not yet in the hourly figures (after a bulk load)"
+    )
+    _add_url(rollup)
+    rollup.set_defaults(func=_rollup_calls)
+
+
+def _rollup_calls(args: argparse.Namespace) -> int:
+    from config.settings import load_settings
+    from ivr.calllog.rollup import roll_up_pending
+
+    engine = create_engine_from_url(args.url or load_settings().database_url)
+    counted = 0
+    try:
+        migrate(engine)
+        factory = session_factory(engine)
+        while True:
+            with factory() as session, session.begin():
+                done = roll_up_pending(session)
+            counted += done
+            if not done:
+                break
+    finally:
+        engine.dispose()
+    print(f"counted {counted} calls into the hourly figures")
+    return 0
 
 
 def _purge_calls(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import database_unreachable
 from integrations.privacy import mask_numbers_in, mask_values
 from ivr.calllog.moments import utc as _utc
+from ivr.calllog.rollup import roll_up
 from ivr.calllog.tables import (
     CallbackRow,
     CallEventRow,
@@ -293,9 +294,14 @@ class DbCallLog:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
                 handler(session, calls[key], event)
-        for key, event in zip(keys, batch, strict=True):
-            if isinstance(event, CallEnded):
-                self._seq.pop(key, None)
+        ended = [
+            key for key, event in zip(keys, batch, strict=True) if isinstance(event, CallEnded)
+        ]
+        if ended:
+            session.flush()  # the end and the children are in the database for the counts
+            roll_up(session, ended)
+        for key in ended:
+            self._seq.pop(key, None)
 
 
 def call_key(call_id: str) -> str:

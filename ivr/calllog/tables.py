@@ -1,7 +1,7 @@
 """Call-record tables: calls, their events, inputs, transfers, callbacks and survey answers.
 
 Created by migration ``0002_catalogue_calls`` (the carrying node and the heartbeats by
-``0009_node_heartbeats``); keep both in step. Every child row belongs to one
+``0010_node_heartbeats``); keep both in step. Every child row belongs to one
 call and goes with it (ON DELETE CASCADE) when the retention purge removes the call.
 """
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -49,6 +50,7 @@ class CallRow(Base):
             postgresql_where=text("ended_at IS NULL"),
             sqlite_where=text("ended_at IS NULL"),
         ),
+        Index("ix_calls_end_reason_started_at", "end_reason", "started_at"),  # outcome filter
     )
 
     call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -65,6 +67,9 @@ class CallRow(Base):
     error_code: Mapped[str] = mapped_column(String(64), default="")
     carried_by: Mapped[str] = mapped_column(String(128), default="", server_default="")
     """The node (``node.id``) whose process carried the call; empty for web calls."""
+    # Counted into the hourly figures (ivr.calllog.rollup) once ended; set in the same
+    # transaction as the counts, so a call is counted once whoever rolls it up.
+    rolled_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class NodeHeartbeatRow(Base):
@@ -165,6 +170,42 @@ class SurveyAnswerRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     node_id: Mapped[str] = mapped_column(String(128), default="")
     score: Mapped[int] = mapped_column(SmallInteger)
+
+
+class CallHourRow(Base):
+    """The figures of the calls that started in one UTC hour (ended calls only).
+
+    Kept by ``ivr.calllog.rollup`` as calls end, so the dashboard reads at most 24 rows a day
+    instead of every call. Not removed by the retention purge: counts hold no personal data.
+    """
+
+    __tablename__ = "call_hours"
+
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    web_calls: Mapped[int] = mapped_column(Integer, default=0)
+    duration_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_count: Mapped[int] = mapped_column(Integer, default=0)
+    transferred: Mapped[int] = mapped_column(Integer, default=0)
+    transfers_ok: Mapped[int] = mapped_column(Integer, default=0)
+    survey_sum: Mapped[int] = mapped_column(Integer, default=0)
+    survey_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallHourCountRow(Base):
+    """How often something happened in the calls of one UTC hour.
+
+    ``kind`` is ``choice`` (``a`` the node, ``b`` the option chosen) or ``lookup`` (``a`` the
+    lookup, ``b`` its outcome).
+    """
+
+    __tablename__ = "call_hour_counts"
+
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    a: Mapped[str] = mapped_column(String(128), primary_key=True)
+    b: Mapped[str] = mapped_column(String(128), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
 
 
 CHILD_TABLES = (CallEventRow, CallInputRow, CallTransferRow, CallbackRow, SurveyAnswerRow)

@@ -159,3 +159,28 @@ def test_dashboard_screenshot(web: ServedWeb, browser: object) -> None:
     assert page.locator("svg.bar-chart").count() == 2
     shot(page, "dashboard.png")
     context.close()
+
+
+def test_move_a_node_in_the_editor(web: ServedWeb, browser: object) -> None:
+    context = browser.new_context(viewport=VIEWPORT, locale=LOCALE)  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_in(page, web.base, "editor")
+    page.goto(f"{web.base}/menus")
+    page.click("button:has-text('Sửa (tạo bản nháp') >> nth=0")
+    page.wait_for_selector("#graph svg")
+    page.select_option("#node-pick", "online")
+    page.click("button:has-text('Mở')")
+    page.wait_for_selector("#move-form:has-text('main')")
+    page.select_option("#move-parent", "procedures")
+    page.select_option("#move-key", "7")
+    page.focus("#move-node")
+    page.keyboard.press("Enter")  # the move made from the keyboard
+    page.wait_for_selector("#move-form:has-text('Đang ở: procedures')")
+    edge = page.locator("#graph g.edge", has_text="procedures->online")
+    assert "phím 7" in (edge.text_content() or "")
+    assert page.locator("#graph g.edge", has_text="main->online").count() == 0
+    page.wait_for_selector("#no-problems")  # key 7 is free in procedures: nothing to fix
+    assert errors == []
+    context.close()

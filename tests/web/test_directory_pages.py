@@ -216,10 +216,86 @@ def test_an_admin_removes_what_was_added(web: ServedWeb) -> None:
         engine.dispose()
 
 
+def test_an_admin_edits_an_officer(web: ServedWeb) -> None:
+    with signed_in(web, "admin") as admin:
+        csrf = csrf_of(admin, "/departments")
+        for dept_id, name in (("mot-cua", "Bộ phận Một cửa"), ("hanh-chinh", "Phòng Hành chính")):
+            form = {"csrf_token": csrf, "dept_id": dept_id, "name": name}
+            assert admin.post("/departments", data=form).status_code == 303
+        officer = {"csrf_token": csrf, "name": "Trần Văn Bình", "extension": "2871"}
+        added = admin.post(
+            "/departments/mot-cua/officers", data={**officer, "sip_password": "pw-2871-a"}
+        )
+        assert added.status_code == 303
+        listing = admin.get("/departments/mot-cua").text
+        assert 'href="/departments/mot-cua/officers/2871"' in listing
+        form_page = admin.get("/departments/mot-cua/officers/2871")
+        assert form_page.status_code == 200 and 'value="Trần Văn Bình"' in form_page.text
+        edit = {
+            "csrf_token": csrf,
+            "name": "Trần Văn Bình (tổ trưởng)",
+            "department_id": "mot-cua",
+            "position": "2",
+        }
+        # no "active": the box is unticked, the officer stops taking calls; password kept
+        kept = admin.post("/departments/mot-cua/officers/2871", data=edit)
+        assert kept.status_code == 303 and kept.headers["location"] == "/departments/mot-cua"
+        assert "Tạm ngừng" in admin.get("/departments/mot-cua").text
+        nowhere = admin.post(
+            "/departments/mot-cua/officers/2871", data={**edit, "department_id": "khong-co"}
+        )
+        assert nowhere.status_code == 422 and "unknown department" in nowhere.text
+        blank = admin.post("/departments/mot-cua/officers/2871", data={**edit, "name": " "})
+        assert blank.status_code == 422 and "cần họ tên" in blank.text
+        moved = admin.post(
+            "/departments/mot-cua/officers/2871",
+            data={
+                **edit,
+                "department_id": "hanh-chinh",
+                "active": "1",
+                "sip_password": "pw-2871-b",
+            },
+        )
+        assert moved.status_code == 303 and moved.headers["location"] == "/departments/hanh-chinh"
+        assert "Trần Văn Bình" not in admin.get("/departments/mot-cua").text
+        assert admin.get("/departments/mot-cua/officers/2871").status_code == 404
+        assert "Đang làm việc" in admin.get("/departments/hanh-chinh").text
+        no_csrf = admin.post(
+            "/departments/hanh-chinh/officers/2871", data={**edit, "csrf_token": ""}
+        )
+        assert no_csrf.status_code == 403
+    with signed_in(web, "viewer") as viewer:
+        assert viewer.get("/departments/hanh-chinh/officers/2871").status_code == 403
+    engine = create_engine_from_url(web.database_url)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            row = session.scalars(select(OfficerRow).where(OfficerRow.extension == "2871")).one()
+            assert (row.department_id, row.name, row.active, row.position) == (
+                "hanh-chinh",
+                "Trần Văn Bình (tổ trưởng)",
+                True,
+                2,
+            )
+            assert row.sip_ha1 == sip_ha1("2871", "tongdai", "pw-2871-b")
+            assert row.sip_ha1_sha256 == sip_ha1_sha256("2871", "tongdai", "pw-2871-b")
+        edits = [
+            e for e in entries(session_factory(engine), limit=20)[0] if e.action == "officer_edit"
+        ]
+        assert len(edits) == 2  # the refused edits wrote nothing
+        last, first = edits
+        assert first.before is not None and first.before["active"] is True
+        assert first.after is not None and first.after["active"] is False
+        assert first.after["sip_password_changed"] is False
+        assert last.after is not None and last.after["department_id"] == "hanh-chinh"
+        assert last.after["sip_password_changed"] is True and "pw-2871-b" not in str(last.after)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.slow
 def test_an_admin_sets_working_hours_in_chromium(web: ServedWeb) -> None:
-    """The department page in a real browser: keyboard-filled hours saved, no script or CSP
-    error; a screenshot (to ``TONGDAI_SCREENSHOTS`` when set)."""
+    """The department page in a real browser: keyboard-filled hours saved, an officer's record
+    edited, no script or CSP error; a screenshot (to ``TONGDAI_SCREENSHOTS`` when set)."""
     import os
     import shutil
 
@@ -242,5 +318,13 @@ def test_an_admin_sets_working_hours_in_chromium(web: ServedWeb) -> None:
         page.keyboard.press("Enter")  # submits the hours form from the keyboard
         page.wait_for_selector("#hours-sat[value='07:30-11:30']")
         shot(page, "department.png")
+        # an officer's record: opened from the list, renamed, stopped taking calls
+        page.click("td a:has-text('Sửa') >> nth=0")
+        page.wait_for_selector("#officer-name")
+        page.fill("#officer-name", "Cán bộ đổi tên trong trình duyệt")
+        page.uncheck("input[name=active]")
+        page.click("button:has-text('Lưu cán bộ')")
+        row = page.wait_for_selector("tr:has-text('Cán bộ đổi tên trong trình duyệt')")
+        assert "Tạm ngừng" in row.inner_text()
         chromium.close()
     assert errors == []

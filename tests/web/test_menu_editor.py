@@ -1,11 +1,14 @@
 """The menu editor's pages: edit the greeting, see a problem at its node and field, publish,
-diff, roll back; a second editor saving a stale draft is told and keeps their text; listen."""
+diff, roll back; move a node under another menu; a second editor saving a stale draft is told
+and keeps their text; listen."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import wave
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,6 +19,7 @@ from integrations.sample_catalogue import load_sample
 from menus.store import MenuStore, known_ids_from_tables, publish_default
 from tests.web.test_signin import form_token, sign_in
 from tests.web_access import ensure_user
+from web.audit import entries
 
 NEW_GREETING = "Xin chào, đây là lời chào mới của tổng đài."
 BASE = re.compile(r'name="base" value="([^"]+)"')
@@ -102,6 +106,63 @@ def test_edit_problem_publish_diff_rollback(app: FastAPI, sessions) -> None:
         assert back.headers["location"] == "/menus/versions/3"
         assert store.version(3).rollback_of == 1 and store.version(3).author == "lan"
         assert "ghi âm" in store.active()[1].nodes["greeting"].prompt.text  # type: ignore[union-attr]
+
+
+def move(client: TestClient, draft: str, node: str, **fields: str) -> Any:
+    page = client.get(f"{draft}?node={node}")
+    base = BASE.search(page.text)
+    assert base is not None
+    data = {"csrf_token": form_token(client, draft), "base": base.group(1), **fields}
+    return client.post(f"{draft}/nodes/{node}/move", data=data)
+
+
+def test_move_a_node_under_another_menu(app: FastAPI, sessions) -> None:
+    store = prepared(sessions)
+    with editor(app, "lan") as client:
+        draft = new_draft(client)
+        page = client.get(f"{draft}?node=online")
+        assert 'id="move-form"' in page.text and "<code>main</code>" in page.text
+        taken = move(client, draft, "online", parent="procedures", key="1")
+        assert taken.status_code == 422 and "procedures_industry" in taken.text
+        not_menu = move(client, draft, "online", parent="greeting", key="7")
+        assert not_menu.status_code == 422 and "không phải nút menu" in not_menu.text
+        moved = move(client, draft, "online", parent="procedures", key="7")
+        assert moved.status_code == 303
+        data = json.loads(store.draft(int(draft.rsplit("/", 1)[1])).source)
+        main = data["nodes"]["main"]["choices"]
+        assert [c["key"] for c in main] == ["1", "2", "0"]  # key 3 went with the node
+        added = data["nodes"]["procedures"]["choices"][-1]
+        assert added["key"] == "7" and added["next"] == "online"
+        assert "trực tuyến" in added["keywords"]  # the spoken words move with it
+        page = client.get(f"{draft}?node=online")
+        assert "<code>procedures</code>" in page.text
+        edge = re.search(r"<title>procedures&#45;&gt;online</title>.*?</g>", page.text, re.S)
+        assert edge and "phím 7" in edge.group(0)  # the picture shows the new arrow
+        # a move made on a page opened before another save is refused, nothing changed
+        stale_base = BASE.search(page.text)
+        assert stale_base is not None
+        save(
+            client,
+            draft,
+            "greeting",
+            prompt=NEW_GREETING,
+            node_json='{"kind": "say", "next": "main"}',
+        )
+        csrf = form_token(client, draft)
+        stale = client.post(
+            f"{draft}/nodes/online/move",
+            data={"csrf_token": csrf, "base": stale_base.group(1), "parent": "main", "key": "3"},
+        )
+        assert stale.status_code == 409
+        again = json.loads(store.draft(int(draft.rsplit("/", 1)[1])).source)
+        assert again["nodes"]["procedures"]["choices"][-1]["next"] == "online"
+    log = [e for e in entries(sessions, limit=20)[0] if e.action == "menu_node_move"]
+    assert len(log) == 1 and log[0].actor == "lan"
+    assert log[0].before is not None and "main" in log[0].before["menus"]
+    assert (
+        log[0].after is not None
+        and log[0].after["menus"]["procedures"]["choices"][-1]["key"] == "7"
+    )
 
 
 def test_second_editor_saving_a_stale_draft_is_told_and_keeps_the_text(

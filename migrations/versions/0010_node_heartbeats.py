@@ -1,8 +1,8 @@
 """The node that carries each call, and each node's heartbeat: a node that stops beating has
 its open calls recorded as lost by another node (or by itself when it starts again).
 
-Revision ID: 0009_node_heartbeats
-Revises: 0008_call_report_indexes
+Revision ID: 0010_node_heartbeats
+Revises: 0009_call_hours
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_node_heartbeats"
-down_revision: str | Sequence[str] | None = "0008_call_report_indexes"
+revision: str = "0010_node_heartbeats"
+down_revision: str | Sequence[str] | None = "0009_call_hours"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

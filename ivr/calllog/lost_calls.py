@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ivr.calllog.moments import utc
+from ivr.calllog.rollup import roll_up
 from ivr.calllog.tables import CallEventRow, CallRow, NodeHeartbeatRow
 
 LOST = "lost"
@@ -77,7 +78,7 @@ def record_lost_calls(session: Session, node_id: str, last_seen: datetime) -> in
         .group_by(CallEventRow.call_id)
     )
     last_seq = {call_id: seq for call_id, seq in session.execute(seq_stmt)}
-    closed = 0
+    closed: list[str] = []
     for call_id, started in open_calls:
         ended = max(utc(last_seen), utc(started))
         duration_s = (ended - utc(started)).total_seconds()
@@ -89,7 +90,7 @@ def record_lost_calls(session: Session, node_id: str, last_seen: datetime) -> in
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             continue  # another node closed it first
-        closed += 1
+        closed.append(call_id)
         session.add(
             CallEventRow(
                 call_id=call_id,
@@ -99,4 +100,7 @@ def record_lost_calls(session: Session, node_id: str, last_seen: datetime) -> in
                 payload={"reason": LOST, "duration_s": duration_s, "node": node_id},
             )
         )
-    return closed
+    if closed:
+        session.flush()  # the events first: the dashboard's figures read them
+        roll_up(session, closed)  # a lost call counts in the dashboard like any ended call
+    return len(closed)

@@ -97,6 +97,7 @@ def test_a_silent_nodes_open_calls_are_recorded_lost_once(
         (ended,) = _ended_events(sessions, call_id)
         assert ended.payload == {"reason": LOST, "duration_s": 4.0, "node": "a"}
         assert ended.seq == 3  # after call-started and call-answered
+        assert rows[call_id].rolled_up  # in the dashboard's hourly figures at once
     assert rows["a3"].end_reason == "caller-bye"  # a call that ended is left alone
     assert rows["b1"].ended_at is None  # the live node's call goes on
     # another survivor, then the silent node itself restarted: nothing is counted twice

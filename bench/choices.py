@@ -3,7 +3,9 @@ on offer (speech.ctc_bias); transcripts' word error rate alone, batched and in n
 
 1. Transcripts: every clip of the speech test material as a caller's line carries it (8 kHz,
    A-law encoded and decoded), decoded alone and all at once with chunks batched across
-   streams; word error rate against the manifest's transcript, and batched against alone.
+   streams, and again followed by 1.5 s of line hiss with and without skipping silent chunks;
+   word error rate against the manifest's transcript and against the plain decode, chunks run
+   and skipped, CPU seconds per audio second.
 2. Choices: each clip is a caller's answer; the menu offers a phrase the clip says (two words
    of its manifest transcript, at its start, middle and end) and three phrases of other clips.
    The transcript is matched as the dialog does (speech.understand.match_choice): the right
@@ -39,7 +41,12 @@ sys.path.insert(0, str(ROOT))
 from core.g711 import alaw_decode, alaw_encode  # noqa: E402
 from speech.audio import read_wav, resample  # noqa: E402
 from speech.understand import match_choice  # noqa: E402
-from speech.vietasr_onnx import MODEL_RATE, OnnxVietAsrModel, OnnxVietAsrStream  # noqa: E402
+from speech.vietasr_onnx import (  # noqa: E402
+    MODEL_RATE,
+    SKIP_SILENCE_DB,
+    OnnxVietAsrModel,
+    OnnxVietAsrStream,
+)
 
 LINE_RATE = 8000
 NEGATIVE_MENUS = 3  # per clip
@@ -104,40 +111,105 @@ def decode(model: OnnxVietAsrModel, pcm: bytes) -> Decoded:
     return Decoded(text, stream.scores())
 
 
-def transcripts(model: OnnxVietAsrModel, clips: list[Path], reference: dict[str, str]) -> None:
-    audio = {p.name: with_noise(line(p), None, 0) for p in clips}
+def with_hiss(samples: np.ndarray, after_s: float, seed: int) -> np.ndarray:
+    """``samples`` (8 kHz) followed by ``after_s`` of line hiss at -60 dBFS, all of it under
+    that hiss: what a session decodes until the detector's trailing silence ends the turn."""
+    rng = np.random.default_rng(seed)
+    padded = np.concatenate([samples, np.zeros(int(LINE_RATE * after_s))])
+    hissed = padded + rng.standard_normal(len(padded)) * 32768 * 10 ** (-60 / 20)
+    pcm = np.clip(np.round(hissed), -32768, 32767).astype("<i2").tobytes()
+    return np.frombuffer(alaw_decode(alaw_encode(pcm)), dtype="<i2").astype(np.float64)
+
+
+@dataclass
+class Variant:
+    texts: dict[str, str]
+    cpu_s: float
+    decoded: int
+    skipped: int
+
+
+def run_variant(
+    model: OnnxVietAsrModel, audio: dict[str, bytes], *, batched: bool, skip_db: float | None
+) -> Variant:
+    """Every clip decoded: one after another, or all at once with chunks batched."""
+    model.skip_below = None if skip_db is None else skip_db * np.log(10) / 10
+    if batched:
+        model.configure(max_batch=16, concurrency=2, bias_bonus=model.bias_bonus)
+    streams: list[OnnxVietAsrStream] = []
+
+    def one(pcm: bytes) -> str:
+        stream = OnnxVietAsrStream(model)
+        streams.append(stream)
+        for i in range(0, len(pcm), CHUNK):
+            stream.accept(np.frombuffer(pcm[i : i + CHUNK], dtype="<i2"))
+        return str(stream.final().text)
+
     started = time.process_time()
-    alone = {name: decode(model, pcm).text for name, pcm in audio.items()}
-    cpu_alone = time.process_time() - started
-    model.configure(max_batch=16, concurrency=2, bias_bonus=model.bias_bonus)
-    started = time.process_time()
-    with ThreadPoolExecutor(len(audio)) as pool:  # every clip at once, chunks batched
-        texts = pool.map(lambda pcm: decode(model, pcm).text, audio.values())
-        batched = dict(zip(audio, texts, strict=True))
-    cpu_batched = time.process_time() - started
-    assert model.batcher is not None
-    mean = model.batcher.mean_batch
+    if batched:
+        with ThreadPoolExecutor(len(audio)) as pool:
+            texts = list(pool.map(one, audio.values()))
+    else:
+        texts = [one(pcm) for pcm in audio.values()]
+    cpu = time.process_time() - started
     model.configure(max_batch=1, concurrency=1, bias_bonus=model.bias_bonus)
-    seconds = sum(len(p) / 2 / MODEL_RATE for p in audio.values())
-    print(f"\n## Transcripts of {len(clips)} clips ({seconds:.1f} s) on the line (8 kHz, A-law)")
-    print(f"{'':34} {'WER vs manifest':>16} {'cpuRTF':>7}")
-    print(
-        f"{'alone (one chunk per call)':34} "
-        f"{100 * wer([(reference[n], t) for n, t in alone.items()]):15.1f}% "
-        f"{cpu_alone / seconds:7.3f}"
+    model.skip_below = SKIP_SILENCE_DB * np.log(10) / 10
+    return Variant(
+        dict(zip(audio, texts, strict=True)),
+        cpu,
+        sum(s.decoded for s in streams),
+        sum(s.skipped for s in streams),
     )
+
+
+def transcripts(model: OnnxVietAsrModel, clips: list[Path], reference: dict[str, str]) -> None:
+    plain = {p.name: with_noise(line(p), None, 0) for p in clips}
+    hissed = {p.name: with_noise(with_hiss(line(p), 1.5, i), None, 0) for i, p in enumerate(clips)}
+    base = run_variant(model, plain, batched=False, skip_db=None)
+    rows = [
+        ("clips, alone", plain, base),
+        (
+            "clips, all at once, batched",
+            plain,
+            run_variant(model, plain, batched=True, skip_db=None),
+        ),
+    ]
+    hiss_base = run_variant(model, hissed, batched=False, skip_db=None)
+    rows += [
+        ("+1.5 s hiss, alone", hissed, hiss_base),
+        (
+            f"+1.5 s hiss, skip < -{SKIP_SILENCE_DB:g} dB",
+            hissed,
+            run_variant(model, hissed, batched=False, skip_db=SKIP_SILENCE_DB),
+        ),
+        (
+            "+1.5 s hiss, skip, batched",
+            hissed,
+            run_variant(model, hissed, batched=True, skip_db=SKIP_SILENCE_DB),
+        ),
+    ]
+    print(f"\n## Transcripts of {len(clips)} clips on the line (8 kHz, A-law)")
     print(
-        f"{f'all at once, batched (mean {mean:.1f})':34} "
-        f"{100 * wer([(reference[n], t) for n, t in batched.items()]):15.1f}% "
-        f"{cpu_batched / seconds:7.3f}"
+        f"{'':32} {'audio s':>8} {'WER vs manifest':>16} {'vs first of kind':>17} "
+        f"{'differ':>7} {'chunks run':>11} {'skipped':>8} {'cpuRTF':>7}"
     )
+    for label, audio, variant in rows:
+        first = base if audio is plain else hiss_base
+        seconds = sum(len(p) / 2 / MODEL_RATE for p in audio.values())
+        texts = variant.texts
+        differ = sum(texts[n] != first.texts[n] for n in texts)
+        print(
+            f"{label:32} {seconds:8.1f} "
+            f"{100 * wer([(reference[n], t) for n, t in texts.items()]):15.1f}% "
+            f"{100 * wer([(first.texts[n], texts[n]) for n in texts]):16.1f}% "
+            f"{differ:3} / {len(texts):<2} {variant.decoded:11} {variant.skipped:8} "
+            f"{variant.cpu_s / seconds:7.3f}"
+        )
     print(
-        f"batched against alone: WER {100 * wer([(alone[n], batched[n]) for n in alone]):.1f}% "
-        f"({sum(alone[n] != batched[n] for n in alone)} of {len(alone)} transcripts differ)"
+        "(batched: all clips decoded at once in threads, up to 16 chunks per model call, 2 calls "
+        "at once; skip: chunks whose every frame is that far below the utterance's loudest are "
+        "not decoded; vs first of kind: word differences from the first row of the same audio)"
     )
-    for name in alone:
-        if alone[name] != batched[name]:
-            print(f"  {name}: alone   {alone[name]}\n  {'':{len(name)}}  batched {batched[name]}")
 
 
 @dataclass

@@ -46,6 +46,7 @@ OUTPUT_FRAMES = 10  # output frames per chunk
 LAYERS, HEADS, LEFT_FRAMES, ATT_DIM = 12, 4, 40, 224
 CNN_CHANNELS, CNN_CONTEXT = 448, 30
 BLANK = 0
+SKIP_SILENCE_DB = 25.0  # a chunk this far below the utterance's loudest frame is not decoded
 WORD_START = "\u2581"  # the token list marks the first piece of a word with "▁"
 _HINT = "set speech.vietasr_runtime to native to use the wheel's own runtime"
 
@@ -133,9 +134,17 @@ class OnnxVietAsrModel:
     """The wheel's embedded model in an onnxruntime session, loaded lazily and at most once."""
 
     def __init__(
-        self, *, max_batch: int = 1, concurrency: int = 1, bias_bonus: float = DEFAULT_BONUS
+        self,
+        *,
+        max_batch: int = 1,
+        concurrency: int = 1,
+        bias_bonus: float = DEFAULT_BONUS,
+        skip_silence_db: float | None = SKIP_SILENCE_DB,
     ) -> None:
         self.loads = 0
+        # A chunk whose every frame is this far below the loudest frame of its utterance is
+        # not decoded (log of the mel energy ratio); None decodes every chunk.
+        self.skip_below = None if skip_silence_db is None else skip_silence_db * np.log(10) / 10
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokens: list[str] = []
@@ -270,6 +279,9 @@ class OnnxVietAsrStream:
         self._ids: list[int] = []
         self._last = BLANK
         self._spliced: str | None = None
+        self._peak = -np.inf  # the loudest frame so far, log of its mel energy
+        self.decoded = 0  # chunks run through the model
+        self.skipped = 0  # chunks found silent and not run
 
     def accept(self, samples: np.ndarray) -> None:
         """Add 16 kHz 16-bit samples; decodes every whole chunk."""
@@ -277,14 +289,32 @@ class OnnxVietAsrStream:
         if len(frames):
             self._frames = np.concatenate([self._frames, frames])
         while len(self._frames) >= CHUNK_FRAMES:
+            chunk = self._frames[:CHUNK_FRAMES]
+            if self._silent(chunk):
+                # Nothing said: no model call, as if the chunk had not been there.
+                self.skipped += 1
+                self._last = BLANK
+                self._frames = self._frames[STRIDE_FRAMES:]
+                continue
+            self.decoded += 1
             logits, self._att, self._cnn = self._model.run(
-                self._frames[:CHUNK_FRAMES], self._offset, self._att, self._cnn
+                chunk, self._offset, self._att, self._cnn
             )
             self._offset += len(logits)
             if self._keep:
                 self._scores.append(logits)
             self._last = self._collapse(logits, self._ids, self._last)
             self._frames = self._frames[STRIDE_FRAMES:]
+
+    def _silent(self, chunk: np.ndarray) -> bool:
+        """Whether every frame of ``chunk`` is far below the loudest heard (the line's hiss
+        after an answer, or before it), once speech was heard."""
+        below = self._model.skip_below
+        loudness = np.logaddexp.reduce(chunk, axis=1)
+        peak = max(self._peak, float(loudness.max()))
+        quiet = below is not None and self._peak > -np.inf and float(loudness.max()) < peak - below
+        self._peak = peak
+        return quiet
 
     def partial(self) -> _Text:
         """The words of the chunks decoded so far (free: no model call)."""

@@ -111,3 +111,23 @@ def test_silent_chunks_after_an_answer_are_not_decoded(speech_dir: Path) -> None
     assert skipping[1] + skipping[2] == every[1]
     assert skipping[0] == every[0]
     assert digits_of(skipping[0]) == "87535647"
+
+
+def test_the_default_settings_batch_streams_and_bias_towards_choices() -> None:
+    recognizer = create_recognizer(SpeechSettings())
+    try:
+        model = recognizer.model  # type: ignore[attr-defined]
+        assert isinstance(model, OnnxVietAsrModel)
+        assert model.batcher is not None
+        assert (model.batcher.max_batch, model.batcher.concurrency) == (16, 2)
+        assert model.bias_bonus == 3.0
+        # every open stream may wait on a thread of its own for a place in a batch
+        assert recognizer.pool.threads == recognizer.pool.max_streams == 24  # type: ignore[attr-defined]
+    finally:
+        recognizer.close()
+    unbatched = create_recognizer(SpeechSettings(asr_batch=1, max_streams=4))
+    try:
+        assert unbatched.model.batcher is None  # type: ignore[attr-defined]
+        assert unbatched.pool.threads == 2  # type: ignore[attr-defined]
+    finally:
+        unbatched.close()

@@ -88,6 +88,24 @@ def test_urgent_chunks_overtake_queued_ones() -> None:
             f.result()
     order = [b[0] for b in run.batches]
     assert order.index(99) == 1, order
+    # It did not wait for the busy runner: it ran beside it, in the urgent lane.
+    assert run.most_running == 2
+
+
+def test_the_urgent_lane_is_one_call_of_urgent_items_only() -> None:
+    run = SlowDoubler(0.1)
+    batcher = ChunkBatcher(run, max_batch=4, concurrency=1)
+    with ThreadPoolExecutor(12) as pool:
+        first = pool.submit(batcher.submit, 0)
+        time.sleep(0.03)
+        queued = [pool.submit(batcher.submit, i) for i in (1, 2, 3)]
+        time.sleep(0.02)
+        urgent = [pool.submit(batcher.submit, i, urgent=True) for i in (90, 91, 92, 93, 94, 95)]
+        for f in [first, *queued, *urgent]:
+            f.result()
+    assert run.most_running == 2  # one runner and the lane, never more
+    lane = run.batches[1]
+    assert set(lane) <= {90, 91, 92, 93, 94, 95} and 1 <= len(lane) <= 4, run.batches
 
 
 def test_bad_sizes_are_refused() -> None:

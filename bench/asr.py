@@ -305,27 +305,38 @@ async def concurrency(
         f"{clip.name} ({len(speech) / 2 / LINE_RATE:.1f} s of speech + 1.5 s of silence) on "
         f"every line"
     )
-    print(f"{'N':>3} {'backlog s':>10} {'decision p50':>13} {'p95':>6}")
+    print(
+        f"{'N':>3} {'backlog s':>10} {'decision p50':>13} {'p95':>6} {'cpuRTF':>7} "
+        f"{'CPU bound':>10}"
+    )
     held = 0
     rng = random.Random(1)
+    cores = os.cpu_count() or 1
     for n in counts:
         loop = asyncio.get_running_loop()
         base = loop.time() + 0.2
+        cpu0 = time.process_time()
         runs = await asyncio.gather(
             *(
                 one_turn(recognizer, audio, base + rng.uniform(0, 0.5), None, phrases)
                 for _ in range(n)
             )
         )
+        cpu_rtf = (time.process_time() - cpu0) / (n * len(audio) / 2 / LINE_RATE)
         backlog = max(r.backlog_s for r in runs)
         ends = sorted(r.decision_s for r in runs)
-        print(f"{n:3} {backlog:10.3f} {percentile(ends, 50):13.3f} {percentile(ends, 95):6.3f}")
+        print(
+            f"{n:3} {backlog:10.3f} {percentile(ends, 50):13.3f} {percentile(ends, 95):6.3f} "
+            f"{cpu_rtf:7.3f} {cores / cpu_rtf:10.1f}"
+        )
         if backlog > lag_limit_s:
             break
         held = n
     print(
         f"streams of continuous speech held in real time (every line's backlog when it "
-        f"stops speaking <= {lag_limit_s:.2f} s): {held}"
+        f"stops speaking <= {lag_limit_s:.2f} s): {held}\n(cpuRTF: CPU seconds of this process "
+        f"per second of line audio, the whole process; CPU bound: {cores} cores / cpuRTF, the "
+        f"streams a machine with nothing else to run would hold)"
     )
 
 
@@ -365,7 +376,7 @@ async def dialog_callers(
     )
     print(
         f"{'N':>3} {'turns':>6} {'sessions max':>13} {'backlog s':>10} {'decision p50':>13} "
-        f"{'p95':>6} {'early':>6} {'cpu %':>6}"
+        f"{'p95':>6} {'early':>6} {'cpu %':>6} {'CPU bound':>10}"
     )
     held = 0
     for n in counts:
@@ -393,7 +404,8 @@ async def dialog_callers(
         p95 = percentile(ends, 95)
         print(
             f"{n:3} {len(turns):6} {peak:13} {backlog:10.3f} {percentile(ends, 50):13.3f} "
-            f"{p95:6.3f} {sum(t.early for t in turns):6} {cpu:6.0f}"
+            f"{p95:6.3f} {sum(t.early for t in turns):6} {cpu:6.0f} "
+            f"{100 * (os.cpu_count() or 1) * n / max(cpu, 1e-9):10.0f}"
         )
         if backlog > lag_limit_s or p95 > DECISION_GOAL_S:
             break
@@ -401,7 +413,9 @@ async def dialog_callers(
     print(
         f"callers held (backlog <= {lag_limit_s:.2f} s and decision p95 <= "
         f"{DECISION_GOAL_S:.1f} s): {held}\n(sessions max: recognition sessions open at once; "
-        f"a session is open only while a caller speaks, so callers outnumber sessions)"
+        f"a session is open only while a caller speaks, so callers outnumber sessions; cpu %: "
+        f"this process, % of one core; CPU bound: the callers all cores would carry at that "
+        f"cost per caller)"
     )
 
 

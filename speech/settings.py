@@ -21,8 +21,9 @@ class SpeechSettings(BaseModel):
     )
     vosk_model_dir: Path | None = None
     asr_workers: int = 2
-    # Utterances recognised at once; beyond this a question falls back to the keypad. 24 is what
-    # two cores decode in real time with batched onnxruntime calls (bench/asr.py).
+    # Utterances recognised at once; beyond this a question falls back to the keypad. With
+    # batched calls and silent chunks skipped a stream costs 0.070-0.076 CPU s per audio second:
+    # two cores' bound is 26-28 streams (bench/asr.py), and dialog utterances rarely all overlap.
     max_streams: int = 24
     asr_batch: int = Field(
         default=16,

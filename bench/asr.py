@@ -41,6 +41,7 @@ from ivr.runtime.speech_turn import SpeechTurn  # noqa: E402
 from speech.asr import Recognizer  # noqa: E402
 from speech.audio import read_wav  # noqa: E402
 from speech.recognition_pool import RecognitionPool  # noqa: E402
+from speech.settings import SpeechSettings  # noqa: E402
 from speech.understand import extract_digits, match_choice  # noqa: E402
 from speech.vad import SpeechDetector, VadConfig, VadEvent  # noqa: E402
 from speech.vietasr_engine import VietAsrRecognizer  # noqa: E402
@@ -68,13 +69,20 @@ PROMPT_S = (2.0, 6.0)  # a prompt the caller listens to before answering
 DECISION_GOAL_S = 0.6
 
 
-def build(engine: str, *, workers: int, max_streams: int, vosk_dir: Path | None) -> Recognizer:
-    pool = RecognitionPool(workers=workers, max_streams=max_streams)
+def build(
+    engine: str, *, workers: int, max_streams: int, batch: int, vosk_dir: Path | None
+) -> Recognizer:
+    """The engine as ``speech.asr.create_recognizer`` builds it, with these pool sizes."""
+    batching = engine == "viet-asr" and batch > 1
+    pool = RecognitionPool(
+        workers=workers, max_streams=max_streams, threads=max_streams if batching else None
+    )
     if engine == "vosk":
         return VoskRecognizer(model_dir=vosk_dir, pool=pool)
     if engine == "viet-asr-native":  # the wheel's own runtime
         return VietAsrRecognizer(pool=pool)
-    return VietAsrRecognizer(pool=pool, model=shared_onnx_model())
+    model = shared_onnx_model(max_batch=batch, concurrency=workers)
+    return VietAsrRecognizer(pool=pool, model=model)
 
 
 def manifest() -> dict[str, str]:
@@ -297,27 +305,38 @@ async def concurrency(
         f"{clip.name} ({len(speech) / 2 / LINE_RATE:.1f} s of speech + 1.5 s of silence) on "
         f"every line"
     )
-    print(f"{'N':>3} {'backlog s':>10} {'decision p50':>13} {'p95':>6}")
+    print(
+        f"{'N':>3} {'backlog s':>10} {'decision p50':>13} {'p95':>6} {'cpuRTF':>7} "
+        f"{'CPU bound':>10}"
+    )
     held = 0
     rng = random.Random(1)
+    cores = os.cpu_count() or 1
     for n in counts:
         loop = asyncio.get_running_loop()
         base = loop.time() + 0.2
+        cpu0 = time.process_time()
         runs = await asyncio.gather(
             *(
                 one_turn(recognizer, audio, base + rng.uniform(0, 0.5), None, phrases)
                 for _ in range(n)
             )
         )
+        cpu_rtf = (time.process_time() - cpu0) / (n * len(audio) / 2 / LINE_RATE)
         backlog = max(r.backlog_s for r in runs)
         ends = sorted(r.decision_s for r in runs)
-        print(f"{n:3} {backlog:10.3f} {percentile(ends, 50):13.3f} {percentile(ends, 95):6.3f}")
+        print(
+            f"{n:3} {backlog:10.3f} {percentile(ends, 50):13.3f} {percentile(ends, 95):6.3f} "
+            f"{cpu_rtf:7.3f} {cores / cpu_rtf:10.1f}"
+        )
         if backlog > lag_limit_s:
             break
         held = n
     print(
         f"streams of continuous speech held in real time (every line's backlog when it "
-        f"stops speaking <= {lag_limit_s:.2f} s): {held}"
+        f"stops speaking <= {lag_limit_s:.2f} s): {held}\n(cpuRTF: CPU seconds of this process "
+        f"per second of line audio, the whole process; CPU bound: {cores} cores / cpuRTF, the "
+        f"streams a machine with nothing else to run would hold)"
     )
 
 
@@ -334,7 +353,9 @@ async def dialog_caller(
         speech, _ = read_wav(SPEECH_DIR / clip, LINE_RATE)
         prompt_s = rng.uniform(*PROMPT_S)
         audio = bytes(int(LINE_RATE * prompt_s) * 2) + speech + bytes(LINE_RATE * 2)
-        turns.append(await one_turn(recognizer, audio, at, _answer_test(kind)))
+        # The runtime biases a menu answer towards the node's keywords (its grammar).
+        grammar = [w for words in MENU.values() for w in words] if kind == "menu" else None
+        turns.append(await one_turn(recognizer, audio, at, _answer_test(kind), grammar))
         at = loop.time()
     return turns
 
@@ -355,7 +376,7 @@ async def dialog_callers(
     )
     print(
         f"{'N':>3} {'turns':>6} {'sessions max':>13} {'backlog s':>10} {'decision p50':>13} "
-        f"{'p95':>6} {'early':>6} {'cpu %':>6}"
+        f"{'p95':>6} {'early':>6} {'cpu %':>6} {'CPU bound':>10}"
     )
     held = 0
     for n in counts:
@@ -383,7 +404,8 @@ async def dialog_callers(
         p95 = percentile(ends, 95)
         print(
             f"{n:3} {len(turns):6} {peak:13} {backlog:10.3f} {percentile(ends, 50):13.3f} "
-            f"{p95:6.3f} {sum(t.early for t in turns):6} {cpu:6.0f}"
+            f"{p95:6.3f} {sum(t.early for t in turns):6} {cpu:6.0f} "
+            f"{100 * (os.cpu_count() or 1) * n / max(cpu, 1e-9):10.0f}"
         )
         if backlog > lag_limit_s or p95 > DECISION_GOAL_S:
             break
@@ -391,7 +413,9 @@ async def dialog_callers(
     print(
         f"callers held (backlog <= {lag_limit_s:.2f} s and decision p95 <= "
         f"{DECISION_GOAL_S:.1f} s): {held}\n(sessions max: recognition sessions open at once; "
-        f"a session is open only while a caller speaks, so callers outnumber sessions)"
+        f"a session is open only while a caller speaks, so callers outnumber sessions; cpu %: "
+        f"this process, % of one core; CPU bound: the callers all cores would carry at that "
+        f"cost per caller)"
     )
 
 
@@ -405,29 +429,46 @@ def percentile(values: list[float], pct: int) -> float:
 
 async def run(args: argparse.Namespace) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"cpus: {os.cpu_count()}, load average: {load}, workers: {args.workers}")
+    print(
+        f"cpus: {os.cpu_count()}, load average: {load}, workers: {args.workers}, "
+        f"batch: {args.batch}"
+    )
     print(f"clips: {SPEECH_DIR}")
     for engine in args.engines:
         recognizer = build(
-            engine, workers=args.workers, max_streams=max(args.counts), vosk_dir=args.vosk_dir
+            engine,
+            workers=args.workers,
+            max_streams=max(*args.counts, *args.callers),
+            batch=args.batch,
+            vosk_dir=args.vosk_dir,
         )
         try:
             started = time.perf_counter()
             await recognizer.load()
             print(f"\n# {engine}: model loaded in {time.perf_counter() - started:.2f} s")
-            await gil_check(recognizer)
-            await real_time_factors(recognizer)
-            if engine != "vosk":  # the vosk test model is Korean: no Vietnamese answers
+            if "gil" in args.sections:
+                await gil_check(recognizer)
+            if "rtf" in args.sections:
+                await real_time_factors(recognizer)
+            # The vosk test model is Korean: no Vietnamese answers.
+            if engine != "vosk" and "decision" in args.sections:
                 await decision_latency(recognizer, args.runs)
-            await concurrency(
-                recognizer,
-                SPEECH_DIR / args.clip,
-                args.counts,
-                args.lag_limit_s,
-                grammar=engine == "vosk",
-            )
-            if engine != "vosk":
+            if "continuous" in args.sections:
+                await concurrency(
+                    recognizer,
+                    SPEECH_DIR / args.clip,
+                    args.counts,
+                    args.lag_limit_s,
+                    grammar=engine == "vosk",
+                )
+            if engine != "vosk" and "dialogs" in args.sections:
                 await dialog_callers(recognizer, args.callers, args.seconds, args.lag_limit_s)
+            batcher = getattr(getattr(recognizer, "model", None), "batcher", None)
+            if batcher is not None:
+                print(
+                    f"\nbatched model calls: {batcher.calls}, "
+                    f"chunks per call {batcher.mean_batch:.2f}"
+                )
         finally:
             recognizer.close()
 
@@ -444,11 +485,25 @@ def main() -> int:
     )
     parser.add_argument("--vosk-model-dir", dest="vosk_dir", type=Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=SpeechSettings().asr_batch,
+        help="viet-asr on onnxruntime: streams' chunks per batched model call (1: none)",
+    )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=["gil", "rtf", "decision", "continuous", "dialogs"],
+        choices=["gil", "rtf", "decision", "continuous", "dialogs"],
+    )
     parser.add_argument("--clip", default="call8k_4.wav")
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 3, 4, 6, 8, 10, 12, 16, 24])
+    parser.add_argument(
+        "--counts", type=int, nargs="+", default=[1, 4, 8, 12, 16, 20, 24, 28, 32, 40]
+    )
     parser.add_argument("--lag-limit-s", type=float, default=0.5)
     parser.add_argument("--runs", type=int, default=5, help="decision-latency runs per clip")
-    parser.add_argument("--callers", type=int, nargs="+", default=[4, 8, 12, 16, 20, 24, 28, 32])
+    parser.add_argument("--callers", type=int, nargs="+", default=[8, 16, 24, 32, 40, 48])
     parser.add_argument("--seconds", type=float, default=30.0, help="dialog length per level")
     args = parser.parse_args()
     if "vosk" in args.engines and args.vosk_dir is None:

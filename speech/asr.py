@@ -185,7 +185,17 @@ def create_recognizer(settings: SpeechSettings) -> Recognizer:
     engine = settings.recognizer
     if engine not in ENGINES:
         raise RecognizerMissing(engine, "this recognition engine", f"choose one of {ENGINES}")
-    pool = RecognitionPool(workers=settings.asr_workers, max_streams=settings.max_streams)
+    batching = (
+        engine == ENGINE_VIETASR
+        and settings.vietasr_runtime == "onnxruntime"
+        and settings.asr_batch > 1
+    )
+    pool = RecognitionPool(
+        workers=settings.asr_workers,
+        max_streams=settings.max_streams,
+        # Batching: every open stream may wait on its own thread for a place in a batch.
+        threads=settings.max_streams if batching else None,
+    )
     try:
         if engine == ENGINE_VOSK:
             from speech.vosk_engine import VoskRecognizer
@@ -203,7 +213,12 @@ def create_recognizer(settings: SpeechSettings) -> Recognizer:
             )
         from speech.vietasr_onnx import shared_onnx_model
 
-        return VietAsrRecognizer(pool=pool, model=shared_onnx_model())
+        model = shared_onnx_model(
+            max_batch=settings.asr_batch,
+            concurrency=settings.asr_workers,
+            bias_bonus=settings.asr_bias,
+        )
+        return VietAsrRecognizer(pool=pool, model=model)
     except BaseException:
         pool.shutdown()
         raise

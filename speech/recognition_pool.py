@@ -9,6 +9,10 @@ Two limits, kept apart on purpose:
   never waits: when it returns None the dialog offers keypad input instead of delaying the
   caller.
 
+When the model batches chunks across streams (:mod:`speech.chunk_batcher`), the pool gets
+``threads`` threads, one per stream it may have open, so that every stream's chunk can be
+waiting to join a batch; the batcher still runs at most ``workers`` model calls at once.
+
 Threads, not processes: both engines are native libraries called through cffi, and cffi
 releases the GIL for the duration of every foreign call. Measured here (viet-asr, call8k_1,
 2.8 s of audio, about 0.3 CPU s per audio second, one core per decode): a pure-Python thread
@@ -58,14 +62,17 @@ class StreamSlot:
 class RecognitionPool:
     """A fixed set of inference threads plus a non-blocking counter of stream slots."""
 
-    def __init__(self, *, workers: int, max_streams: int, name: str = "asr") -> None:
+    def __init__(
+        self, *, workers: int, max_streams: int, name: str = "asr", threads: int | None = None
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if max_streams < 1:
             raise ValueError(f"max_streams must be at least 1, got {max_streams}")
         self.workers = workers
         self.max_streams = max_streams
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self.threads = max(workers, threads or workers)
+        self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=name)
         self._lock = threading.Lock()
         self._in_use = 0
 

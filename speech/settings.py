@@ -21,9 +21,20 @@ class SpeechSettings(BaseModel):
     )
     vosk_model_dir: Path | None = None
     asr_workers: int = 2
-    # Utterances recognised at once; beyond this a question falls back to the keypad. 16 is what
-    # two cores decode in real time with the onnxruntime runtime (bench/asr.py).
-    max_streams: int = 16
+    # Utterances recognised at once; beyond this a question falls back to the keypad. With
+    # batched calls and silent chunks skipped a stream costs 0.070-0.076 CPU s per audio second:
+    # two cores' bound is 26-28 streams (bench/asr.py), and dialog utterances rarely all overlap.
+    max_streams: int = 24
+    asr_batch: int = Field(
+        default=16,
+        description="onnxruntime: at most this many streams' chunks decoded in one model call "
+        "when streams wait for a core (1: no batching)",
+    )
+    asr_bias: float = Field(
+        default=3.0,
+        description="onnxruntime: log-probability bonus per token for the phrases a question "
+        "expects (its options, yes/no) when rescoring a transcript (0: no bias)",
+    )
     synthesizer: str = Field(default="gtts", description="gtts | espeak-ng | recorded")
     fallback_synthesizer: str = "espeak-ng"
     voice: str = "vi"

@@ -59,7 +59,9 @@ class AsrModel(Protocol):
         """Load (once, blocking) and return the loaded runtime object."""
         ...
 
-    def stream(self, sample_rate: float) -> StreamDecoder: ...
+    def stream(self, sample_rate: float, phrases: Sequence[str] | None = None) -> StreamDecoder:
+        """A decoder; biased towards ``phrases`` where the runtime can."""
+        ...
 
     def close(self) -> None: ...
 
@@ -110,8 +112,9 @@ class VietAsrModel:
                 self.loads += 1
             return self._pipeline
 
-    def stream(self, sample_rate: float) -> StreamDecoder:
-        """A streaming decoder on the pipeline (loading it first)."""
+    def stream(self, sample_rate: float, phrases: Sequence[str] | None = None) -> StreamDecoder:
+        """A streaming decoder on the pipeline (loading it first); the wheel's runtime has no
+        way to bias towards ``phrases``."""
         return _NativeStream(self.pipeline().stream(sample_rate=sample_rate))
 
     def close(self) -> None:
@@ -168,6 +171,7 @@ class VietAsrSession(PooledSession):
         slot: StreamSlot,
         chunk_ms: int,
         partial_every_ms: int,
+        phrases: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
             pool=pool, slot=slot, engine=ENGINE_VIETASR, model_rate=MODEL_RATE, chunk_ms=chunk_ms
@@ -178,11 +182,12 @@ class VietAsrSession(PooledSession):
         self._partial_every = MODEL_RATE * partial_every_ms // 1000
         self._since_partial = 0
         self._decoder: StreamDecoder | None = None  # made on a pool thread: may load the model
+        self._phrases = list(phrases) if phrases else None
 
     def _fed(self, chunk: bytes) -> StreamDecoder:
         """The decoder (created on first use), with ``chunk`` accepted."""
         if self._decoder is None:
-            self._decoder = self._model.stream(float(MODEL_RATE))
+            self._decoder = self._model.stream(float(MODEL_RATE), self._phrases)
         if chunk:
             self._decoder.accept(np.frombuffer(chunk, dtype="<i2"))
         return self._decoder
@@ -253,7 +258,10 @@ class VietAsrRecognizer:
         return self._pool
 
     def open_session(self, *, grammar: Sequence[str] | None = None) -> VietAsrSession:
-        """A new session; ``grammar`` is ignored (keywords are matched on the transcript)."""
+        """A new session. ``grammar`` (the phrases the question expects: a menu node's
+        keywords, yes/no) biases the transcript towards them where the runtime can
+        (onnxruntime: :mod:`speech.ctc_bias`); it never restricts it, and the keywords are
+        still matched on the transcript."""
         slot = self._pool.try_acquire()
         if slot is None:
             raise RecognizerBusy(
@@ -265,6 +273,7 @@ class VietAsrRecognizer:
             slot=slot,
             chunk_ms=self._chunk_ms,
             partial_every_ms=self._partial_every_ms,
+            phrases=grammar,
         )
 
     async def load(self) -> None:

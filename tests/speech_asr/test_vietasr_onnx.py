@@ -88,3 +88,46 @@ async def test_a_missing_embedded_model_is_a_clear_error(monkeypatch: pytest.Mon
     with pytest.raises(RecognizerMissing, match="embedded"):
         model.pipeline()
     assert not model.loaded
+
+
+def test_silent_chunks_after_an_answer_are_not_decoded(speech_dir: Path) -> None:
+    """The line's hiss after the caller stopped costs no model call, and the transcript is
+    the one every chunk decoded gives."""
+    pcm, _ = read_wav(speech_dir / "call8k_1.wav", 16000)
+    rng = np.random.default_rng(0)
+    hiss = np.round(rng.standard_normal(16000 * 2) * 10).astype("<i2")  # 2 s at -70 dBFS
+    samples = np.concatenate([np.frombuffer(pcm, dtype="<i2"), hiss])
+
+    def transcribe(model: OnnxVietAsrModel) -> tuple[str, int, int]:
+        stream = model.stream(16000)
+        for i in range(0, len(samples), 1600):
+            stream.accept(samples[i : i + 1600])
+        return str(stream.final().text), stream.decoded, stream.skipped
+
+    every = transcribe(OnnxVietAsrModel(skip_silence_db=None))
+    skipping = transcribe(OnnxVietAsrModel())
+    assert every[2] == 0
+    assert skipping[2] >= 3, skipping  # most of the 2 s (5 chunks of 0.4 s)
+    assert skipping[1] + skipping[2] == every[1]
+    assert skipping[0] == every[0]
+    assert digits_of(skipping[0]) == "87535647"
+
+
+def test_the_default_settings_batch_streams_and_bias_towards_choices() -> None:
+    recognizer = create_recognizer(SpeechSettings())
+    try:
+        model = recognizer.model  # type: ignore[attr-defined]
+        assert isinstance(model, OnnxVietAsrModel)
+        assert model.batcher is not None
+        assert (model.batcher.max_batch, model.batcher.concurrency) == (16, 2)
+        assert model.bias_bonus == 3.0
+        # every open stream may wait on a thread of its own for a place in a batch
+        assert recognizer.pool.threads == recognizer.pool.max_streams == 24  # type: ignore[attr-defined]
+    finally:
+        recognizer.close()
+    unbatched = create_recognizer(SpeechSettings(asr_batch=1, max_streams=4))
+    try:
+        assert unbatched.model.batcher is None  # type: ignore[attr-defined]
+        assert unbatched.pool.threads == 2  # type: ignore[attr-defined]
+    finally:
+        unbatched.close()

@@ -153,6 +153,17 @@ class CallbackDone(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VoiceMessageLeft(CallEvent):
+    """The caller left a voice message for `department` (queue entry `entry_id`, its audio
+    in the messages folder under a name made from that id)."""
+
+    node_id: str
+    department: str
+    entry_id: int
+    duration_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class SurveyAnswered(CallEvent):
     node_id: str
     score: int

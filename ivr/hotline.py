@@ -168,6 +168,7 @@ async def build_hotline(
         check_limits=CheckLimits(**settings.integrations.caller_check.model_dump()),
         timing=RuntimeTiming(max_call_s=settings.sip.max_call_s),
         queue=build_queue(settings, sessions, cache.get, hotline),
+        messages=build_message_box(settings, sessions),
     )
 
     async def prerender() -> None:
@@ -187,6 +188,7 @@ async def build_hotline(
                 retention_days=settings.integrations.retention_days,
                 lockout_window_s=settings.integrations.caller_check.lockout_window_s,
                 now=datetime.now(tz),
+                messages_dir=settings.speech.messages_dir,
             ),
             interval_s=settings.integrations.purge_interval_s,
         )
@@ -327,6 +329,17 @@ def build_queue(
         clock=time.time,
         sink=hotline.sink,
     )
+
+
+def build_message_box(settings: Settings, sessions: Any) -> Any:
+    """Callers' voice messages: queue entries of the shared database, audio in the messages
+    folder."""
+    import time
+
+    from ivr.queue.messages import VoiceMessageBox
+    from ivr.queue.store_db import DbQueueStore
+
+    return VoiceMessageBox(DbQueueStore(sessions), settings.speech.messages_dir, clock=time.time)
 
 
 async def _not_started(*args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,7 @@ import asyncio
 
 from core.errors import ErrorCode
 from ivr.audio_take import Take, TakeLimits, record_take, tone
-from ivr.channel import CallerHungUp
+from ivr.channel import WEB_CODEC, CallerHungUp
 from ivr.events import VoiceMessageLeft
 from ivr.runtime.conversation import Conversation
 from ivr.runtime.people import offer_help
@@ -23,6 +23,7 @@ LEAVE_MESSAGE = "Xin mời quý vị để lại lời nhắn sau tiếng bíp, 
 NOTHING_HEARD = "Tôi chưa nghe thấy lời nhắn của quý vị."
 MESSAGE_SAVED = "Lời nhắn của quý vị đã được ghi lại. Cán bộ sẽ nghe và liên hệ với quý vị."
 NOT_SAVED = "Xin lỗi quý vị, hiện chưa lưu được lời nhắn."
+PHONE_ONLY = "Lời nhắn thoại chỉ để lại được khi gọi điện thoại tới tổng đài."
 MAX_TRIES = 2  # a caller who says nothing is asked once more
 
 
@@ -39,6 +40,9 @@ def limits_for(conv: Conversation, node: MessageNode) -> TakeLimits:
 
 async def visit_message(conv: Conversation, node: MessageNode) -> Step:
     """Record the caller's message and store it for the node's department."""
+    if conv.channel.info.codec == WEB_CODEC:  # the virtual assistant has no voice to record
+        await conv.say(PHONE_ONLY)
+        return Go(node.next)
     if conv.deps.messages is None:
         conv.emit_error(ErrorCode.INTEGRATION_FAILED, "voice messages are not set up")
         await conv.say(NOT_SAVED)

@@ -5,6 +5,7 @@ hang-up each end it; a store that fails is apologised for; a silent caller is as
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 import wave
 from pathlib import Path
@@ -13,16 +14,27 @@ import numpy as np
 import pytest
 
 from integrations.base import OpenState
-from ivr.events import CallError, VoiceMessageLeft
+from ivr.channel import WEB_CODEC, CallInfo
+from ivr.events import CallError, MemorySink, VoiceMessageLeft
 from ivr.queue.distribution import line
 from ivr.queue.messages import VoiceMessageBox, message_path
 from ivr.queue.model import EntryKind, EntryState, QueueEntry
 from ivr.queue.store import MemoryQueueStore
-from ivr.runtime.voice_message import MESSAGE_SAVED, NOT_SAVED, NOTHING_HEARD
+from ivr.runtime.deps import CallContext, PinnedTree
+from ivr.runtime.interpreter import run_call
+from ivr.runtime.voice_message import MESSAGE_SAVED, NOT_SAVED, NOTHING_HEARD, PHONE_ONLY
 from speech.audio import read_wav
 from tests.e2e.harness import snr_db
-from tests.runtime.fake_channel import HangUp, Press, Say, Silence, Step
-from tests.runtime.fakes import Backends, MemoryDirectory, call, opening
+from tests.runtime.fake_channel import (
+    FakeChannel,
+    HangUp,
+    Press,
+    Say,
+    Silence,
+    Step,
+    run_virtual,
+)
+from tests.runtime.fakes import Backends, MemoryDirectory, call, hotline_tree, opening
 
 TONE = "<audio 0.40s>"  # how the fake channel names the beep (audio with no prompt text)
 ASK = "để lại lời nhắn sau tiếng bíp"
@@ -165,3 +177,28 @@ def test_the_holiday_menu_offers_the_message_too(
     )
     assert r.channel.heard(opening("holiday_closed"))
     _check_stored(tmp_path / "messages", store, source)
+
+
+class _AssistantChannel(FakeChannel):
+    """The fake channel as the virtual assistant's: typed text and keys, no voice."""
+
+    @property
+    def info(self) -> CallInfo:
+        return dataclasses.replace(super().info, codec=WEB_CODEC)
+
+
+def test_the_virtual_assistant_is_told_messages_are_for_phone_calls(tmp_path: Path) -> None:
+    backends, store = _backends(tmp_path / "messages")
+    channel = _AssistantChannel([Press("0"), Press("4")], prompts=backends.prompts)
+    sink = MemorySink()
+
+    async def main() -> CallContext:
+        try:
+            return await run_call(channel, PinnedTree.of(hotline_tree()), backends.deps(), sink)
+        finally:
+            await channel.close()
+
+    context = run_virtual(main())
+    assert PHONE_ONLY in channel.texts and ASK not in " ".join(channel.texts).lower()
+    assert store.entries == {}
+    assert context.path[-2:] == ["voice_message", "goodbye"]

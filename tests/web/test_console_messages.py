@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 from db import create_engine_from_url, session_factory
+from ivr.events import CallStarted, VoiceMessageLeft
 from ivr.queue.messages import LeftMessage, VoiceMessageBox
 from ivr.queue.model import EntryState
 from ivr.queue.store_db import DbQueueStore
 from ivr.queue.tables import QueueEntryRow
 from speech.audio import read_wav
-from tests.web.console_support import csrf_of, sign_in
+from tests.web.console_support import csrf_of, sign_in, write_events
 from tests.web.served import ServedWeb, served_web
 from tests.web_access import ensure_user
 from web.roles import Role
@@ -133,6 +134,31 @@ def test_the_officer_hears_the_message_others_are_refused_handled_takes_it_off(
             f"/console/messages/{left.entry_id}/handled", data={"csrf_token": token}
         )
         assert again.status_code == 404
+
+
+def test_the_call_timeline_shows_the_message(web: ServedWeb, messages_dir: Path) -> None:
+    call_id = f"timeline-{time.monotonic_ns()}"
+    left = _leave(web, messages_dir, b"\x10\x27" * 8000, call_id)
+    write_events(
+        web.database_url,
+        [
+            CallStarted(
+                call_id=call_id, caller=CALLER, callee="hotline", codec="PCMA", remote_media="x"
+            ),
+            VoiceMessageLeft(
+                call_id=call_id,
+                node_id="voice_message",
+                department=DEPARTMENT,
+                entry_id=left.entry_id,
+                duration_s=left.duration_s,
+            ),
+        ],
+    )
+    with sign_in(web.base, OFFICER_LOGIN) as officer:
+        page = officer.get(f"/calls/{call_id}")
+        assert page.status_code == 200
+        assert "voice-message-left" in page.text
+        assert f"entry_id: {left.entry_id}" in page.text and "duration_s: 1.0" in page.text
 
 
 def test_a_message_whose_audio_is_gone_is_listed_without_a_player(

@@ -238,10 +238,15 @@ async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, A
 
 def runtime_fixed_texts() -> tuple[str, ...]:
     """The runtime's own sentences that carry no data: static, like the tree's prompts."""
-    from ivr.runtime import phrases
+    from ivr.runtime import phrases, voice_message
     from ivr.runtime.interpreter import ERROR_APOLOGY
 
     return (
+        voice_message.LEAVE_MESSAGE,
+        voice_message.NOTHING_HEARD,
+        voice_message.MESSAGE_SAVED,
+        voice_message.NOT_SAVED,
+        voice_message.PHONE_ONLY,
         phrases.NOT_UNDERSTOOD,
         phrases.GOODBYE,
         phrases.SYSTEM_APOLOGY,

@@ -164,6 +164,14 @@ class VoiceMessageLeft(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VoiceMessageHandled(CallEvent):
+    """An officer heard the call's voice message (queue entry `entry_id`) and dealt with it."""
+
+    entry_id: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SurveyAnswered(CallEvent):
     node_id: str
     score: int

@@ -20,7 +20,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.officers import OfficerInfo, officers_of
-from ivr.calllog.callback_outcomes import CallbackOutcome, finish_callback, record_outcome
+from ivr.calllog.callback_outcomes import (
+    CallbackOutcome,
+    append_event,
+    finish_callback,
+    record_outcome,
+)
+from ivr.events import VoiceMessageHandled
 from ivr.queue.messages import message_path
 from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import DbQueueStore
@@ -298,7 +304,19 @@ async def message_handled(
     me, allowed = await _message_for(request, user, entry_id, officer)
     if not allowed or me is None:
         return render_error(request, 404, NO_MESSAGE)
-    store = DbQueueStore(sessions_of(request))
-    if not await store.message_handled(entry_id, me.extension, now=time.time()):
+    sessions = sessions_of(request)
+    if not await DbQueueStore(sessions).message_handled(entry_id, me.extension, now=time.time()):
         return render_error(request, 404, "Lời nhắn này đã được xử lý.")
+    at = web_context(request).now()
+
+    def record() -> None:  # the call's timeline shows who handled it
+        with sessions() as session, session.begin():
+            row = message_of(session, entry_id)
+            if row is not None:
+                event = VoiceMessageHandled(
+                    call_id=row.call_id, at=at, entry_id=entry_id, by=user.username
+                )
+                append_event(session, event)
+
+    await asyncio.to_thread(record)
     return _back(officer, "heard=1")

@@ -136,7 +136,9 @@ def test_the_officer_hears_the_message_others_are_refused_handled_takes_it_off(
         assert again.status_code == 404
 
 
-def test_the_call_timeline_shows_the_message(web: ServedWeb, messages_dir: Path) -> None:
+def test_the_call_timeline_shows_the_message_and_who_handled_it(
+    web: ServedWeb, messages_dir: Path
+) -> None:
     call_id = f"timeline-{time.monotonic_ns()}"
     left = _leave(web, messages_dir, b"\x10\x27" * 8000, call_id)
     write_events(
@@ -159,6 +161,11 @@ def test_the_call_timeline_shows_the_message(web: ServedWeb, messages_dir: Path)
         assert page.status_code == 200
         assert "voice-message-left" in page.text
         assert f"entry_id: {left.entry_id}" in page.text and "duration_s: 1.0" in page.text
+        token = csrf_of(officer, "/console")
+        handled = f"/console/messages/{left.entry_id}/handled"
+        assert officer.post(handled, data={"csrf_token": token}).status_code == 303
+        page = officer.get(f"/calls/{call_id}")
+        assert "voice-message-handled" in page.text and f"by: {OFFICER_LOGIN}" in page.text
 
 
 def test_a_message_whose_audio_is_gone_is_listed_without_a_player(

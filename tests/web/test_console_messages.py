@@ -2,7 +2,9 @@
 real message box (queue entry in the served database, WAV in the messages folder the app is
 configured with) is listed for its department's officer with a player whose source is an
 authenticated route; that officer gets the WAV, a viewer, an anonymous client and an officer of
-another department do not; "handled" (with the CSRF token) takes it off the list."""
+another department do not; "handled" (with the CSRF token) takes it off the list and is kept
+in the call's timeline. In headless Chromium the player loads the audio (CSP and the session
+cookie as a browser has them)."""
 
 from __future__ import annotations
 
@@ -27,13 +29,14 @@ from ivr.queue.tables import QueueEntryRow
 from speech.audio import read_wav
 from tests.web.console_support import csrf_of, sign_in, write_events
 from tests.web.served import ServedWeb, served_web
-from tests.web_access import ensure_user
+from tests.web_access import TEST_PASSWORD, ensure_user
 from web.roles import Role
 
 OFFICER_LOGIN, OFFICER_EXT = "mai.vo", "1001"  # sample officer of tong-dai
 OTHER_LOGIN = "ha.nguyen"  # sample officer of so-cong-thuong
 DEPARTMENT = "tong-dai"
 CALLER = "0987654321"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +182,42 @@ def test_a_message_whose_audio_is_gone_is_listed_without_a_player(
         row = re.search(rf'<tr data-message="{left.entry_id}">(.*?)</tr>', page.text, re.S)
         assert row and "không còn tệp âm thanh" in row.group(1)
         assert officer.get(f"/console/messages/{left.entry_id}/audio").status_code == 404
+
+
+def test_the_message_plays_in_chromium_and_handled_takes_it_off(
+    web: ServedWeb, messages_dir: Path, speech_dir: Path
+) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    assert CHROMIUM.exists(), "Debian's chromium is needed for the browser tests"
+    pcm, _ = read_wav(speech_dir / "call8k_3.wav", 8000)
+    left = _leave(web, messages_dir, pcm, f"browser-{time.monotonic_ns()}")
+    row = f'tr[data-message="{left.entry_id}"]'
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(locale="vi-VN")
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{web.base}/login?next=/console")
+            page.fill("#username", OFFICER_LOGIN)
+            page.fill("#password", TEST_PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(f"{web.base}/console")
+            # the browser fetches the audio over the signed-in session and decodes it
+            duration = page.eval_on_selector(
+                f"{row} audio",
+                """(audio) => new Promise((resolve, reject) => {
+                    audio.addEventListener("loadedmetadata", () => resolve(audio.duration));
+                    audio.addEventListener("error", () => reject(new Error("audio error")));
+                    audio.load();
+                })""",
+            )
+            assert abs(duration - len(pcm) / 16000) < 0.05, duration
+            page.click(f"{row} button[type=submit]")
+            page.wait_for_selector("text=Đã xử lý lời nhắn.")
+            assert page.query_selector(row) is None
+            assert errors == []
+        finally:
+            browser.close()
+    assert _state(web, left.entry_id) == (EntryState.DONE.value, OFFICER_EXT)

@@ -50,6 +50,7 @@ def restrict_data_files(settings: Any) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     _tighten_tree(data_dir)
     _tighten_tree(Path(settings.speech.prompt_cache_dir))
+    _tighten_tree(Path(settings.speech.messages_dir))  # callers' voice messages
     database = sqlite_file(settings.database_url)
     if database is not None:
         for suffix in ("", "-wal", "-shm", "-journal"):

@@ -20,6 +20,10 @@ class CallerHungUp(Exception):
     """Raised by any channel operation once the call has ended."""
 
 
+WEB_CODEC = "web"
+"""The ``codec`` of the virtual assistant's channel: typed text and keys, no caller audio."""
+
+
 @dataclass(frozen=True)
 class CallInfo:
     """Who is calling, as far as the signalling says."""

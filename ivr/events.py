@@ -153,6 +153,25 @@ class CallbackDone(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VoiceMessageLeft(CallEvent):
+    """The caller left a voice message for `department` (queue entry `entry_id`, its audio
+    in the messages folder under a name made from that id)."""
+
+    node_id: str
+    department: str
+    entry_id: int
+    duration_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceMessageHandled(CallEvent):
+    """An officer heard the call's voice message (queue entry `entry_id`) and dealt with it."""
+
+    entry_id: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SurveyAnswered(CallEvent):
     node_id: str
     score: int

@@ -185,6 +185,7 @@ async def build_hotline(
         check_limits=CheckLimits(**settings.integrations.caller_check.model_dump()),
         timing=RuntimeTiming(max_call_s=settings.sip.max_call_s),
         queue=build_queue(settings, sessions, cache.get, hotline),
+        messages=build_message_box(settings, sessions),
     )
 
     async def prerender() -> None:
@@ -205,6 +206,7 @@ async def build_hotline(
                 retention_days=settings.integrations.retention_days,
                 lockout_window_s=settings.integrations.caller_check.lockout_window_s,
                 now=datetime.now(tz),
+                messages_dir=settings.speech.messages_dir,
             ),
             interval_s=settings.integrations.purge_interval_s,
         )
@@ -254,10 +256,15 @@ async def _load_recognizer(settings: Settings, hotline: Hotline) -> tuple[Any, A
 
 def runtime_fixed_texts() -> tuple[str, ...]:
     """The runtime's own sentences that carry no data: static, like the tree's prompts."""
-    from ivr.runtime import phrases
+    from ivr.runtime import phrases, voice_message
     from ivr.runtime.interpreter import ERROR_APOLOGY
 
     return (
+        voice_message.LEAVE_MESSAGE,
+        voice_message.NOTHING_HEARD,
+        voice_message.MESSAGE_SAVED,
+        voice_message.NOT_SAVED,
+        voice_message.PHONE_ONLY,
         phrases.NOT_UNDERSTOOD,
         phrases.GOODBYE,
         phrases.SYSTEM_APOLOGY,
@@ -347,6 +354,17 @@ def build_queue(
         clock=time.time,
         sink=hotline.sink,
     )
+
+
+def build_message_box(settings: Settings, sessions: Any) -> Any:
+    """Callers' voice messages: queue entries of the shared database, audio in the messages
+    folder."""
+    import time
+
+    from ivr.queue.messages import VoiceMessageBox
+    from ivr.queue.store_db import DbQueueStore
+
+    return VoiceMessageBox(DbQueueStore(sessions), settings.speech.messages_dir, clock=time.time)
 
 
 async def _not_started(*args: Any, **kwargs: Any) -> Any:

@@ -19,20 +19,16 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import math
-import os
 import secrets
 import time
-import wave
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
-from core.audio import FRAME_MS, LINE_RATE, Audio
+from core.audio import LINE_RATE, Audio
+from ivr.audio_take import Take, TakeLimits, record_take, tone, write_recording
 from ivr.channel import CallChannel, CallerHungUp, DigitSpec, collect_digits
 from ivr.recording_line_settings import RecordingLineSettings
 from menus.prompt_numbers import NumberedPrompt
@@ -59,9 +55,6 @@ GOODBYE = "Xin cảm ơn. Xin tạm biệt."
 CHOICE_TRIES = 3  # unanswered or invalid answers before a question gives up
 MAX_TAKES = 5  # takes of one prompt before the line moves on
 MAX_PROMPTS_PER_CALL = 50
-SILENCE_KEPT_S = 0.2  # around the speech of a take
-TONE_HZ = 1000.0
-TONE_S = 0.4
 
 
 class PromptDrafts(Protocol):
@@ -111,47 +104,9 @@ class PinGuard:
         return False
 
 
-def tone() -> Audio:
-    """The beep before a take: a short sine at the line rate, faded in and out."""
-    n = int(TONE_S * LINE_RATE)
-    t = np.arange(n) / LINE_RATE
-    ramp = np.minimum(1.0, np.minimum(t, TONE_S - t) / 0.02)
-    samples = 8000.0 * np.sin(2 * math.pi * TONE_HZ * t) * ramp
-    return Audio(samples.astype("<i2").tobytes(), LINE_RATE)
-
-
-def frame_rms(frame: bytes) -> float:
-    """Root mean square of one frame of 16-bit PCM."""
-    samples = np.frombuffer(frame, dtype="<i2").astype(np.float64)
-    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
-
-
-def write_recording(directory: Path, recording_id: str, pcm: bytes) -> Path:
-    """Write 16-bit mono PCM at the line rate as ``<id>.wav``, readable by the owner only;
-    refuses to overwrite."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / f"{recording_id}.wav"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask
-    with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(LINE_RATE)
-        out.writeframes(pcm)
-    return path
-
-
 def new_recording_id() -> str:
     """A fresh recording id (valid for :class:`speech.recorded.RecordedPrompts`)."""
     return f"phone-{secrets.token_hex(6)}"
-
-
-@dataclass
-class Take:
-    """A take's audio and why it stopped (``hash``, ``silence``, ``max``, ``nothing``)."""
-
-    pcm: bytes
-    stopped_by: str
 
 
 @dataclass
@@ -267,69 +222,19 @@ class RecordingLine:
         await self._say(call, SAVED)
 
     async def record(self, call: CallChannel) -> Take:
-        """One take of the caller's audio: until ``#``, silence after speech, or the maximum
-        length (also by the clock, should the caller's audio stop arriving)."""
-        frames = call.audio_frames()
-        chunks: list[bytes] = []
-        reader = asyncio.ensure_future(self._frames_until_quiet(frames, chunks))
-        key = asyncio.ensure_future(self._hash_key(call))
-        try:
-            done, _ = await asyncio.wait(
-                [reader, key], timeout=self.settings.max_record_s + 1.0,
-                return_when=asyncio.FIRST_COMPLETED,
-            )  # fmt: skip
-        finally:
-            for task in (reader, key):
-                task.cancel()
-            await asyncio.gather(reader, key, return_exceptions=True)
-            closer: Any = getattr(frames, "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer()
-        if call.ended:
+        """One take of the caller's audio (:func:`ivr.audio_take.record_take`); a hang-up
+        during the take ends the call without keeping it."""
+        settings = self.settings
+        limits = TakeLimits(
+            max_s=settings.max_record_s,
+            silence_end_s=settings.silence_end_s,
+            no_speech_s=settings.no_speech_s,
+            speech_rms=settings.speech_rms,
+        )
+        take = await record_take(call, limits)
+        if take.hung_up:
             raise CallerHungUp("ended while recording")
-        stopped = "max"
-        if reader in done and not reader.cancelled() and reader.exception() is None:
-            stopped = reader.result()
-        elif key in done:
-            stopped = "hash"
-        heard = any(frame_rms(c) >= self.settings.speech_rms for c in chunks)
-        if not heard:
-            return Take(b"", "nothing")
-        return Take(self._trimmed(chunks), stopped)
-
-    async def _frames_until_quiet(self, frames: Any, chunks: list[bytes]) -> str:
-        frame_s = FRAME_MS / 1000
-        max_frames = round(self.settings.max_record_s / frame_s)
-        quiet_frames = round(self.settings.silence_end_s / frame_s)
-        no_speech_frames = round(self.settings.no_speech_s / frame_s)
-        heard, quiet = False, 0
-        async for frame in frames:
-            chunks.append(frame)
-            if frame_rms(frame) >= self.settings.speech_rms:
-                heard, quiet = True, 0
-            else:
-                quiet += 1
-            if len(chunks) >= max_frames:
-                return "max"
-            if heard and quiet >= quiet_frames:
-                return "silence"
-            if not heard and len(chunks) >= no_speech_frames:
-                return "nothing"
-        return "ended"
-
-    @staticmethod
-    async def _hash_key(call: CallChannel) -> str:
-        while True:
-            if await call.next_digit(3600.0) == "#":
-                return "#"
-
-    def _trimmed(self, chunks: list[bytes]) -> bytes:
-        """The take without the silence before the first and after the last speech (a little
-        of each is kept, so the prompt does not start or end abruptly)."""
-        loud = [i for i, c in enumerate(chunks) if frame_rms(c) >= self.settings.speech_rms]
-        keep = round(SILENCE_KEPT_S * 1000 / FRAME_MS)
-        return b"".join(chunks[max(0, loud[0] - keep) : loud[-1] + 1 + keep])
+        return take
 
 
 CallHandler = Callable[[Any], Awaitable[None]]

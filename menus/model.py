@@ -53,6 +53,7 @@ class NodeKind(enum.StrEnum):
     PROCEDURE = "procedure"
     TRANSFER = "transfer"
     CALLBACK = "callback"
+    MESSAGE = "message"
     HOURS = "hours"
     SURVEY = "survey"
     GOTO = "goto"
@@ -133,6 +134,8 @@ RUNTIME_VARIABLES = frozenset(
 """Call variables the runtime sets itself, usable as ``{name}`` in any prompt (besides the
 ``variable`` of input and survey nodes, and ``{value}`` in an input's ``confirm_prompt``)."""
 ALL_TOPICS: tuple[Topic, ...] = tuple(Topic)
+MAX_MESSAGE_S = 600.0
+"""The longest a message node's ``max_s`` may be, in seconds."""
 
 
 @dataclass(frozen=True)
@@ -320,6 +323,21 @@ class CallbackNode(BaseNode):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MessageNode(BaseNode):
+    """Record a voice message for ``department`` (outside working hours): the prompt (a default
+    sentence when unset), a tone, then the caller's voice until ``#``, silence after speech,
+    ``max_s`` seconds (the runtime's limit when unset) or hang-up. Then ``next``."""
+
+    kind: ClassVar[NodeKind] = NodeKind.MESSAGE
+    department: str
+    next: str
+    max_s: float | None = None
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True, kw_only=True)
 class HoursNode(BaseNode):
     """Branch on the working hours of ``department``: ``open``, ``closed`` or ``holiday``
     (``closed`` when ``holiday`` is unset)."""
@@ -398,6 +416,7 @@ Node = (
     | ProcedureNode
     | TransferNode
     | CallbackNode
+    | MessageNode
     | HoursNode
     | SurveyNode
     | GotoNode
@@ -418,6 +437,7 @@ NODE_CLASSES: Mapping[NodeKind, type[BaseNode]] = types.MappingProxyType(
             ProcedureNode,
             TransferNode,
             CallbackNode,
+            MessageNode,
             HoursNode,
             SurveyNode,
             GotoNode,

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from menus.loader import DEFAULT_LIMITS, Format, LoadLimits, load_data, read_file
 from menus.model import (
+    MAX_MESSAGE_S,
     CallbackNumber,
     GlobalAction,
     InputMode,
@@ -121,6 +122,14 @@ _KINDS: dict[NodeKind, tuple[dict[str, Any], list[str]]] = {
     ),
     NodeKind.CALLBACK: (
         {"department": _REF, "next": _REF, "number": _enum(CallbackNumber), "variable": _ID},
+        ["department", "next"],
+    ),
+    NodeKind.MESSAGE: (
+        {
+            "department": _REF,
+            "next": _REF,
+            "max_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_MESSAGE_S},
+        },
         ["department", "next"],
     ),
     NodeKind.HOURS: (

@@ -26,6 +26,7 @@ from menus.model import (
     MenuFormatError,
     MenuNode,
     MenuTree,
+    MessageNode,
     Node,
     NodeKind,
     OnFail,
@@ -341,6 +342,13 @@ def node_from_dict(node_id: str, data: Any, path: str = "") -> Node:
             next=r.text("next"),
             number=r.opt_choice("number", CallbackNumber) or CallbackNumber.CALLER_ID,
             variable=r.opt_text("variable"),
+        )
+    elif kind is NodeKind.MESSAGE:
+        node = MessageNode(
+            **common,
+            department=r.text("department"),
+            next=r.text("next"),
+            max_s=r.opt_number("max_s"),
         )
     elif kind is NodeKind.HOURS:
         node = HoursNode(

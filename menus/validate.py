@@ -39,6 +39,7 @@ from menus.loader import Format, LoadLimits, MenuLoadError, load_data
 from menus.model import (
     DTMF_KEYS,
     LISTENING_KINDS,
+    MAX_MESSAGE_S,
     RUNTIME_VARIABLES,
     CallbackNode,
     CallbackNumber,
@@ -49,6 +50,7 @@ from menus.model import (
     MenuFormatError,
     MenuNode,
     MenuTree,
+    MessageNode,
     Node,
     NodeKind,
     ProcedureNode,
@@ -113,6 +115,7 @@ class ValidationLimits:
 
 
 DEFAULT_LIMITS = ValidationLimits()
+MIN_MESSAGE_S = 5.0  # a shorter voice message could hardly say who called and why
 
 
 _NEEDS_PROMPT = (
@@ -282,7 +285,7 @@ class _Checker:
 
     def check_departments(self, node_id: str, node: Node) -> None:
         department: str | None = None
-        if isinstance(node, TransferNode | CallbackNode | HoursNode | ProcedureNode):
+        if isinstance(node, TransferNode | CallbackNode | MessageNode | HoursNode | ProcedureNode):
             department = node.department
         if department is not None and department not in self.departments:
             msg = f"unknown department {department!r}"
@@ -317,6 +320,10 @@ class _Checker:
             self.check_seconds(node_id, "inter_digit_timeout_s", node.inter_digit_timeout_s)
         if node.retries is not None:
             self.check_retries(node_id, "retries", node.retries)
+        max_s = node.max_s if isinstance(node, MessageNode) else None
+        if max_s is not None and not MIN_MESSAGE_S <= max_s <= MAX_MESSAGE_S:
+            msg = f"{max_s:g} s is outside {MIN_MESSAGE_S:g}–{MAX_MESSAGE_S:g} s"
+            self.add(node_id, "max_s", ProblemCode.BAD_TIMEOUT, msg)
 
     def check_seconds(self, node_id: str | None, field: str, value: float) -> None:
         low, high = self.limits.min_timeout_s, self.limits.max_timeout_s

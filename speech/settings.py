@@ -41,5 +41,7 @@ class SpeechSettings(BaseModel):
     rate_wpm: int = 150
     prompt_cache_dir: Path = Path("var/prompts")
     recordings_dir: Path = Path("var/recordings")
+    # Callers' voice messages (ivr/queue/messages.py), owner-only, purged with the calls.
+    messages_dir: Path = Path("var/messages")
     # Recorded words and phrases dynamic answers are joined from (speech.voice_pack).
     voice_pack_dir: Path = Path("var/voice-pack")

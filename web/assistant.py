@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audio import Audio
-from ivr.channel import CallInfo
+from ivr.channel import WEB_CODEC, CallInfo
 from ivr.events import CallAnswered, CallEnded, CallEvent, CallStarted, FanoutSink, PromptPlayed
 from ivr.runtime.deps import PinnedTree, PromptSource, RuntimeDeps
 from ivr.runtime.interpreter import run_call
@@ -145,7 +145,9 @@ class AssistantService:
         if len(self.conversations) >= MAX_CONVERSATIONS:
             return None
         call_id = "web-" + secrets.token_hex(12)
-        info = CallInfo(call_id=call_id, caller="web", caller_display="", callee=label, codec="web")
+        info = CallInfo(
+            call_id=call_id, caller="web", caller_display="", callee=label, codec=WEB_CODEC
+        )
         conv_ref: list[Conversation] = []
         channel = WebChannel(
             info,

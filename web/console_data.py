@@ -1,5 +1,6 @@
 """What the officer console shows, read from the database: whose console it is, the
-department's line, the officer's recent calls and the callbacks to make.
+department's line, the officer's recent calls, the callbacks to make and the voice messages
+to hear.
 
 A web user is an officer when an officer's ``web_login`` (``tongdai officers add … --web-login``)
 or, failing that, extension equals their username. Queue times are Unix seconds (the queue's
@@ -8,7 +9,9 @@ own clock, shared by every worker).
 
 from __future__ import annotations
 
+import wave
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,6 +19,7 @@ from sqlalchemy.orm import Session
 from integrations.catalogue_tables import OfficerRow
 from integrations.privacy import mask_phone
 from ivr.calllog.queries import pending_callbacks
+from ivr.queue.messages import message_path
 from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store import QueueSnapshot
 from ivr.queue.tables import QueueEntryRow
@@ -213,6 +217,58 @@ def callbacks_for(
         for c in pending_callbacks(session, department=officer.department_id)
     ]
     return out
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A voice message waiting to be heard: who left it, when, and how long it is (None when
+    its audio is missing)."""
+
+    id: int
+    call_id: str
+    caller: str
+    left_at: float
+    duration_s: float | None
+
+
+def messages_for(
+    session: Session, department_id: str, personal: bool, directory: Path
+) -> list[MessageView]:
+    """The department's voice messages not yet handled, oldest first."""
+    rows = session.scalars(
+        select(QueueEntryRow)
+        .where(
+            QueueEntryRow.department_id == department_id,
+            QueueEntryRow.kind == EntryKind.MESSAGE.value,
+            QueueEntryRow.state == EntryState.WAITING.value,
+        )
+        .order_by(QueueEntryRow.enqueued_at, QueueEntryRow.id)
+    )
+    return [
+        MessageView(
+            row.id,
+            row.call_id,
+            masked(row.caller, personal),
+            row.enqueued_at,
+            message_seconds(message_path(directory, row.id)),
+        )
+        for row in rows
+    ]
+
+
+def message_seconds(path: Path) -> float | None:
+    """Length of a message's WAV file, None when it is missing or unreadable."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return float(wav.getnframes()) / wav.getframerate()
+    except (OSError, wave.Error, EOFError):
+        return None
+
+
+def message_of(session: Session, entry_id: int) -> QueueEntryRow | None:
+    """A voice message entry by id (None for any other kind of entry)."""
+    row = session.get(QueueEntryRow, entry_id)
+    return row if row is not None and row.kind == EntryKind.MESSAGE.value else None
 
 
 def queue_entry_of(session: Session, entry_id: int) -> QueueEntryRow | None:

@@ -1,5 +1,5 @@
-"""The officer console: availability, the department's line, recent calls, callbacks, and the
-screen-pop (live, from :mod:`web.console_events`).
+"""The officer console: availability, the department's line, recent calls, callbacks, voice
+messages to hear, and the screen-pop (live, from :mod:`web.console_events`).
 
 Availability is written through the queue store, exactly as ``tongdai queue state`` does, so
 every worker's queue sees it at its next turn.
@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrations.officers import OfficerInfo, officers_of
-from ivr.calllog.callback_outcomes import CallbackOutcome, finish_callback, record_outcome
+from ivr.calllog.callback_outcomes import (
+    CallbackOutcome,
+    append_event,
+    finish_callback,
+    record_outcome,
+)
+from ivr.events import VoiceMessageHandled
+from ivr.queue.messages import message_path
 from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import DbQueueStore
 from web import console_events
@@ -30,6 +38,8 @@ from web.console_data import (
     ConsoleOfficer,
     callbacks_for,
     line_view,
+    message_of,
+    messages_for,
     own_state,
     queue_entry_of,
     recent_handled,
@@ -76,7 +86,11 @@ def _back(officer: str, note: str = "") -> RedirectResponse:
 
 @router.get("/console", response_class=HTMLResponse)
 async def console_page(
-    request: Request, user: Officer, officer: OfficerParam = "", done: OfficerParam = ""
+    request: Request,
+    user: Officer,
+    officer: OfficerParam = "",
+    done: OfficerParam = "",
+    heard: OfficerParam = "",
 ) -> Response:
     """The console of the signed-in officer (an admin: of ``?officer=EXTENSION``)."""
     me = await _officer(request, user, officer)
@@ -91,14 +105,17 @@ async def console_page(
     snap = await DbQueueStore(sessions).snapshot(me.department_id, now=now, history=0)
     line, officers = line_view(snap, now, personal)
 
-    def read() -> tuple[object, object]:
+    messages_dir = _messages_dir(request)
+
+    def read() -> tuple[object, object, object]:
         with sessions() as session:
             return (
                 recent_handled(session, me.extension, personal),
                 callbacks_for(session, me, snap, personal),
+                messages_for(session, me.department_id, personal, messages_dir),
             )
 
-    recent, callbacks = await asyncio.to_thread(read)
+    recent, callbacks, messages = await asyncio.to_thread(read)
     return render(
         request,
         "console.html",
@@ -111,10 +128,16 @@ async def console_page(
         officers=officers,
         recent=recent,
         callbacks=callbacks,
+        messages=messages,
         outcomes=OUTCOME_LABELS_VI,
         clock=_clock(request),
         done=done,
+        heard=heard,
     )
+
+
+def _messages_dir(request: Request) -> Path:
+    return web_context(request).settings.speech.messages_dir
 
 
 def _clock(request: Request) -> Callable[[float], str]:
@@ -227,3 +250,73 @@ async def _finish_queue(
 
     await asyncio.to_thread(record)
     return True
+
+
+# --------------------------------------------------------------------------- voice messages
+
+NO_MESSAGE = "Không có lời nhắn này."
+
+
+async def _message_for(
+    request: Request, user: Principal, entry_id: int, officer: str
+) -> tuple[ConsoleOfficer | None, bool]:
+    """The console's officer and whether they may open message `entry_id`: one of their own
+    department's; an admin any (their console of ``officer``, or none)."""
+    sessions = sessions_of(request)
+    is_admin = user.role is Role.ADMIN
+
+    def find() -> tuple[ConsoleOfficer | None, bool]:
+        with sessions() as session:
+            me = resolve_officer(session, user.username, is_admin, officer)
+            row = message_of(session, entry_id)
+            if row is None:
+                return me, False
+            return me, is_admin or (me is not None and me.department_id == row.department_id)
+
+    return await asyncio.to_thread(find)
+
+
+@router.get("/console/messages/{entry_id}/audio")
+async def message_audio(
+    request: Request, user: Officer, entry_id: int, officer: OfficerParam = ""
+) -> Response:
+    """A voice message's audio for the console's player: an officer of its department, or an
+    admin; nobody else learns it exists (404). Never cached (the security middleware)."""
+    _, allowed = await _message_for(request, user, entry_id, officer)
+    if not allowed:
+        return render_error(request, 404, NO_MESSAGE)
+    path = message_path(_messages_dir(request), entry_id)
+    try:
+        audio = await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        return render_error(request, 404, "Không còn tệp âm thanh của lời nhắn này.")
+    return Response(audio, media_type="audio/wav")
+
+
+@router.post("/console/messages/{entry_id}/handled")
+async def message_handled(
+    request: Request,
+    user: Officer,
+    entry_id: int,
+    officer: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """The officer heard the message and dealt with it: it leaves the list (DONE, with who)."""
+    me, allowed = await _message_for(request, user, entry_id, officer)
+    if not allowed or me is None:
+        return render_error(request, 404, NO_MESSAGE)
+    sessions = sessions_of(request)
+    if not await DbQueueStore(sessions).message_handled(entry_id, me.extension, now=time.time()):
+        return render_error(request, 404, "Lời nhắn này đã được xử lý.")
+    at = web_context(request).now()
+
+    def record() -> None:  # the call's timeline shows who handled it
+        with sessions() as session, session.begin():
+            row = message_of(session, entry_id)
+            if row is not None:
+                event = VoiceMessageHandled(
+                    call_id=row.call_id, at=at, entry_id=entry_id, by=user.username
+                )
+                append_event(session, event)
+
+    await asyncio.to_thread(record)
+    return _back(officer, "heard=1")

@@ -13,7 +13,7 @@ from ivr.calllog.moments import utc
 from ivr.calllog.queries import complete_callback
 from ivr.calllog.sink import call_key
 from ivr.calllog.tables import CallbackRow, CallEventRow, CallRow
-from ivr.events import CallbackDone
+from ivr.events import CallbackDone, CallEvent
 
 
 class CallbackOutcome(StrEnum):
@@ -48,14 +48,26 @@ def record_outcome(
     outcome: CallbackOutcome,
 ) -> bool:
     """Append a ``callback-done`` event to call `call_id`; False when the call is not logged."""
-    key = call_key(call_id)
+    event = CallbackDone(
+        call_id=call_key(call_id), at=at, source=source, ref=ref, outcome=outcome.value, by=by
+    )
+    return append_event(session, event)
+
+
+def append_event(session: Session, event: CallEvent) -> bool:
+    """Append an event an officer's action adds to a logged call (after the call ended, so not
+    through the call log's writer); False when the call is not logged."""
+    key = call_key(event.call_id)
     if session.get(CallRow, key) is None:
         return False
-    event = CallbackDone(call_id=key, at=at, source=source, ref=ref, outcome=outcome.value, by=by)
     last = session.scalar(select(func.max(CallEventRow.seq)).where(CallEventRow.call_id == key))
     session.add(
         CallEventRow(
-            call_id=key, seq=(last or 0) + 1, at=utc(at), kind=event.kind, payload=event.payload()
+            call_id=key,
+            seq=(last or 0) + 1,
+            at=utc(event.at),
+            kind=event.kind,
+            payload=event.payload(),
         )
     )
     return True

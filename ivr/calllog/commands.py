@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,6 +59,7 @@ def _rollup_calls(args: argparse.Namespace) -> int:
 def _purge_calls(args: argparse.Namespace) -> int:
     from config.settings import load_settings
     from ivr.calllog.retention import purge_expired
+    from ivr.queue.messages import purge_messages
 
     settings = load_settings()
     days = args.days if args.days is not None else settings.integrations.retention_days
@@ -68,10 +69,12 @@ def _purge_calls(args: argparse.Namespace) -> int:
     engine = create_engine_from_url(args.url or settings.database_url)
     try:
         migrate(engine)
-        removed = purge_expired(
-            session_factory(engine), retention_days=days, now=datetime.now(ZoneInfo("UTC"))
-        )
+        now = datetime.now(ZoneInfo("UTC"))
+        sessions = session_factory(engine)
+        removed = purge_expired(sessions, retention_days=days, now=now)
+        cutoff = (now - timedelta(days=days)).timestamp()
+        messages = purge_messages(sessions, settings.speech.messages_dir, before=cutoff)
     finally:
         engine.dispose()
-    print(f"removed {removed} calls older than {days} days")
+    print(f"removed {removed} calls and {messages} voice messages older than {days} days")
     return 0

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,12 +22,20 @@ def purge_once(
     retention_days: int,
     lockout_window_s: float,
     now: datetime,
+    messages_dir: Path | None = None,
 ) -> tuple[int, int]:
-    """Delete calls older than the retention and check failures older than the lockout window;
-    how many of each went."""
+    """Delete calls older than the retention (and the voice messages left with them, entries
+    and audio, when `messages_dir` is given) and check failures older than the lockout
+    window; how many calls and failures went."""
     from ivr.calllog.retention import purge_expired
+    from ivr.queue.messages import purge_messages
 
     calls = purge_expired(sessions, retention_days=retention_days, now=now)
+    if messages_dir is not None:
+        cutoff = (now - timedelta(days=retention_days)).timestamp()
+        messages = purge_messages(sessions, messages_dir, before=cutoff)
+        if messages:
+            log.info("retention: %d voice messages deleted", messages)
     failures = DbCheckFailures(sessions).purge_before(now - timedelta(seconds=lockout_window_s))
     return calls, failures
 

@@ -80,7 +80,7 @@ class QueueStore(Protocol):
     async def join(
         self, department_id: str, *, call_id: str, caller: str, kind: EntryKind, now: float
     ) -> QueueEntry:
-        """A new entry at the end of the line (a message is recorded, not queued)."""
+        """A new entry at the end of the line (a message waits to be heard, never in line)."""
         ...
 
     async def snapshot(self, department_id: str, *, now: float, history: int) -> QueueSnapshot:
@@ -118,6 +118,11 @@ class QueueStore(Protocol):
         """An officer's availability toggle (console) or sign-in/out."""
         ...
 
+    async def message_handled(self, entry_id: int, officer: str, *, now: float) -> bool:
+        """An officer heard a voice message and handled it: DONE, with who and when. False
+        when it is no waiting message. The officer's own state does not change."""
+        ...
+
 
 class MemoryQueueStore:
     """Queue state in dicts (one process): the fake for tests."""
@@ -131,7 +136,7 @@ class MemoryQueueStore:
         self, department_id: str, *, call_id: str, caller: str, kind: EntryKind, now: float
     ) -> QueueEntry:
         """Append an entry."""
-        state = EntryState.DONE if kind is EntryKind.MESSAGE else EntryState.WAITING
+        state = EntryState.WAITING
         entry = QueueEntry(next(self._ids), department_id, call_id, caller, kind, state, now, now)
         self.entries[entry.id] = entry
         return entry
@@ -218,6 +223,16 @@ class MemoryQueueStore:
             idle_since=idle,
             last_offered_at=old.last_offered_at if old else 0.0,
         )
+
+    async def message_handled(self, entry_id: int, officer: str, *, now: float) -> bool:
+        """Done, handled by `officer`."""
+        entry = self.entries.get(entry_id)
+        if entry is None or entry.kind is not EntryKind.MESSAGE:
+            return False
+        if entry.state is not EntryState.WAITING:
+            return False
+        self._update(entry_id, state=EntryState.DONE, assigned_to=officer, ended_at=now)
+        return True
 
     def _release_ringing(
         self, entry_id: int, now: float, keep: str | None, *, missed: bool = False

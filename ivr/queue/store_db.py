@@ -42,10 +42,10 @@ class DbQueueStore:
     async def join(
         self, department_id: str, *, call_id: str, caller: str, kind: EntryKind, now: float
     ) -> QueueEntry:
-        """Append an entry (a message is stored as done: it waits in the console, not in line)."""
+        """Append an entry (a message waits to be heard in the console, never in line)."""
 
         def work(session: Session) -> QueueEntry:
-            state = EntryState.DONE if kind is EntryKind.MESSAGE else EntryState.WAITING
+            state = EntryState.WAITING
             row = QueueEntryRow(
                 department_id=department_id,
                 call_id=call_id[:255],
@@ -204,6 +204,24 @@ class DbQueueStore:
             _notify(session, department_id)
 
         await self._run(work)
+
+    async def message_handled(self, entry_id: int, officer: str, *, now: float) -> bool:
+        """Done, handled by `officer` (their presence is left as it is)."""
+
+        def work(session: Session) -> bool:
+            row = session.get(QueueEntryRow, entry_id)
+            waiting = (
+                row is not None
+                and row.kind == EntryKind.MESSAGE.value
+                and row.state == EntryState.WAITING.value
+            )
+            if row is None or not waiting:
+                return False
+            row.state, row.assigned_to, row.ended_at = EntryState.DONE.value, officer, now
+            _notify(session, row.department_id)
+            return True
+
+        return await self._run(work)
 
 
 def _snapshot(session: Session, department_id: str, history: int) -> QueueSnapshot:

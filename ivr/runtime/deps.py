@@ -17,6 +17,7 @@ from integrations.base import DossierSource, OfficerDirectory, ProcedureCatalogu
 from integrations.privacy import DisclosurePolicy
 from integrations.verification import CheckFailures, CheckLimits, MemoryCheckFailures
 from ivr.channel import Audio
+from ivr.queue.messages import LeftMessage
 from ivr.queue.waiting import QueueDoor
 from menus.model import MenuTree
 from speech.asr import Recognizer
@@ -59,6 +60,15 @@ class CallbackRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
+class MessageBox(Protocol):
+    """Where callers' voice messages go (``ivr.queue.messages.VoiceMessageBox``)."""
+
+    async def leave(self, department: str, *, call_id: str, caller: str, pcm: bytes) -> LeftMessage:
+        """Store 16-bit PCM at the line rate for `department`; raise on failure (the runtime
+        apologises to the caller)."""
+        ...
+
+
 class CallbackStore(Protocol):
     """Where callback requests go (a database table, an officer queue)."""
 
@@ -85,6 +95,10 @@ class RuntimeTiming:
     max_call_s: float = 1800.0  # a call is ended (with a goodbye) after this long
     max_failed_rounds: int = 2  # consecutive fruitless rounds through the main menu
     list_page_size: int = 8  # keypad list entries per page (9 turns the page)
+    message_max_s: float = 120.0  # a voice message stops at this length (a node may shorten)
+    message_silence_end_s: float = 5.0  # ... or after this much silence following speech
+    message_no_speech_s: float = 10.0  # ... and is dropped with no speech in this long
+    speech_rms: int = 300  # frame level (16-bit RMS) counted as speech, not line noise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +123,8 @@ class RuntimeDeps:
     timing: RuntimeTiming = field(default_factory=RuntimeTiming)
     # None: "an officer" is a REFER to the department's target; set: its queue and the bridge
     queue: QueueDoor | None = None
+    # None: no voice messages (a message node apologises and offers a callback)
+    messages: MessageBox | None = None
 
     @property
     def speech_enabled(self) -> bool:

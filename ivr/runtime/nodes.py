@@ -22,6 +22,7 @@ from ivr.runtime.dossier import visit_dossier_lookup
 from ivr.runtime.people import transfer_to, visit_callback, visit_hours
 from ivr.runtime.procedure import visit_procedure
 from ivr.runtime.steps import Act, End, Fail, Go, Step, from_pick, node_prompt
+from ivr.runtime.voice_message import visit_message
 from menus.model import (
     BackNode,
     BaseNode,
@@ -36,6 +37,7 @@ from menus.model import (
     InputRule,
     MainMenuNode,
     MenuNode,
+    MessageNode,
     Node,
     ProcedureNode,
     RepeatNode,
@@ -281,6 +283,7 @@ VISITORS: Mapping[type[BaseNode], Visitor] = MappingProxyType(
         ProcedureNode: visit_procedure,
         TransferNode: visit_transfer,
         CallbackNode: visit_callback,
+        MessageNode: visit_message,
         HoursNode: visit_hours,
         SurveyNode: visit_survey,
         GotoNode: visit_goto,

@@ -92,6 +92,14 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ev.CallbackRequested(
             call_id=call_id, at=t(9), node_id="cb", department="so-tn-mt", number="0912345678"
         ),
+        ev.VoiceMessageLeft(
+            call_id=call_id,
+            at=t(9.5),
+            node_id="msg",
+            department="so-tn-mt",
+            entry_id=7,
+            duration_s=4.2,
+        ),
         ev.SurveyAnswered(call_id=call_id, at=t(10), node_id="survey", score=4),
         ev.CallError(call_id=call_id, at=t(11), code=ev.ErrorCode.TRANSFER_FAILED, detail="busy"),
         ev.OfficerRinging(
@@ -100,6 +108,7 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ev.CallbackDone(
             call_id=call_id, at=t(11.5), source="menu", ref=1, outcome="reached", by="phuc.le"
         ),
+        ev.VoiceMessageHandled(call_id=call_id, at=t(11.7), entry_id=7, by="phuc.le"),
         ev.CallEnded(call_id=call_id, at=t(12), reason="caller-bye", duration_s=12.0),
     ]
 
@@ -139,7 +148,7 @@ def test_every_event_kind_is_stored(calllog: DbCallLog, sessions: sessionmaker[S
         assert [r.kind for r in rows] == [e.kind for e in events]
         assert [r.seq for r in rows] == list(range(1, len(events) + 1))
         assert rows[3].payload == {"node_id": "main", "text": "Xin chào", "interrupted": True}
-        assert rows[14].payload == {"code": "transfer-failed", "detail": "busy"}
+        assert rows[15].payload == {"code": "transfer-failed", "detail": "busy"}
 
         call = session.get(CallRow, "call-1")
         assert call is not None

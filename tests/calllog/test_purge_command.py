@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,9 @@ from sqlalchemy import select
 from db import create_engine_from_url, migrate, session_factory
 from integrations.catalogue_tables import ProcedureRow
 from ivr.calllog.tables import CallEventRow, CallRow
+from ivr.queue.messages import VoiceMessageBox, message_path
+from ivr.queue.store_db import DbQueueStore
+from ivr.queue.tables import QueueEntryRow
 from tests.support import ROOT
 
 COMMAND_TIMEOUT_S = 120
@@ -20,10 +25,11 @@ COMMAND_TIMEOUT_S = 120
 pytestmark = pytest.mark.slow
 
 
-def _tongdai(*args: str) -> subprocess.CompletedProcess[str]:
+def _tongdai(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT_S,
@@ -44,12 +50,24 @@ def test_calls_purge(tmp_path: Path) -> None:
             session.add(
                 CallEventRow(call_id=call_id, seq=1, at=at, kind="call-started", payload={})
             )
-    result = _tongdai("calls", "purge", "--url", url, "--days", "30")
+    messages = tmp_path / "messages"
+    left = []
+    for call_id, age_days in [("old", 40), ("new", 5)]:
+        at = (now - timedelta(days=age_days)).timestamp()
+        box = VoiceMessageBox(
+            DbQueueStore(session_factory(engine)), messages, clock=lambda at=at: at
+        )
+        pcm = b"\x00\x10" * 8000
+        left.append(asyncio.run(box.leave("tong-dai", call_id=call_id, caller="0", pcm=pcm)))
+    env = {"TONGDAI_SPEECH__MESSAGES_DIR": str(messages)}
+    result = _tongdai("calls", "purge", "--url", url, "--days", "30", env=env)
     assert result.returncode == 0, result.stderr
-    assert "removed 1 calls older than 30 days" in result.stdout
+    assert "removed 1 calls and 1 voice messages older than 30 days" in result.stdout
     with session_factory(engine)() as session:
         assert list(session.scalars(select(CallRow.call_id))) == ["new"]
         assert list(session.scalars(select(CallEventRow.call_id))) == ["new"]
+        assert list(session.scalars(select(QueueEntryRow.call_id))) == ["new"]
+    assert [message_path(messages, m.entry_id).exists() for m in left] == [False, True]
     refused = _tongdai("calls", "purge", "--url", url, "--days", "0")
     assert refused.returncode == 2 and "at least 1 day" in refused.stdout
     engine.dispose()

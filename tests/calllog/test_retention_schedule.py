@@ -8,6 +8,7 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import func, select
 
 from config.private_files import restrict_data_files
@@ -16,6 +17,9 @@ from db import create_engine_from_url, migrate, session_factory
 from integrations.verification_tables import CheckFailureRow
 from ivr.calllog.purge_schedule import purge_once, purge_periodically
 from ivr.calllog.tables import CallRow
+from ivr.queue.messages import VoiceMessageBox, message_path
+from ivr.queue.store_db import DbQueueStore
+from ivr.queue.tables import QueueEntryRow
 from speech.settings import SpeechSettings
 
 
@@ -77,3 +81,28 @@ def test_data_files_are_made_owner_only(tmp_path: Path) -> None:
     for path in [var, *var.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+
+
+def test_voice_messages_go_with_the_calls_retention(tmp_path: Path) -> None:
+    engine = create_engine_from_url(f"sqlite:///{tmp_path / 'calls.db'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    messages = tmp_path / "messages"
+    now = datetime.now(UTC)
+    box_clock = iter([(now - timedelta(days=days)).timestamp() for days in (40, 5)])
+    box = VoiceMessageBox(DbQueueStore(sessions), messages, clock=lambda: next(box_clock))
+    pcm = (np.sin(np.arange(8000) / 3) * 3000).astype("<i2").tobytes()
+    old = asyncio.run(box.leave("tong-dai", call_id="old", caller="0911000001", pcm=pcm))
+    new = asyncio.run(box.leave("tong-dai", call_id="new", caller="0911000002", pcm=pcm))
+    stray = messages / "message-999.wav"  # a file whose entry is gone, as old as the retention
+    stray.write_bytes(b"RIFF")
+    os.utime(stray, ((now - timedelta(days=31)).timestamp(),) * 2)
+    calls, _ = purge_once(
+        sessions, retention_days=30, lockout_window_s=86400, now=now, messages_dir=messages
+    )
+    assert calls == 0
+    with sessions() as session:
+        assert session.scalars(select(QueueEntryRow.call_id)).all() == ["new"]
+    assert not message_path(messages, old.entry_id).exists() and not stray.exists()
+    assert message_path(messages, new.entry_id).exists()
+    engine.dispose()

@@ -72,9 +72,12 @@ async def start_hotline(
     trusted_proxies: list[str] | None = None,
     recordings_dir: Path | None = None,
     recording_line: RecordingLineSettings | None = None,
+    messages_dir: Path | None = None,
+    clock: datetime | None = None,
 ) -> RunningHotline:
-    """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning."""
-    office_hours = next_working_morning()
+    """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning (or
+    fixed at `clock`)."""
+    office_hours = clock or next_working_morning()
     lo, hi = media_range(100)
     settings = Settings(
         database_url=database_url,
@@ -92,6 +95,7 @@ async def start_hotline(
             prompt_cache_dir=prompt_dir,
             recognizer="viet-asr" if speech_recognition else "none",
             recordings_dir=recordings_dir or SpeechSettings().recordings_dir,
+            messages_dir=messages_dir or SpeechSettings().messages_dir,
         ),
         recording_line=recording_line or RecordingLineSettings(),
     )

@@ -41,7 +41,7 @@ def test_validate_prints_each_problem(
     good = tmp_path / "hotline.yaml"
     good.write_text(hotline_yaml, encoding="utf-8")
     code, out, _ = run(capsys, "validate", str(good), DEPTS)
-    assert code == 0 and "30 nodes, no problems" in out
+    assert code == 0 and "31 nodes, no problems" in out
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(

@@ -222,7 +222,7 @@ def test_diff_draft_against_active(sessions: sessionmaker[Session], hotline_yaml
     draft = store.create_draft(hotline_yaml, fmt="yaml", author="an")
     fresh = store.diff_draft(draft.id, SAMPLE_KNOWN)
     assert (fresh.old, fresh.new) == (0, 0)
-    assert len(fresh.nodes) == 30 and {c.change for c in fresh.nodes} == {"added"}
+    assert len(fresh.nodes) == 31 and {c.change for c in fresh.nodes} == {"added"}
     store.publish_draft(draft.id, author="an", note="", known=SAMPLE_KNOWN)
     assert store.diff_draft(draft.id, SAMPLE_KNOWN).empty
     store.update_draft(

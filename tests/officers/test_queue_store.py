@@ -91,6 +91,35 @@ def test_database_store_contract(stores: tuple[QueueStore, QueueStore]) -> None:
     asyncio.run(contract(*stores))
 
 
+async def message_contract(store: QueueStore, other: QueueStore) -> None:
+    """A voice message waits to be heard but never stands in the call line, never takes a
+    turn, and is done once an officer marks it handled (their presence untouched)."""
+    await store.set_state("1001", DEPT, OfficerState.AVAILABLE, now=0)
+    m = await store.join(DEPT, call_id="m", caller="0911000009", kind=EntryKind.MESSAGE, now=1)
+    assert m.state is EntryState.WAITING and not m.in_line
+    call = await other.join(DEPT, call_id="x", caller="0911000008", kind=EntryKind.CALL, now=2)
+    snap = await other.snapshot(DEPT, now=2, history=5)
+    assert [e.id for e in snap.entries] == [call.id]  # the message is not ahead of the call
+    assert await store.take_turn(m.id, "longest_idle", now=3) == []
+    assert await other.take_turn(call.id, "longest_idle", now=3) == ["1001"]
+    assert await store.message_handled(call.id, "1001", now=4) is False  # not a message
+    assert await other.message_handled(m.id, "1002", now=5) is True
+    assert await store.message_handled(m.id, "1002", now=6) is False  # already handled
+    snap = await store.snapshot(DEPT, now=6, history=5)
+    assert {p.extension: p.state for p in snap.officers}["1001"] is OfficerState.RINGING
+
+
+def test_memory_store_keeps_messages_out_of_line() -> None:
+    store = MemoryQueueStore()
+    asyncio.run(message_contract(store, store))
+
+
+def test_database_store_keeps_messages_out_of_line(
+    stores: tuple[QueueStore, QueueStore],
+) -> None:
+    asyncio.run(message_contract(*stores))
+
+
 def test_two_workers_never_reserve_the_same_officer(
     stores: tuple[QueueStore, QueueStore],
 ) -> None:

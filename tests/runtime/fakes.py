@@ -27,6 +27,7 @@ from ivr.events import CallEvent, MemorySink
 from ivr.runtime.deps import (
     CallbackRequest,
     CallContext,
+    MessageBox,
     PinnedTree,
     RuntimeDeps,
     RuntimeTiming,
@@ -318,6 +319,7 @@ class Backends:
     check_failures: CheckFailures = field(default_factory=MemoryCheckFailures)
     check_limits: CheckLimits = field(default_factory=CheckLimits)
     timing: RuntimeTiming = field(default_factory=RuntimeTiming)
+    messages: MessageBox | None = None
 
     def deps(self) -> RuntimeDeps:
         return RuntimeDeps(
@@ -334,6 +336,7 @@ class Backends:
             check_failures=self.check_failures,
             check_limits=self.check_limits,
             timing=self.timing,
+            messages=self.messages,
         )
 
 

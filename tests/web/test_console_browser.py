@@ -9,10 +9,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from db import create_engine_from_url, session_factory
 from ivr.events import CallbackRequested, CallStarted
+from ivr.queue.messages import VoiceMessageBox
 from ivr.queue.model import EntryKind, OfficerState
 from ivr.queue.store_db import DbQueueStore
 from tests.support import ROOT
@@ -40,17 +42,20 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWeb]:
-    with served_web(tmp_path_factory.mktemp("console-browser")) as served:
+    directory = tmp_path_factory.mktemp("console-browser")
+    messages = directory / "messages"
+    with served_web(directory, TONGDAI_SPEECH__MESSAGES_DIR=str(messages)) as served:
         engine = create_engine_from_url(served.database_url)
         sessions = session_factory(engine)
         ensure_user(sessions, OFFICER_LOGIN, Role.OFFICER)
-        asyncio.run(_busy_department(DbQueueStore(sessions)))
+        asyncio.run(_busy_department(DbQueueStore(sessions), messages))
         engine.dispose()
         yield served
 
 
-async def _busy_department(store: DbQueueStore) -> None:
-    """The officer and a colleague signed in, two callers waiting, one callback kept."""
+async def _busy_department(store: DbQueueStore, messages: Path) -> None:
+    """The officer and a colleague signed in, two callers waiting, one callback kept, one
+    voice message left."""
     now = time.time()
     await store.set_state(OFFICER_EXT, DEPARTMENT, OfficerState.AVAILABLE, now=now - 300)
     await store.set_state("2202", DEPARTMENT, OfficerState.ON_BREAK, now=now - 120)
@@ -58,6 +63,9 @@ async def _busy_department(store: DbQueueStore) -> None:
                      kind=EntryKind.CALL, now=now - 95)  # fmt: skip
     await store.join(DEPARTMENT, call_id="waiting-2", caller="0977333444",
                      kind=EntryKind.CALLBACK, now=now - 60)  # fmt: skip
+    voice = (np.sin(np.arange(8000 * 7) * 0.2) * 2000).astype("<i2").tobytes()
+    box = VoiceMessageBox(store, messages, clock=lambda: now - 3600)
+    await box.leave(DEPARTMENT, call_id="message-1", caller="0988777666", pcm=voice)
 
 
 def test_the_console_shows_the_screen_pop_of_a_ringing_call(web: ServedWeb) -> None:
@@ -105,6 +113,8 @@ def test_the_console_shows_the_screen_pop_of_a_ringing_call(web: ServedWeb) -> N
             assert SAID in page.inner_text("#pop-said")
             assert page.get_attribute("#screen-pop", "data-call-id") == "call-ring"
             assert page.get_attribute("#pop-link", "href") == "/calls/call-ring"
+            assert "0988777666" in page.inner_text("#voice-messages")
+            assert "0:07" in page.inner_text("#voice-messages")
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
             assert errors == []

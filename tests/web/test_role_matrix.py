@@ -76,6 +76,8 @@ POLICY: dict[str, Permission | None] = {
     "GET /console/events": P.CALLS_READ,
     "POST /console/state": P.CALLS_READ,
     "POST /console/callbacks/{source}/{callback_id}": P.CALLS_READ,
+    "GET /console/messages/{entry_id}/audio": P.CALLS_READ,
+    "POST /console/messages/{entry_id}/handled": P.CALLS_READ,
     "GET /dashboard": P.DASHBOARD,
     "GET /dashboard.csv": P.DASHBOARD,
     "GET /procedures": P.PROCEDURES_READ,
@@ -124,6 +126,7 @@ SAMPLE_PARAMS = {
     "day": "2026-01-02",
     "source": "menu",
     "callback_id": "999",
+    "entry_id": "999",
 }
 
 

@@ -107,6 +107,12 @@ class SippResult:
     stderr: str
     errors: str
 
+    def count(self, what: str) -> int:
+        """sipp's cumulative count of ``what`` ("Successful call", "Failed call") at its end."""
+        lines = [line for line in self.stdout.splitlines() if line.strip().startswith(what)]
+        assert lines, self.stdout[-2000:]
+        return int(lines[-1].split("|")[2])
+
 
 async def run_sipp(
     scenario: Path | str,

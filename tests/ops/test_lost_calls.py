@@ -75,13 +75,6 @@ def _lost_counted(node: ServeProcess, of: str) -> float:
     return value(samples(body), "tongdai_calls_lost_total", node=of)
 
 
-def _sipp_count(stdout: str, what: str) -> int:
-    """sipp's cumulative count of ``what`` ("Successful call", "Failed call") at its end."""
-    lines = [line for line in stdout.splitlines() if line.strip().startswith(what)]
-    assert lines, stdout[-2000:]
-    return int(lines[-1].split("|")[2])
-
-
 def _started(node: ServeProcess) -> int:
     return node.output().count("call-started")
 
@@ -148,7 +141,7 @@ async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
         result = await fresh
         text = kamailio_log.read_text(errors="replace")
         assert result.returncode == 0, result.errors[-3000:] + text[-3000:]
-        assert _sipp_count(result.stdout, "Successful call") == 8
+        assert result.count("Successful call") == 8
         mine = [c for c in _calls(pg_url) if c.carried_by == "node0"]
         assert len(mine) == carried, (len(mine), carried)
         assert all(c.end_reason == LOST for c in mine)
@@ -160,8 +153,8 @@ async def test_a_killed_nodes_calls_are_lost_and_counted_new_calls_go_on(
 
         result = await held  # the live node's held calls end as they should
         # exactly the killed node's callers failed: their BYE was answered by nobody
-        assert _sipp_count(result.stdout, "Failed call") == carried, result.stdout[-2000:]
-        assert _sipp_count(result.stdout, "Successful call") == 10 - carried
+        assert result.count("Failed call") == carried, result.stdout[-2000:]
+        assert result.count("Successful call") == 10 - carried
 
         def live_ones_ended() -> bool:
             others = [c for c in _calls(pg_url) if c.carried_by == "node1"]

@@ -5,6 +5,7 @@ published, the next call to the hotline hears the recording (captured RTP aligne
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 from db import create_engine_from_url, session_factory
 from ivr.events import CallError, PromptPlayed
 from ivr.recording_line_settings import RecordingLineSettings
+from menus.followed_tree import CHECK_S as FOLLOW_CHECK_S
 from menus.prompt_numbers import DraftRecordings, prompt_number
 from menus.store import MenuStore, known_ids_from_tables, publish_default
 from speech.audio import read_wav
@@ -110,6 +112,7 @@ async def test_prompt_recorded_by_phone_is_heard_after_publishing(
             drafts[0].id, author="e2e", note="greeting recorded by phone",
             known=known_ids_from_tables(sessions),
         )  # fmt: skip
+        await asyncio.sleep(2 * FOLLOW_CHECK_S)  # a publish reaches new calls within the check
         listen = dtmf_scenario(tmp_path / "listen.xml", [], hangup_after_ms=8000)
         async with Capture(f"udp and src portrange {lo}-{hi}") as cap:
             result = await run_sipp(listen, running.port, timeout_s=40)

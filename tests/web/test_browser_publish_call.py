@@ -22,6 +22,7 @@ from sqlalchemy import select
 from db import create_engine_from_url, session_factory, unit_of_work
 from ivr.calllog.tables import CallEventRow, CallRow
 from ivr.events import PromptPlayed
+from menus.followed_tree import CHECK_S as FOLLOW_CHECK_S
 from tests.e2e.harness import dtmf_scenario, run_sipp
 from tests.e2e.hotline_fixture import RunningHotline, start_hotline
 from tests.support import need
@@ -98,6 +99,7 @@ def browser() -> Iterator[object]:
 def call_and_hear_greeting(site: Site, name: str, version: int) -> str:
     """Call the hotline with sipp, listen for a few seconds, hang up; the greeting text the
     call log holds for that call (found by its tree version)."""
+    time.sleep(2 * FOLLOW_CHECK_S)  # the node sees a publish within its check (decision 0060)
     scenario = dtmf_scenario(site.directory / f"{name}.xml", [], hangup_after_ms=5000)
     result = site.loop.run(run_sipp(scenario, site.hotline.port, timeout_s=CALL_TIMEOUT_S - 5))
     assert result.returncode == 0, result.stdout[-1500:]

@@ -65,9 +65,10 @@ def test_calls_csv_the_same_from_the_database_and_from_python(
         "'@error",
         "",
         "3",
+        "",
     ]
-    assert plain2[2:] == ["849******78", "phone", "3.000", "transferred", 'say "hi", then', "2"]
-    assert plain1[2:] == ["090*****78", "web", "", "transferred", "'-lookup", ""]
+    assert plain2[2:] == ["849******78", "phone", "3.000", "transferred", 'say "hi", then', "2", ""]
+    assert plain1[2:] == ["090*****78", "web", "", "transferred", "'-lookup", "", ""]
     assert formula[1:3] == ["2026-12-01T00:00:00+07:00", "091*****78"]
     # the Python writer, on the same database and filter, gives the same bytes
     written = b"".join(_written(sessions, every, HCM, 100)).decode()

@@ -15,7 +15,7 @@ tongdai sends on each leg p50/p99/max, beside the interval between the packets s
 it relays (a relay sends as packets come, so its send intervals can be no smoother than its
 input); media clock lateness and tick cost.
 
-    .venv/bin/python -m bench.bridges [--bridges 50] [--duration 15] [--ramp 5]
+    .venv/bin/python -m bench.bridges [--bridges 50] [--duration 15] [--ramp 5] [--no-record]
 
 Needs sipp (and root for its pcap audio). Timings are printed, never asserted.
 """
@@ -35,6 +35,7 @@ from pathlib import Path
 
 from core.audio import Audio
 from ivr.bridge.officer_line import BridgeLine
+from ivr.bridge.recording import BridgeRecorder
 from ivr.call import Call
 from ivr.channel import CallerHungUp
 from ivr.media.latency_histogram import LatencyHistogram
@@ -61,7 +62,9 @@ async def silence(text: str) -> Audio:
     return Audio(bytes(1600), 8000)  # 0.1 s: announcements cost nothing here
 
 
-async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str) -> None:
+async def run(
+    bridges: int, duration_s: float, ramp_s: float, officer_codec: str, record: bool
+) -> None:
     uas_port = free_port()
     store, bindings = MemoryQueueStore(), MemoryBindings()
     now = time.time()
@@ -96,6 +99,7 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
     )
     await worker.start()
     workdir = Path(tempfile.mkdtemp(prefix="bench-bridges-"))
+    recorder = BridgeRecorder(workdir / "recordings") if record else None
     line = BridgeLine(
         worker.endpoint.dial,
         bindings,
@@ -103,6 +107,7 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
         whisper=silence,
         clock=time.time,
         probe_every=PROBE_EVERY,
+        recorder=recorder,
     )
     holder.append(
         QueueDoor(
@@ -140,6 +145,12 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
     if uac.returncode:
         print("sipp callers:", (uac.errors or uac.stderr).strip()[-600:])
     stats = worker.clock.stats
+    written = "not recorded"
+    if recorder is not None:
+        await recorder.drain()
+        wavs = list(recorder.directory.glob("bridge-*.wav"))
+        size = sum(p.stat().st_size for p in wavs)
+        written = f"{len(wavs)} recordings, {size / 1e6:.1f} MB"
     await worker.stop()
     shutil.rmtree(workdir, ignore_errors=True)
     served = [r for r in results if r.outcome == "served"]
@@ -147,7 +158,7 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
     up = [u for u, _ in line.relays]
     down = [d for _, d in line.relays]
     print(f"bridges asked {bridges}, made {len(served)}; sipp exit caller {uac.returncode}, "
-          f"officer {uas_code}")  # fmt: skip
+          f"officer {uas_code}; {written}")  # fmt: skip
     if ring:
         p95 = ring[min(len(ring) - 1, int(0.95 * len(ring)))]
         print(f"officer INVITE->200 p50 {1000 * statistics.median(ring):.0f} ms, "
@@ -215,8 +226,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--officer-codec", choices=["PCMU", "PCMA"], default="PCMU")
+    parser.add_argument(
+        "--no-record", action="store_true", help="bridges unrecorded (queues.record_bridges off)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.bridges, args.duration, args.ramp, args.officer_codec))
+    asyncio.run(
+        run(args.bridges, args.duration, args.ramp, args.officer_codec, record=not args.no_record)
+    )
 
 
 if __name__ == "__main__":

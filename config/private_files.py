@@ -51,6 +51,7 @@ def restrict_data_files(settings: Any) -> None:
     _tighten_tree(data_dir)
     _tighten_tree(Path(settings.speech.prompt_cache_dir))
     _tighten_tree(Path(settings.speech.messages_dir))  # callers' voice messages
+    _tighten_tree(Path(settings.queues.recordings_dir))  # bridged conversations
     database = sqlite_file(settings.database_url)
     if database is not None:
         for suffix in ("", "-wal", "-shm", "-journal"):

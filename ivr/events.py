@@ -136,6 +136,18 @@ class OfficerRinging(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BridgeRecorded(CallEvent):
+    """The conversation between the caller and `officer` (of `department`) was recorded:
+    `recording` names the file in the recordings folder (random letters, nothing from the
+    call), `duration_s` is the bridge's length."""
+
+    officer: str
+    department: str
+    recording: str
+    duration_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallbackRequested(CallEvent):
     node_id: str
     department: str

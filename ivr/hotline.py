@@ -207,6 +207,7 @@ async def build_hotline(
                 lockout_window_s=settings.integrations.caller_check.lockout_window_s,
                 now=datetime.now(tz),
                 messages_dir=settings.speech.messages_dir,
+                recordings_dir=settings.queues.recordings_dir,
             ),
             interval_s=settings.integrations.purge_interval_s,
         )
@@ -336,7 +337,13 @@ def build_queue(
     host = settings.sip.public_address or settings.sip.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
+    from ivr.bridge.recording import BridgeRecorder
+
     music = load_music(settings.queues.music_file)
+    recorder = None
+    if settings.queues.record_bridges:
+        recorder = BridgeRecorder(settings.queues.recordings_dir, sink=hotline.sink)
+        hotline.closers.insert(0, recorder.drain)  # before the call log closes
     hotline.bridge = BridgeLine(
         _not_started,
         DbRegistry(sessions, realm=settings.registrar.realm),
@@ -344,6 +351,7 @@ def build_queue(
         whisper=prompts,
         clock=time.time,
         hold_music=music,  # heard by one side of a bridge while the other holds
+        recorder=recorder,
     )
     return QueueDoor(
         store=DbQueueStore(sessions),

@@ -57,3 +57,13 @@ class QueueSettings(BaseModel):
     handle_window: int = Field(default=20, ge=1, description="recent calls the estimate uses")
     poll_s: float = Field(default=1.0, gt=0, description="queue re-read period without NOTIFY")
     music_file: Path | None = Field(default=None, description="music on hold; default generated")
+    record_bridges: bool = Field(
+        default=True,
+        description="Record every bridged conversation (the default greeting says calls are "
+        "recorded: change it if this is turned off)",
+    )
+    recordings_dir: Path = Field(
+        default=Path("var/call-recordings"),
+        description="Recordings of bridged conversations (stereo WAV, owner-only, purged "
+        "with the calls after integrations.retention_days)",
+    )

@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from db import unit_of_work
 from integrations.privacy import mask_numbers_in, mask_phone
 from web.auth import Principal, require
+from web.call_recordings import may_listen, recordings_of
+from web.call_recordings import router as recordings_router
 from web.call_reports import CallFilter, calls, dashboard, timeline
 from web.calls_csv import calls_csv
 from web.context import sessions_of, web_context
@@ -22,6 +24,7 @@ from web.roles import Permission
 from web.svg_charts import bar_chart
 
 router = APIRouter(include_in_schema=False)
+router.include_router(recordings_router)
 CallsReader = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
 Viewer = Annotated[Principal, Depends(require(Permission.DASHBOARD))]
 PAGE_SIZE = 50
@@ -135,9 +138,24 @@ def call_page(request: Request, user: CallsReader, call_id: str) -> Response:
             "error_code": call.error_code,
             "carried_by": call.carried_by,
         }
+        # a player beside each recorded conversation the user may hear (the others show
+        # only as timeline events)
+        audible = {
+            r.name
+            for r in recordings_of(session, call_id[:128])
+            if may_listen(session, user, r.department)
+        }
     personal = user.can(Permission.PERSONAL_DATA)
-    shown = [(e.at, e.kind, _describe(e.payload, personal)) for e in entries]
+    shown = [
+        (e.at, e.kind, _describe(e.payload, personal), _player(e.payload, audible)) for e in entries
+    ]
     return render(request, "call.html", call_id=call_id, summary=summary, entries=shown)
+
+
+def _player(payload: dict[str, object], audible: set[str]) -> str:
+    """The recording a timeline entry may play (its file stem), or ""."""
+    name = payload.get("recording")
+    return name if isinstance(name, str) and name in audible else ""
 
 
 def _describe(payload: dict[str, object], personal: bool) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.audio import LINE_RATE
+from ivr.bridge.recording import BridgeRecorder
 from ivr.bridge.relay import RelayStats, bridge
 from ivr.call import Call
 from ivr.channel import Audio, CallChannel, CallerHungUp
@@ -72,9 +73,11 @@ class BridgeLine:
         clock: Callable[[], float],
         hold_music: Audio | None = None,
         probe_every: int = 0,
+        recorder: BridgeRecorder | None = None,
     ) -> None:
         """``hold_music`` is played to one side of a bridge while the other holds it (silence
-        when None); ``probe_every`` > 0 measures the relay's added delay (benchmarks)."""
+        when None); ``probe_every`` > 0 measures the relay's added delay (benchmarks);
+        ``recorder`` records every conversation (none when None)."""
         self.dial = dial  # set late: the endpoint is built after the hotline
         self._bindings = bindings
         self._from_uri = from_uri
@@ -82,6 +85,7 @@ class BridgeLine:
         self._clock = clock
         self._hold_pcm = b"" if hold_music is None else _line_pcm(hold_music)
         self._probe_every = probe_every
+        self.recorder = recorder
         self.ring_times_s: list[float] = []  # INVITE to answer, per answered attempt
         self.dialled_at: list[float] = []  # when each round of INVITEs went out (clock time)
         self.relays: list[tuple[RelayStats, RelayStats]] = []  # per bridge: up, down
@@ -115,11 +119,30 @@ class BridgeLine:
         if channel.ended:
             await officer_call.hangup()
             raise CallerHungUp("caller left during the whisper")
-        self.relays.append(
-            await bridge(
-                channel, officer_call, hold_music=self._hold_pcm, probe_every=self._probe_every
+        loop = asyncio.get_running_loop()
+        recorder = self.recorder
+        tapes = None if recorder is None else recorder.start(loop.time())
+        try:
+            self.relays.append(
+                await bridge(
+                    channel,
+                    officer_call,
+                    hold_music=self._hold_pcm,
+                    probe_every=self._probe_every,
+                    tapes=tapes,
+                )
             )
-        )
+        finally:
+            if recorder is not None and tapes is not None:
+                # written in a thread by a task of its own: the caller's hang-up (which may
+                # cancel this call's task) does not lose it, and the queue does not wait
+                recorder.finish(
+                    tapes,
+                    now=loop.time(),
+                    call_id=entry.call_id,
+                    officer=answered.officer,
+                    department=entry.department_id,
+                )
         return True
 
     async def ring(

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ivr.bridge.recording import BridgeTapes
 from ivr.call import Call
 from ivr.media.passthrough import Passthrough, PassthroughStats
 
@@ -89,14 +90,22 @@ def _digits_to(target: Call, stats: RelayStats) -> Callable[[str, str], None]:
 
 
 async def bridge(
-    caller: Call, officer: Call, *, hold_music: bytes = b"", probe_every: int = 0
+    caller: Call,
+    officer: Call,
+    *,
+    hold_music: bytes = b"",
+    probe_every: int = 0,
+    tapes: BridgeTapes | None = None,
 ) -> tuple[RelayStats, RelayStats]:
     """Join the two calls until one ends, then hang up the other. `hold_music` is 8 kHz
     16-bit PCM played to one side while the other holds; `probe_every` > 0 measures the
-    relay's added delay on one packet in that many. Returns the (caller→officer,
+    relay's added delay on one packet in that many; `tapes` record what each side said (and
+    the other heard), stopped when the relay stops. Returns the (caller→officer,
     officer→caller) statistics."""
     up_media = Passthrough(caller.stream, officer.stream, probe_every=probe_every)
     down_media = Passthrough(officer.stream, caller.stream, probe_every=probe_every)
+    if tapes is not None:
+        up_media.tape, down_media.tape = tapes.caller, tapes.officer
     up, down = RelayStats(up_media.stats), RelayStats(down_media.stats)
     holds = [
         _HoldMusic(caller, officer, hold_music, up),
@@ -115,6 +124,8 @@ async def bridge(
     finally:
         up_media.stop()
         down_media.stop()
+        if tapes is not None:
+            tapes.stop(loop.time())
         caller.digit_listener = officer.digit_listener = None
         for hold in holds:
             hold.stop(loop.time())

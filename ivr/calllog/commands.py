@@ -58,6 +58,7 @@ def _rollup_calls(args: argparse.Namespace) -> int:
 
 def _purge_calls(args: argparse.Namespace) -> int:
     from config.settings import load_settings
+    from ivr.bridge.recording import purge_recordings
     from ivr.calllog.retention import purge_expired
     from ivr.queue.messages import purge_messages
 
@@ -74,7 +75,11 @@ def _purge_calls(args: argparse.Namespace) -> int:
         removed = purge_expired(sessions, retention_days=days, now=now)
         cutoff = (now - timedelta(days=days)).timestamp()
         messages = purge_messages(sessions, settings.speech.messages_dir, before=cutoff)
+        recordings = purge_recordings(settings.queues.recordings_dir, before=cutoff)
     finally:
         engine.dispose()
-    print(f"removed {removed} calls and {messages} voice messages older than {days} days")
+    print(
+        f"removed {removed} calls, {messages} voice messages and {recordings} call recordings "
+        f"older than {days} days"
+    )
     return 0

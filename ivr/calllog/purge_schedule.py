@@ -23,10 +23,13 @@ def purge_once(
     lockout_window_s: float,
     now: datetime,
     messages_dir: Path | None = None,
+    recordings_dir: Path | None = None,
 ) -> tuple[int, int]:
     """Delete calls older than the retention (and the voice messages left with them, entries
-    and audio, when `messages_dir` is given) and check failures older than the lockout
-    window; how many calls and failures went."""
+    and audio, when `messages_dir` is given; the recordings of their bridged conversations
+    when `recordings_dir` is) and check failures older than the lockout window; how many
+    calls and failures went."""
+    from ivr.bridge.recording import purge_recordings
     from ivr.calllog.retention import purge_expired
     from ivr.queue.messages import purge_messages
 
@@ -36,6 +39,11 @@ def purge_once(
         messages = purge_messages(sessions, messages_dir, before=cutoff)
         if messages:
             log.info("retention: %d voice messages deleted", messages)
+    if recordings_dir is not None:
+        cutoff = (now - timedelta(days=retention_days)).timestamp()
+        recordings = purge_recordings(recordings_dir, before=cutoff)
+        if recordings:
+            log.info("retention: %d call recordings deleted", recordings)
     failures = DbCheckFailures(sessions).purge_before(now - timedelta(seconds=lockout_window_s))
     return calls, failures
 

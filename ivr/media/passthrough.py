@@ -20,7 +20,9 @@ silence suppression), the clock takes over again with silence or whatever is que
 stream (hold music).
 
 A frame reader on the receiving stream (a recording) still gets the decoded audio: only
-then is anything decoded. Timings of the relay are kept in histograms for the benchmarks.
+then is anything decoded. A bridge's recording is not a reader: :attr:`Passthrough.tape`
+gets each relayed payload as it came, undecoded (:mod:`ivr.media.leg_tape`). Timings of the
+relay are kept in histograms for the benchmarks.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from core import g711
 from ivr.media import rtp
 from ivr.media.arrival_stamp import ArrivalStamp
 from ivr.media.latency_histogram import LatencyHistogram
+from ivr.media.leg_tape import LegTape
 from ivr.media.rtp import RtpMedia
 from ivr.media.stream import MediaStream
 
@@ -88,6 +91,7 @@ class Passthrough:
         self._probe_count = 0
         fd = source.fileno if probe_every > 0 else None
         self._stamp = ArrivalStamp(fd) if fd is not None else None
+        self.tape: LegTape | None = None  # the bridge's recording of what this direction relays
 
     def start(self) -> None:
         """From now on every packet `source` accepts is forwarded."""
@@ -114,6 +118,7 @@ class Passthrough:
                 stats.no_event_type += 1
                 return
             samples = 0
+            name = None
         else:
             codec = source.codec
             name = codec.name if payload_type == codec.payload_type else None
@@ -146,6 +151,9 @@ class Passthrough:
             return
         if samples:
             stats.relayed += 1
+            tape = self.tape
+            if tape is not None and name is not None:  # the source's payload, as it came
+                tape.add(now, packet.timestamp, packet.ssrc, name, packet.payload)
             end = (timestamp + samples) & 0xFFFFFFFF
             if self._next_ts is None or rtp.ts_delta(end, self._next_ts) > 0:
                 self._next_ts = end

@@ -59,10 +59,24 @@ def test_calls_purge(tmp_path: Path) -> None:
         )
         pcm = b"\x00\x10" * 8000
         left.append(asyncio.run(box.leave("tong-dai", call_id=call_id, caller="0", pcm=pcm)))
-    env = {"TONGDAI_SPEECH__MESSAGES_DIR": str(messages)}
+    recordings = tmp_path / "call-recordings"
+    recordings.mkdir()
+    kept, gone = recordings / f"bridge-{'k' * 26}.wav", recordings / f"bridge-{'g' * 26}.wav"
+    for path, age_days in [(gone, 40), (kept, 5)]:
+        path.write_bytes(b"RIFF")
+        at = (now - timedelta(days=age_days)).timestamp()
+        os.utime(path, (at, at))
+    env = {
+        "TONGDAI_SPEECH__MESSAGES_DIR": str(messages),
+        "TONGDAI_QUEUES__RECORDINGS_DIR": str(recordings),
+    }
     result = _tongdai("calls", "purge", "--url", url, "--days", "30", env=env)
     assert result.returncode == 0, result.stderr
-    assert "removed 1 calls and 1 voice messages older than 30 days" in result.stdout
+    assert (
+        "removed 1 calls, 1 voice messages and 1 call recordings older than 30 days"
+        in result.stdout
+    )
+    assert [p.name for p in recordings.iterdir()] == [kept.name]
     with session_factory(engine)() as session:
         assert list(session.scalars(select(CallRow.call_id))) == ["new"]
         assert list(session.scalars(select(CallEventRow.call_id))) == ["new"]

@@ -1,0 +1,241 @@
+"""Recordings of bridged conversations: a stereo WAV per bridge, caller left, officer right.
+
+While a bridge runs, each direction's relay appends the packets it sent on to a tape of its
+own (:class:`~ivr.media.leg_tape.LegTape`, undecoded, from the datagram callback). When the
+bridge ends the two tapes become one WAV in a thread: each packet is decoded and put where it
+belongs on the bridge's timeline, so the silences (nothing relayed: a muted phone, silence
+suppression, the other side's hold) stay where they were and both channels line up.
+
+Where a packet goes: its RTP timestamp gives its place inside a run of packets from one source
+(its own spacing, free of network jitter); the run is placed on the bridge's clock by its least
+delayed packet (arrival time minus the payload's length). A new SSRC, or a timestamp that
+disagrees with the arrival times by more than :data:`RESYNC_S`, starts a new run.
+
+Files: ``bridge-<26 random letters>.wav`` in the recordings folder, mode 0600, named from
+nothing the caller sent; the tapes ``.bridge-<same>.caller.tape`` / ``.officer.tape`` beside
+it until the WAV is written. The call's timeline gets a
+:class:`~ivr.events.BridgeRecorded` event naming the file; the web app serves it only to
+those who may listen. :func:`purge_recordings` applies the calls' retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import string
+import time
+import wave
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from core import g711
+from core.audio import LINE_RATE
+from ivr.events import BridgeRecorded, EventSink
+from ivr.media.leg_tape import LegTape, TapedPacket, read_tape
+
+log = logging.getLogger(__name__)
+
+RESYNC_S = 0.5  # a run's timestamps this far from its arrival times: the source restarted
+STALE_TAPE_S = 86_400.0  # a tape this old belongs to no running bridge (a crash): deleted
+_NAME = re.compile(r"^bridge-[a-z]{26}$")
+_WAV = re.compile(r"^bridge-[a-z]{26}\.wav$")
+_TAPE = re.compile(r"^\.bridge-[a-z]{26}\.(caller|officer)\.tape$")
+_DECODE = {0: g711.ulaw_decode, 8: g711.alaw_decode}
+
+
+def new_recording_name() -> str:
+    """A fresh file stem: random letters (no digits, so no masking ever mistakes it for a
+    number), nothing from the call."""
+    return "bridge-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(26))
+
+
+def recording_path(directory: Path, name: str) -> Path | None:
+    """The WAV of recording `name`, or None when `name` is not a recording's name."""
+    return directory / f"{name}.wav" if _NAME.match(name) else None
+
+
+@dataclass
+class BridgeTapes:
+    """The two tapes of one running bridge and its start and end on the loop's clock."""
+
+    name: str
+    caller: LegTape
+    officer: LegTape
+    started: float
+    ended: float | None = None
+
+    def stop(self, now: float) -> None:
+        """The relay stopped: the recording ends here (idempotent)."""
+        if self.ended is None:
+            self.ended = now
+        self.caller.close()
+        self.officer.close()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A written recording."""
+
+    name: str
+    duration_s: float
+    path: Path
+
+
+@dataclass
+class BridgeRecorder:
+    """Records every bridge into `directory` and tells `sink` when a recording is ready."""
+
+    directory: Path
+    sink: EventSink | None = None
+    _pending: set[asyncio.Task[Recorded | None]] = field(default_factory=set)
+
+    def start(self, now: float) -> BridgeTapes | None:
+        """Open the tapes of a bridge starting at `now` (loop time); None when the folder is
+        not writable (logged: the conversation goes ahead unrecorded)."""
+        name = new_recording_name()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            caller = LegTape(self.directory / f".{name}.caller.tape")
+            try:
+                officer = LegTape(self.directory / f".{name}.officer.tape")
+            except OSError:
+                caller.close()
+                caller.path.unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            log.error("bridge not recorded: %s", exc)
+            return None
+        return BridgeTapes(name, caller, officer, now)
+
+    def finish(
+        self, tapes: BridgeTapes, *, now: float, call_id: str, officer: str, department: str
+    ) -> asyncio.Task[Recorded | None]:
+        """Write the WAV in a thread and then report it; returns at once (the task is kept
+        until done, and :meth:`drain` waits for it)."""
+        tapes.stop(now)
+        task = asyncio.get_running_loop().create_task(
+            self._write(tapes, call_id=call_id, officer=officer, department=department)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def _write(
+        self, tapes: BridgeTapes, *, call_id: str, officer: str, department: str
+    ) -> Recorded | None:
+        try:
+            recorded = await asyncio.to_thread(write_bridge_wav, self.directory, tapes)
+        except Exception:
+            log.exception("the recording of a bridge could not be written")
+            return None
+        if self.sink is not None:
+            self.sink.emit(
+                BridgeRecorded(
+                    call_id=call_id,
+                    officer=officer,
+                    department=department,
+                    recording=recorded.name,
+                    duration_s=round(recorded.duration_s, 3),
+                )
+            )
+        return recorded
+
+    async def drain(self) -> None:
+        """Wait for the recordings still being written (the hotline closing)."""
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+
+def write_bridge_wav(directory: Path, tapes: BridgeTapes) -> Recorded:
+    """The stereo WAV of a stopped bridge (caller left, officer right); the tapes are deleted."""
+    ended = tapes.ended if tapes.ended is not None else tapes.started
+    total = max(0, round((ended - tapes.started) * LINE_RATE))
+    try:
+        left = place_leg(read_tape(tapes.caller.path), tapes.started, total)
+        right = place_leg(read_tape(tapes.officer.path), tapes.started, total)
+        frames = np.column_stack((left, right)).astype("<i2").tobytes()
+        path = directory / f"{tapes.name}.wav"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(2)
+            out.setframerate(LINE_RATE)
+            out.writeframes(frames)
+    finally:
+        tapes.caller.path.unlink(missing_ok=True)
+        tapes.officer.path.unlink(missing_ok=True)
+    return Recorded(tapes.name, total / LINE_RATE, path)
+
+
+def place_leg(packets: Iterable[TapedPacket], started: float, total: int) -> npt.NDArray[np.int16]:
+    """One channel of `total` samples from a leg's packets (see the module docstring)."""
+    out = np.zeros(total, dtype=np.int16)
+    resync = RESYNC_S * LINE_RATE
+    runs: list[list[tuple[int, bytes, int]]] = []  # per run: (ts from its first, payload, law)
+    keys: list[float] = []  # per run: the earliest start its packets ask for
+    ssrc: int | None = None
+    first_ts = 0
+    first_key = 0.0
+    for p in packets:
+        rel = (p.timestamp - first_ts) & 0xFFFFFFFF
+        rel = rel - (1 << 32) if rel >= 1 << 31 else rel
+        key = (p.arrival - started) * LINE_RATE - len(p.payload) - rel
+        if p.ssrc != ssrc or not runs or abs(key - first_key) > resync:
+            ssrc, first_ts, rel, first_key = p.ssrc, p.timestamp, 0, key + rel
+            key = first_key
+            runs.append([])
+            keys.append(key)
+        runs[-1].append((rel, p.payload, p.law))
+        keys[-1] = min(keys[-1], key)
+    for run, key in zip(runs, keys, strict=True):
+        origin = round(key)
+        for rel, payload, law in run:
+            start = origin + rel
+            decode = _DECODE.get(law)
+            if decode is None or start >= total or start + len(payload) <= 0:
+                continue
+            pcm = np.frombuffer(decode(payload), dtype="<i2")
+            if start < 0:
+                pcm, start = pcm[-start:], 0
+            pcm = pcm[: total - start]
+            out[start : start + len(pcm)] = pcm
+    return out
+
+
+def purge_recordings(directory: Path, *, before: float, now: float | None = None) -> int:
+    """Delete the recordings written before `before` (Unix seconds: the calls' retention) and
+    tapes left by a bridge that never finished; how many recordings went."""
+    if not directory.is_dir():
+        return 0
+    stale = (time.time() if now is None else now) - STALE_TAPE_S
+    removed = 0
+    for path in directory.iterdir():
+        with contextlib.suppress(OSError):
+            modified = path.stat().st_mtime
+            if _WAV.match(path.name) and modified < before:
+                path.unlink()
+                removed += 1
+            elif _TAPE.match(path.name) and modified < max(before, stale):
+                path.unlink()
+    return removed
+
+
+__all__ = [
+    "BridgeRecorder",
+    "BridgeTapes",
+    "Recorded",
+    "new_recording_name",
+    "place_leg",
+    "purge_recordings",
+    "recording_path",
+    "write_bridge_wav",
+]

@@ -8,12 +8,14 @@ suppression, the other side's hold) stay where they were and both channels line 
 
 Where a packet goes: its RTP timestamp gives its place inside a run of packets from one source
 (its own spacing, free of network jitter); the run is placed on the bridge's clock by its least
-delayed packet (arrival time minus the payload's length). A new SSRC, or a timestamp that
-disagrees with the arrival times by more than :data:`RESYNC_S`, starts a new run.
+delayed packet (arrival time minus the payload's length). A new SSRC, or a packet whose
+timestamp and arrival disagree with its predecessor's by more than :data:`RESYNC_S`, starts a
+new run. All of it is array arithmetic over the tape (no Python step per packet), so the
+thread writing a recording hardly competes with the event loop for the interpreter.
 
 Files: ``bridge-<26 random letters>.wav`` in the recordings folder, mode 0600, named from
-nothing the caller sent; the tapes ``.bridge-<same>.caller.tape`` / ``.officer.tape`` beside
-it until the WAV is written. The call's timeline gets a
+nothing the caller sent; the tapes ``.bridge-<same>.caller.tape`` / ``.caller.g711`` and the
+officer's beside it until the WAV is written. The call's timeline gets a
 :class:`~ivr.events.BridgeRecorded` event naming the file; the web app serves it only to
 those who may listen. :func:`purge_recordings` applies the calls' retention.
 """
@@ -29,7 +31,6 @@ import secrets
 import string
 import time
 import wave
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,16 +40,18 @@ import numpy.typing as npt
 from core import g711
 from core.audio import LINE_RATE
 from ivr.events import BridgeRecorded, EventSink
-from ivr.media.leg_tape import LegTape, TapedPacket, read_tape
+from ivr.media.leg_tape import LegTape, TapeContents, read_tape
 
 log = logging.getLogger(__name__)
 
-RESYNC_S = 0.5  # a run's timestamps this far from its arrival times: the source restarted
+RESYNC_S = 0.5  # timestamps jumping this far from the arrivals: the source restarted
 STALE_TAPE_S = 86_400.0  # a tape this old belongs to no running bridge (a crash): deleted
 _NAME = re.compile(r"^bridge-[a-z]{26}$")
 _WAV = re.compile(r"^bridge-[a-z]{26}\.wav$")
-_TAPE = re.compile(r"^\.bridge-[a-z]{26}\.(caller|officer)\.tape$")
-_DECODE = {0: g711.ulaw_decode, 8: g711.alaw_decode}
+_TAPE = re.compile(r"^\.bridge-[a-z]{26}\.(caller|officer)\.(tape|g711)$")
+_CHUNK = 3000  # packets decoded at once (a minute of 20 ms packets)
+_ULAW = np.frombuffer(g711.ulaw_decode(bytes(range(256))), dtype="<i2")
+_ALAW = np.frombuffer(g711.alaw_decode(bytes(range(256))), dtype="<i2")
 
 
 def new_recording_name() -> str:
@@ -103,12 +106,11 @@ class BridgeRecorder:
         name = new_recording_name()
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            caller = LegTape(self.directory / f".{name}.caller.tape")
+            caller = LegTape(self.directory / f".{name}.caller")
             try:
-                officer = LegTape(self.directory / f".{name}.officer.tape")
+                officer = LegTape(self.directory / f".{name}.officer")
             except OSError:
-                caller.close()
-                caller.path.unlink(missing_ok=True)
+                caller.remove()
                 raise
         except OSError as exc:
             log.error("bridge not recorded: %s", exc)
@@ -159,8 +161,8 @@ def write_bridge_wav(directory: Path, tapes: BridgeTapes) -> Recorded:
     ended = tapes.ended if tapes.ended is not None else tapes.started
     total = max(0, round((ended - tapes.started) * LINE_RATE))
     try:
-        left = place_leg(read_tape(tapes.caller.path), tapes.started, total)
-        right = place_leg(read_tape(tapes.officer.path), tapes.started, total)
+        left = place_leg(read_tape(tapes.caller), tapes.started, total)
+        right = place_leg(read_tape(tapes.officer), tapes.started, total)
         frames = np.column_stack((left, right)).astype("<i2").tobytes()
         path = directory / f"{tapes.name}.wav"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -171,43 +173,41 @@ def write_bridge_wav(directory: Path, tapes: BridgeTapes) -> Recorded:
             out.setframerate(LINE_RATE)
             out.writeframes(frames)
     finally:
-        tapes.caller.path.unlink(missing_ok=True)
-        tapes.officer.path.unlink(missing_ok=True)
+        tapes.caller.remove()
+        tapes.officer.remove()
     return Recorded(tapes.name, total / LINE_RATE, path)
 
 
-def place_leg(packets: Iterable[TapedPacket], started: float, total: int) -> npt.NDArray[np.int16]:
-    """One channel of `total` samples from a leg's packets (see the module docstring)."""
+def place_leg(tape: TapeContents, started: float, total: int) -> npt.NDArray[np.int16]:
+    """One channel of `total` samples from a leg's packets (see the module docstring). Array
+    operations only, so the thread doing it leaves the event loop the interpreter's lock."""
     out = np.zeros(total, dtype=np.int16)
-    resync = RESYNC_S * LINE_RATE
-    runs: list[list[tuple[int, bytes, int]]] = []  # per run: (ts from its first, payload, law)
-    keys: list[float] = []  # per run: the earliest start its packets ask for
-    ssrc: int | None = None
-    first_ts = 0
-    first_key = 0.0
-    for p in packets:
-        rel = (p.timestamp - first_ts) & 0xFFFFFFFF
-        rel = rel - (1 << 32) if rel >= 1 << 31 else rel
-        key = (p.arrival - started) * LINE_RATE - len(p.payload) - rel
-        if p.ssrc != ssrc or not runs or abs(key - first_key) > resync:
-            ssrc, first_ts, rel, first_key = p.ssrc, p.timestamp, 0, key + rel
-            key = first_key
-            runs.append([])
-            keys.append(key)
-        runs[-1].append((rel, p.payload, p.law))
-        keys[-1] = min(keys[-1], key)
-    for run, key in zip(runs, keys, strict=True):
-        origin = round(key)
-        for rel, payload, law in run:
-            start = origin + rel
-            decode = _DECODE.get(law)
-            if decode is None or start >= total or start + len(payload) <= 0:
-                continue
-            pcm = np.frombuffer(decode(payload), dtype="<i2")
-            if start < 0:
-                pcm, start = pcm[-start:], 0
-            pcm = pcm[: total - start]
-            out[start : start + len(pcm)] = pcm
+    heads = tape.heads
+    if len(heads) == 0 or total == 0:
+        return out
+    lengths = heads["length"].astype(np.int64)
+    stamps: npt.NDArray[np.uint32] = heads["timestamp"]
+    steps = np.diff(stamps).view(np.int32).astype(np.int64)  # modulo 2**32, signed
+    ts = np.concatenate(([0], np.cumsum(steps)))  # unwrapped, from the first packet's
+    key = (heads["arrival"] - started) * LINE_RATE - lengths - ts  # where each asks to start
+    ssrc = heads["ssrc"]
+    new_run = np.ones(len(heads), dtype=bool)
+    new_run[1:] = (ssrc[1:] != ssrc[:-1]) | (np.abs(np.diff(key)) > RESYNC_S * LINE_RATE)
+    origin = np.minimum.reduceat(key, np.flatnonzero(new_run))  # each run's least delayed
+    first = np.rint(origin[np.cumsum(new_run) - 1] + ts).astype(np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths  # of each payload in the audio
+    codes = np.frombuffer(tape.audio, dtype=np.uint8)
+    for lo in range(0, len(heads), _CHUNK):  # about a minute at a time: bounded memory
+        hi = min(len(heads), lo + _CHUNK)
+        a, b = int(starts[lo]), int(ends[hi - 1])
+        sizes = lengths[lo:hi]
+        part = codes[a:b]
+        laws = np.repeat(heads["law"][lo:hi], sizes)
+        pcm = np.where(laws == 8, _ALAW[part], _ULAW[part])
+        at = np.repeat(first[lo:hi] - (starts[lo:hi] - a), sizes) + np.arange(b - a)
+        keep = (at >= 0) & (at < total)
+        out[at[keep]] = pcm[keep]
     return out
 
 

@@ -16,6 +16,7 @@ from integrations.sample_catalogue import load_sample
 from integrations.sample_dossiers import demo_dossiers
 from ivr.events import MemorySink
 from ivr.hotline import Hotline, build_hotline
+from ivr.officer_settings import QueueSettings
 from ivr.recording_line_settings import RecordingLineSettings
 from ivr.settings import MediaSettings, SipSettings
 from ivr.worker import Worker
@@ -73,10 +74,12 @@ async def start_hotline(
     recordings_dir: Path | None = None,
     recording_line: RecordingLineSettings | None = None,
     messages_dir: Path | None = None,
+    call_recordings_dir: Path | None = None,
     clock: datetime | None = None,
 ) -> RunningHotline:
     """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning (or
-    fixed at `clock`)."""
+    fixed at `clock`). Bridged conversations are recorded into `call_recordings_dir` (default:
+    ``call-recordings`` beside `prompt_dir`)."""
     office_hours = clock or next_working_morning()
     lo, hi = media_range(100)
     settings = Settings(
@@ -98,6 +101,9 @@ async def start_hotline(
             messages_dir=messages_dir or SpeechSettings().messages_dir,
         ),
         recording_line=recording_line or RecordingLineSettings(),
+        queues=QueueSettings(
+            recordings_dir=call_recordings_dir or prompt_dir.parent / "call-recordings"
+        ),
     )
     # a fixed working morning, so the officer branch does not depend on when the suite runs
     hotline = await build_hotline(settings, app="hotline", now=lambda: office_hours)

@@ -8,6 +8,7 @@ import os
 import random
 import time
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from ivr.bridge.recording import (
     recording_path,
     write_bridge_wav,
 )
-from ivr.media.leg_tape import LegTape, TapedPacket, read_tape
+from ivr.media.leg_tape import HEAD_DTYPE, LegTape, TapeContents, read_tape
 
 RATE = 8000
 STARTED = 1000.0  # the loop's clock when the bridge started
@@ -32,6 +33,22 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
     n = int(seconds * RATE)
     envelope = 0.5 + 0.5 * np.sin(np.arange(n) / RATE * 2 * np.pi * 3)
     return (rng.normal(0, 4000, n) * envelope).clip(-32000, 32000).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class TapedPacket:
+    arrival: float
+    timestamp: int
+    ssrc: int
+    law: int
+    payload: bytes
+
+
+def tape_of(packets: list[TapedPacket]) -> TapeContents:
+    heads = np.array(
+        [(p.arrival, p.timestamp, p.ssrc, p.law, len(p.payload)) for p in packets], HEAD_DTYPE
+    )
+    return TapeContents(heads, b"".join(p.payload for p in packets))
 
 
 def g711_round_trip(pcm: np.ndarray) -> np.ndarray:
@@ -61,7 +78,7 @@ def test_jittered_packets_land_on_their_timestamps_and_a_pause_stays_silent() ->
     packets += packets_of(second, first_ts=0xFFFFF000 + 28000, ssrc=7,
                           sent_at=STARTED + 4.0, jitter_s=0.03, seed=4)  # fmt: skip
     packets.sort(key=lambda p: p.arrival)  # as they came
-    out = place_leg(packets, STARTED, 6 * RATE)
+    out = place_leg(tape_of(packets), STARTED, 6 * RATE)
     # the least delayed packet fixes the run: every other packet sits on its own timestamp
     lead = next(i for i, v in enumerate(out) if v)
     assert abs(lead - 0.5 * RATE) <= 0.002 * RATE  # within the jitter's luck of 0.5 s
@@ -77,7 +94,7 @@ def test_a_new_source_is_placed_by_its_arrival() -> None:
     # a re-INVITE: another SSRC whose timestamps mean nothing on the old scale, 2 s later
     packets += packets_of(second, first_ts=123456789, ssrc=2, sent_at=STARTED + 3.0,
                           jitter_s=0, seed=0)  # fmt: skip
-    out = place_leg(packets, STARTED, 5 * RATE)
+    out = place_leg(tape_of(packets), STARTED, 5 * RATE)
     assert np.array_equal(out[:RATE], g711_round_trip(first))
     assert not np.any(out[RATE : 3 * RATE])
     assert np.array_equal(out[3 * RATE : 4 * RATE], g711_round_trip(second))
@@ -85,7 +102,7 @@ def test_a_new_source_is_placed_by_its_arrival() -> None:
     jumped = packets_of(first, first_ts=0, ssrc=1, sent_at=STARTED, jitter_s=0, seed=0)
     jumped[25:] = [TapedPacket(p.arrival, p.timestamp + 80_000, 1, 8, p.payload)
                    for p in jumped[25:]]  # fmt: skip
-    assert np.array_equal(place_leg(jumped, STARTED, RATE), g711_round_trip(first))
+    assert np.array_equal(place_leg(tape_of(jumped), STARTED, RATE), g711_round_trip(first))
 
 
 def test_the_wav_is_stereo_owner_only_as_long_as_the_bridge_and_the_tapes_go(
@@ -102,7 +119,7 @@ def test_the_wav_is_stereo_owner_only_as_long_as_the_bridge_and_the_tapes_go(
     for i in range(0, len(ulaw), 160):  # the officer's phone speaks PCMU from 0.2 s
         tapes.officer.add(STARTED + 0.2 + (i + 160) / RATE, 5000 + i, 9, "PCMU", ulaw[i : i + 160])
     tapes.stop(STARTED + 1.5)
-    assert len(list(read_tape(tapes.caller.path))) == 50
+    assert len(read_tape(tapes.caller).heads) == 50
     recorded = write_bridge_wav(recorder.directory, tapes)
     assert recorded.path == recording_path(recorder.directory, tapes.name)
     assert recorded.path.stat().st_mode & 0o777 == 0o600
@@ -125,7 +142,7 @@ def test_the_purge_removes_recordings_past_the_retention_and_forgotten_tapes(
 ) -> None:
     now = time.time()
     old, new = tmp_path / f"bridge-{'a' * 26}.wav", tmp_path / f"bridge-{'b' * 26}.wav"
-    forgotten, running = (tmp_path / f".bridge-{'c' * 26}.caller.tape",
+    forgotten, running = (tmp_path / f".bridge-{'c' * 26}.caller.g711",
                           tmp_path / f".bridge-{'d' * 26}.officer.tape")  # fmt: skip
     other = tmp_path / "notes.wav"
     for path in (old, new, forgotten, running, other):
@@ -140,11 +157,18 @@ def test_the_purge_removes_recordings_past_the_retention_and_forgotten_tapes(
     assert purge_recordings(tmp_path / "none", before=now) == 0
 
 
-def test_a_tape_that_cannot_write_stops_quietly(tmp_path: Path) -> None:
-    tape = LegTape(tmp_path / "t.tape")
+def test_a_tape_keeps_g711_only_until_closed_and_a_torn_end_is_cut(tmp_path: Path) -> None:
+    tape = LegTape(tmp_path / "t")
     tape.add(1.0, 0, 1, "G722", b"\x00" * 160)  # not G.711: not recorded
     tape.add(1.0, 0, 1, "PCMU", b"\xff" * 160)
+    tape.add(1.02, 160, 1, "PCMA", b"\xd5" * 80)
     tape.close()
-    tape.add(1.02, 160, 1, "PCMU", b"\xff" * 160)  # after the end: ignored
-    assert [p.law for p in read_tape(tape.path)] == [0]
-    assert tape.packets == 1
+    tape.add(1.04, 240, 1, "PCMU", b"\xff" * 160)  # after the end: ignored
+    contents = read_tape(tape)
+    assert contents.heads["law"].tolist() == [0, 8] and len(contents.audio) == 240
+    assert tape.packets == 2
+    with tape.paths[1].open("r+b") as audio:  # the last payload only half written
+        audio.truncate(200)
+    assert read_tape(tape).heads["length"].tolist() == [160]
+    tape.remove()
+    assert list(tmp_path.iterdir()) == []

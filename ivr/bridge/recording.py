@@ -31,6 +31,7 @@ import secrets
 import string
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,9 @@ class BridgeRecorder:
     directory: Path
     sink: EventSink | None = None
     _pending: set[asyncio.Task[Recorded | None]] = field(default_factory=set)
+    # one thread, one recording at a time: bridges ending together do not become as many
+    # threads taking turns with the event loop
+    _writer: ThreadPoolExecutor | None = None
 
     def start(self, now: float) -> BridgeTapes | None:
         """Open the tapes of a bridge starting at `now` (loop time); None when the folder is
@@ -120,8 +124,8 @@ class BridgeRecorder:
     def finish(
         self, tapes: BridgeTapes, *, now: float, call_id: str, officer: str, department: str
     ) -> asyncio.Task[Recorded | None]:
-        """Write the WAV in a thread and then report it; returns at once (the task is kept
-        until done, and :meth:`drain` waits for it)."""
+        """Write the WAV in the recorder's thread and then report it; returns at once (the
+        task is kept until done, and :meth:`drain` waits for it)."""
         tapes.stop(now)
         task = asyncio.get_running_loop().create_task(
             self._write(tapes, call_id=call_id, officer=officer, department=department)
@@ -133,8 +137,13 @@ class BridgeRecorder:
     async def _write(
         self, tapes: BridgeTapes, *, call_id: str, officer: str, department: str
     ) -> Recorded | None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="bridge-recording")
+        loop = asyncio.get_running_loop()
         try:
-            recorded = await asyncio.to_thread(write_bridge_wav, self.directory, tapes)
+            recorded = await loop.run_in_executor(
+                self._writer, write_bridge_wav, self.directory, tapes
+            )
         except Exception:
             log.exception("the recording of a bridge could not be written")
             return None
@@ -151,9 +160,13 @@ class BridgeRecorder:
         return recorded
 
     async def drain(self) -> None:
-        """Wait for the recordings still being written (the hotline closing)."""
+        """Wait for the recordings still being written (the hotline closing), then let the
+        writing thread go (a later recording starts another)."""
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=False)
 
 
 def write_bridge_wav(directory: Path, tapes: BridgeTapes) -> Recorded:

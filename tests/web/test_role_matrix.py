@@ -72,6 +72,7 @@ POLICY: dict[str, Permission | None] = {
     "GET /calls": P.CALLS_READ,
     "GET /calls.csv": P.CALLS_READ,
     "GET /calls/{call_id}": P.CALLS_READ,
+    "GET /calls/{call_id}/recordings/{name}": P.CALLS_READ,
     "GET /console": P.CALLS_READ,
     "GET /console/events": P.CALLS_READ,
     "POST /console/state": P.CALLS_READ,

@@ -104,22 +104,30 @@ class BridgeRecorder:
     # threads taking turns with the event loop
     _writer: ThreadPoolExecutor | None = None
 
-    def start(self, now: float) -> BridgeTapes | None:
-        """Open the tapes of a bridge starting at `now` (loop time); None when the folder is
-        not writable (logged: the conversation goes ahead unrecorded)."""
+    def start(self, now: float) -> BridgeTapes:
+        """The tapes of a bridge starting at `now` (loop time). Nothing touches the disk on
+        the event loop: the tapes' files are written by the recorder's thread."""
         name = new_recording_name()
+        caller = LegTape(self.directory / f".{name}.caller", on_full=self._spill)
+        officer = LegTape(self.directory / f".{name}.officer", on_full=self._spill)
+        return BridgeTapes(name, caller, officer, now)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="bridge-recording")
+        return self._writer
+
+    def _spill(self, tape: LegTape) -> None:
+        """A tape's buffers are full (in the datagram callback): to its files, in the thread."""
+        heads, audio = tape.take()
+        self._thread().submit(self._append, tape, heads, audio)
+
+    def _append(self, tape: LegTape, heads: bytearray, audio: bytearray) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            caller = LegTape(self.directory / f".{name}.caller")
-            try:
-                officer = LegTape(self.directory / f".{name}.officer")
-            except OSError:
-                caller.remove()
-                raise
-        except OSError as exc:
-            log.error("bridge not recorded: %s", exc)
-            return None
-        return BridgeTapes(name, caller, officer, now)
+            tape.append(heads, audio)
+        except Exception as exc:  # the conversation goes on; its recording stops here
+            log.error("a bridge's recording stopped: %s", exc)
 
     def finish(
         self, tapes: BridgeTapes, *, now: float, call_id: str, officer: str, department: str
@@ -137,12 +145,10 @@ class BridgeRecorder:
     async def _write(
         self, tapes: BridgeTapes, *, call_id: str, officer: str, department: str
     ) -> Recorded | None:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="bridge-recording")
         loop = asyncio.get_running_loop()
-        try:
+        try:  # after the spills already queued: one thread, in order
             recorded = await loop.run_in_executor(
-                self._writer, write_bridge_wav, self.directory, tapes
+                self._thread(), write_bridge_wav, self.directory, tapes
             )
         except Exception:
             log.exception("the recording of a bridge could not be written")
@@ -170,10 +176,15 @@ class BridgeRecorder:
 
 
 def write_bridge_wav(directory: Path, tapes: BridgeTapes) -> Recorded:
-    """The stereo WAV of a stopped bridge (caller left, officer right); the tapes are deleted."""
+    """The stereo WAV of a stopped bridge (caller left, officer right), with what its tapes
+    still held in memory; the tapes are deleted."""
     ended = tapes.ended if tapes.ended is not None else tapes.started
     total = max(0, round((ended - tapes.started) * LINE_RATE))
     try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for tape in (tapes.caller, tapes.officer):
+            tape.close()  # nothing more comes: its buffers may be taken from this thread
+            tape.append(*tape.take())
         left = place_leg(read_tape(tapes.caller), tapes.started, total)
         right = place_leg(read_tape(tapes.officer), tapes.started, total)
         frames = np.column_stack((left, right)).astype("<i2").tobytes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 import wave
 from dataclasses import dataclass
@@ -112,14 +113,13 @@ def test_the_wav_is_stereo_owner_only_as_long_as_the_bridge_and_the_tapes_go(
     caller, officer = speech_like(1.0, 8), speech_like(0.6, 9)
     recorder = BridgeRecorder(tmp_path / "recordings")
     tapes = recorder.start(STARTED)
-    assert tapes is not None
     for p in packets_of(caller, first_ts=0, ssrc=1, sent_at=STARTED, jitter_s=0.01, seed=1):
         tapes.caller.add(p.arrival, p.timestamp, p.ssrc, "PCMA", p.payload)
     ulaw = g711.ulaw_encode(officer.tobytes())
     for i in range(0, len(ulaw), 160):  # the officer's phone speaks PCMU from 0.2 s
         tapes.officer.add(STARTED + 0.2 + (i + 160) / RATE, 5000 + i, 9, "PCMU", ulaw[i : i + 160])
     tapes.stop(STARTED + 1.5)
-    assert len(read_tape(tapes.caller).heads) == 50
+    assert tapes.caller.packets == 50
     recorded = write_bridge_wav(recorder.directory, tapes)
     assert recorded.path == recording_path(recorder.directory, tapes.name)
     assert recorded.path.stat().st_mode & 0o777 == 0o600
@@ -164,11 +164,42 @@ def test_a_tape_keeps_g711_only_until_closed_and_a_torn_end_is_cut(tmp_path: Pat
     tape.add(1.02, 160, 1, "PCMA", b"\xd5" * 80)
     tape.close()
     tape.add(1.04, 240, 1, "PCMU", b"\xff" * 160)  # after the end: ignored
+    assert read_tape(tape).heads.size == 0  # nothing on disk until appended
+    tape.append(*tape.take())
     contents = read_tape(tape)
     assert contents.heads["law"].tolist() == [0, 8] and len(contents.audio) == 240
     assert tape.packets == 2
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in tape.paths)
     with tape.paths[1].open("r+b") as audio:  # the last payload only half written
         audio.truncate(200)
     assert read_tape(tape).heads["length"].tolist() == [160]
     tape.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_full_buffers_go_to_the_files_in_the_recorders_thread(tmp_path: Path) -> None:
+    recorder = BridgeRecorder(tmp_path / "recordings")
+    tapes = recorder.start(STARTED)
+    pcm = speech_like(20.0, 11)  # 160 kB of A-law: the buffers fill twice
+    packets = packets_of(pcm, first_ts=0, ssrc=3, sent_at=STARTED, jitter_s=0.002, seed=2)
+    threads: set[str] = set()
+    append = tapes.caller.append
+
+    def appended(heads: bytes | bytearray, audio: bytes | bytearray) -> None:
+        threads.add(threading.current_thread().name)
+        append(heads, audio)
+
+    tapes.caller.append = appended  # type: ignore[method-assign]
+    for p in packets:
+        tapes.caller.add(p.arrival, p.timestamp, p.ssrc, "PCMA", p.payload)
+    task = recorder.finish(tapes, now=STARTED + 21.0, call_id="c", officer="1001",
+                           department="d")  # fmt: skip
+    recorded = await task
+    await recorder.drain()
+    assert recorded is not None and recorded.duration_s == 21.0
+    assert len(threads) == 1 and threads.pop().startswith("bridge-recording")
+    with wave.open(str(recorded.path), "rb") as w:
+        frames = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+    lead = next(i for i, v in enumerate(frames[:, 0]) if v)
+    assert np.array_equal(frames[lead : lead + len(pcm), 0], g711_round_trip(pcm))
+    assert not np.any(frames[:, 1])  # the officer said nothing

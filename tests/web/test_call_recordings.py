@@ -56,7 +56,6 @@ def _record(directory: Path) -> tuple[str, bytes]:
     caller = (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
     officer = (np.sin(2 * np.pi * 880 * t) * 8000).astype("<i2").tobytes()
     tapes = BridgeRecorder(directory).start(0.0)
-    assert tapes is not None
     a, u = g711.alaw_encode(caller), g711.ulaw_encode(officer)
     for i in range(0, len(a), 160):
         tapes.caller.add((i + 160) / 8000, i, 1, "PCMA", a[i : i + 160])

@@ -92,6 +92,14 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ev.CallbackRequested(
             call_id=call_id, at=t(9), node_id="cb", department="so-tn-mt", number="0912345678"
         ),
+        ev.BridgeRecorded(
+            call_id=call_id,
+            at=t(9.2),
+            officer="1001",
+            department="so-tn-mt",
+            recording="bridge-abcdefghijklmnopqrstuvwxyz",
+            duration_s=61.5,
+        ),
         ev.VoiceMessageLeft(
             call_id=call_id,
             at=t(9.5),
@@ -148,7 +156,11 @@ def test_every_event_kind_is_stored(calllog: DbCallLog, sessions: sessionmaker[S
         assert [r.kind for r in rows] == [e.kind for e in events]
         assert [r.seq for r in rows] == list(range(1, len(events) + 1))
         assert rows[3].payload == {"node_id": "main", "text": "Xin chào", "interrupted": True}
-        assert rows[15].payload == {"code": "transfer-failed", "detail": "busy"}
+        assert rows[16].payload == {"code": "transfer-failed", "detail": "busy"}
+        recorded = next(r for r in rows if r.kind == "bridge-recorded")
+        assert recorded.payload == {"officer": "1001", "department": "so-tn-mt",
+                                    "recording": "bridge-abcdefghijklmnopqrstuvwxyz",
+                                    "duration_s": 61.5}  # fmt: skip
 
         call = session.get(CallRow, "call-1")
         assert call is not None

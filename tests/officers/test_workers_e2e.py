@@ -35,6 +35,7 @@ async def test_registration_and_bridge_through_two_workers(tmp_path: Path) -> No
         "TONGDAI_SPEECH__SYNTHESIZER": "espeak-ng",
         "TONGDAI_SPEECH__RECOGNIZER": "none",
         "TONGDAI_SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "prompts"),
+        "TONGDAI_QUEUES__RECORDINGS_DIR": str(tmp_path / "call-recordings"),
         "TONGDAI_MEDIA__RTP_PORT_MIN": str(lo),
         "TONGDAI_MEDIA__RTP_PORT_MAX": str(hi),
         "TONGDAI_REGISTRAR__DIGEST_ALGORITHMS": '["MD5"]',  # baresip 1.0
@@ -88,3 +89,9 @@ async def test_registration_and_bridge_through_two_workers(tmp_path: Path) -> No
         engine.dispose()
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
+    # the conversation was recorded by the worker that carried it, owner-only
+    folder = tmp_path / "call-recordings"
+    recordings = [p for p in folder.iterdir() if p.name.startswith("bridge-")]
+    assert len(recordings) == 1 and recordings[0].suffix == ".wav", recordings
+    assert recordings[0].stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700

@@ -120,7 +120,10 @@ class BridgeRecorder:
     def _spill(self, tape: LegTape) -> None:
         """A tape's buffers are full (in the datagram callback): to its files, in the thread."""
         heads, audio = tape.take()
-        self._thread().submit(self._append, tape, heads, audio)
+        try:
+            self._thread().submit(self._append, tape, heads, audio)
+        except RuntimeError:  # the interpreter is shutting down: never break the relay
+            tape.close()
 
     def _append(self, tape: LegTape, heads: bytearray, audio: bytearray) -> None:
         try:

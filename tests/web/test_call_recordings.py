@@ -92,6 +92,7 @@ def test_only_those_who_may_listen_hear_a_recording_and_the_purge_removes_it(
             assert heard.status_code == 200, login
             assert heard.headers["content-type"] == "audio/wav"
             assert heard.headers["cache-control"] == "no-store"
+            assert "etag" not in heard.headers and "last-modified" not in heard.headers
             assert heard.content == wav
             with wave.open(io.BytesIO(heard.content)) as w:
                 assert (w.getnchannels(), w.getframerate(), w.getnframes()) == (2, 8000, 16000)

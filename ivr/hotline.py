@@ -377,7 +377,7 @@ def build_queue(
 def build_outbound(
     settings: Settings, sessions: Any, bridge: BridgeLine, host: str
 ) -> ClaimLoop | None:
-    """"Call back now" through the configured trunk (None without one)."""
+    """ "Call back now" through the configured trunk (None without one)."""
     from ivr.outbound.callback_call import CallbackCaller
     from ivr.outbound.requests import DbOutboundCalls
 

@@ -175,7 +175,9 @@ async def call_back_now(
         )  # fmt: skip
     except AlreadyCalling:
         return render_error(request, 409, "Đang gọi lại số này.")
-    query = "&".join(p for p in (f"officer={officer}" if officer else "", f"calling={made.id}") if p)
+    query = "&".join(
+        p for p in (f"officer={officer}" if officer else "", f"calling={made.id}") if p
+    )
     return RedirectResponse(f"/console?{query}", status_code=303)
 
 

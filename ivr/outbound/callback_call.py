@@ -210,9 +210,7 @@ class CallbackCaller:
                 status=status, talk_s=round(talk_s, 1), by=request.requested_by,
             )  # fmt: skip
             await self.requests.note(event)
-        log.info(
-            "call back now %d: %s %s %s", request.id, state, outcome or detail, status or ""
-        )
+        log.info("call back now %d: %s %s %s", request.id, state, outcome or detail, status or "")
 
 
 __all__ = ["CallbackCaller", "OfficerPhones", "TrunkDialler", "ringback_pcm"]

@@ -23,9 +23,13 @@ class OutboundCallRow(Base):
     __table_args__ = (
         # one call in flight per callback: a second click fails on this index
         Index(
-            "ux_outbound_calls_open", "source", "ref", unique=True,
-            postgresql_where=_OPEN, sqlite_where=_OPEN,
-        ),  # fmt: skip
+            "ux_outbound_calls_open",
+            "source",
+            "ref",
+            unique=True,
+            postgresql_where=_OPEN,
+            sqlite_where=_OPEN,
+        ),
         Index("ix_outbound_calls_state", "state"),
         Index("ix_outbound_calls_officer", "officer", "requested_at"),
     )

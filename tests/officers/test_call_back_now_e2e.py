@@ -1,4 +1,4 @@
-""""Call back now" end to end over loopback: the officer's registered baresip rings and
+""" "Call back now" end to end over loopback: the officer's registered baresip rings and
 answers, a sipp UAS stands for the trunk and the citizen behind it, the two are bridged.
 
 The first test goes through everything an officer touches: the console (a real uvicorn on the

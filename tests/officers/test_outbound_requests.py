@@ -1,4 +1,4 @@
-""""Call back now" without SIP: the stored number as the trunk's Request-URI, the citizen
+""" "Call back now" without SIP: the stored number as the trunk's Request-URI, the citizen
 leg's final status as the callback's outcome, and the requests table on SQLite and
 PostgreSQL (one call in flight per callback, each request claimed by exactly one worker)."""
 

@@ -123,6 +123,21 @@ class CallbackCaller:
         if officer_call is None:
             await self._finish(request, "failed", detail="officer-no-answer")
             return
+        held = request.source == "menu" and await self.requests.hold_officer(
+            request, now=self.clock()
+        )  # a queue callback: the queue already counts the officer as on it
+        try:
+            await self._with_officer(request, officer_call, target)
+        finally:
+            if held:
+                await self.requests.release_officer(
+                    request, now=self.clock(), wrap_up_s=self.wrap_up_s
+                )
+
+    async def _with_officer(
+        self, request: OutboundRequest, officer_call: Call, target: str
+    ) -> None:
+        """The officer is on the line: the citizen's phone, then the bridge."""
         await self.requests.report(request.id, "calling-citizen", now=self.clock())
         citizen, status = await self._call_citizen(officer_call, target)
         if citizen is None:

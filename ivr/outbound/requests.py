@@ -37,10 +37,10 @@ from ivr.calllog.callback_outcomes import (
 from ivr.calllog.tables import CallbackRow
 from ivr.events import CallEvent
 from ivr.outbound.tables import OPEN_STATES, OutboundCallRow
-from ivr.queue.model import EntryKind, EntryState
+from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import NOTIFY_CHANNEL as QUEUE_CHANNEL
 from ivr.queue.store_db import DbQueueStore
-from ivr.queue.tables import QueueEntryRow
+from ivr.queue.tables import PresenceRow, QueueEntryRow
 
 NOTIFY_CHANNEL = "tongdai_outbound"
 CLAIM_WITHIN_S = 15.0  # a request no worker claimed by then is left alone
@@ -257,6 +257,43 @@ class DbOutboundCalls:
     async def note(self, event: CallEvent) -> bool:
         """Append `event` to its call's timeline (False when the call is not logged)."""
         return await self._run(lambda session: append_event(session, event))
+
+    async def hold_officer(self, request: OutboundRequest, *, now: float) -> bool:
+        """The officer answered a call back: an available officer is marked on a call, so the
+        queue does not ring them meanwhile (True when it did)."""
+
+        def work(session: Session) -> bool:
+            free = or_(
+                PresenceRow.state == OfficerState.AVAILABLE.value,
+                (PresenceRow.state == OfficerState.WRAP_UP.value) & (PresenceRow.wrap_until <= now),
+            )
+            held = session.execute(  # conditional: the queue may be reserving them right now
+                update(PresenceRow)
+                .where(PresenceRow.extension == request.officer, free)
+                .values(state=OfficerState.ON_CALL.value, since=now, entry_id=None)
+            )
+            if held.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            _notify(session, QUEUE_CHANNEL, request.department_id)
+            return True
+
+        return await self._run(work)
+
+    async def release_officer(
+        self, request: OutboundRequest, *, now: float, wrap_up_s: float
+    ) -> None:
+        """The call back ended: the officer :meth:`hold_officer` marked wraps up, as after a
+        call from the queue."""
+
+        def work(session: Session) -> None:
+            row = session.get(PresenceRow, request.officer)
+            if row is None or row.state != OfficerState.ON_CALL.value or row.entry_id is not None:
+                return  # the officer changed it meanwhile, or the queue did
+            row.state, row.since, row.idle_since = OfficerState.WRAP_UP.value, now, now
+            row.wrap_until = now + wrap_up_s
+            _notify(session, QUEUE_CHANNEL, row.department_id)
+
+        await self._run(work)
 
     async def number_of(self, request: OutboundRequest) -> str | None:
         """The number stored with the request's callback, while that callback is still open

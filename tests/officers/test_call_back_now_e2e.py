@@ -36,6 +36,8 @@ from ivr.outbound.callback_call import CallbackCaller
 from ivr.outbound.claim_loop import ClaimLoop
 from ivr.outbound.requests import DbOutboundCalls
 from ivr.outbound.tables import OutboundCallRow
+from ivr.queue.model import OfficerState
+from ivr.queue.store_db import DbQueueStore
 from ivr.registrar_db import DbRegistry
 from ivr.settings import TrunkSettings
 from ivr.sip.registrar import Registrar
@@ -361,12 +363,15 @@ async def test_a_busy_or_unknown_number_is_recorded_as_its_outcome(
         trunk=TrunkSettings(uri=f"sip:127.0.0.1:{trunk.port}", ring_timeout_s=8,
                             officer_ring_timeout_s=8),
         from_uri=f"sip:1900@127.0.0.1:{ivr.port}",
+        wrap_up_s=30.0,
     )  # fmt: skip
     loop = ClaimLoop(requests, caller, factory, node_id="node-a")
     loop.start()
     try:
         async with officer_phone(ivr.port, "1001", PASSWORD, answer="auto") as officer:
             await officer.wait_sip("SIP/2.0 200", "REGISTER", 10)
+            queue = DbQueueStore(factory)
+            await queue.set_state("1001", "so-cong-thuong", OfficerState.AVAILABLE, now=time.time())
             started = time.monotonic()
             made = await requests.request(
                 source="menu", ref=ref, call_id="call-busy", department_id="so-cong-thuong",
@@ -389,6 +394,9 @@ async def test_a_busy_or_unknown_number_is_recorded_as_its_outcome(
     assert row is not None and row.state == "done", row
     assert row.outcome == outcome and row.status == status
     print(f"request to outcome {1000 * took_s:.0f} ms")
+    # marked on a call once they answered (the queue offers them no caller meanwhile): only
+    # such an officer is put to wrap-up when the call back ends
+    assert await _state(queue) is OfficerState.WRAP_UP
     with factory() as session:
         callback = session.get(CallbackRow, ref)
         assert callback is not None and callback.done_at is not None
@@ -398,6 +406,11 @@ async def test_a_busy_or_unknown_number_is_recorded_as_its_outcome(
             )
         ).one()
         assert done["outcome"] == outcome and done["by"] == "an.nguyen"
+
+
+async def _state(queue: DbQueueStore) -> OfficerState:
+    snap = await queue.snapshot("so-cong-thuong", now=time.time(), history=0)
+    return snap.officers[0].current(time.time())
 
 
 async def _no_inbound(call: Any) -> None:

@@ -7,7 +7,8 @@ officer and a second click, and its feed reports each step; the hotline (in this
 claims the request, rings the officer, INVITEs the callback's number at the trunk (sipp checks
 the Request-URI itself), and relays audio both ways (sipp echoes the officer's 880 Hz tone,
 which the officer hears back). The second test takes the request straight from the requests
-table on SQLite and PostgreSQL and lets the citizen's side answer 486 or 404.
+table on SQLite and PostgreSQL and lets the citizen's side answer 486 (after challenging the
+INVITE for digest credentials, which sipp verifies) or 404.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
             check_it="true" assign_to="1"/>
     </action>
   </recv>
+{challenge}
   <send>
     <![CDATA[
       SIP/2.0 180 Ringing
@@ -83,9 +85,46 @@ UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <pause milliseconds="300"/>
 {answer}
-  <Reference variables="1"/>
+{refused}
+  <Reference variables="1,2"/>
 </scenario>
 """
+CHALLENGE = """  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag00[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="trunk.example", nonce="5e7a1c0ffee", algorithm=MD5
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <verifyauth assign_to="2" username="{user}" password="{password}"/>
+    </action>
+  </recv>
+  <nop hide="true" test="2" next="authorized"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 403 Forbidden
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <nop hide="true" next="refused"/>
+  <label id="authorized"/>"""
+TRUNK_USER, TRUNK_PASSWORD = "tongdai-1900", "trunk-secret"
 ANSWER_200 = """  <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
@@ -162,14 +201,25 @@ class Trunk:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-async def start_trunk(status: int = 200, reason: str = "OK") -> Trunk:
+async def start_trunk(status: int = 200, reason: str = "OK", *, challenge: bool = False) -> Trunk:
+    """sipp answering `status` (200: with SDP, echoing RTP, until our BYE); with `challenge`
+    it first asks for digest credentials and refuses (403) an INVITE that does not carry
+    them right."""
     sipp = shutil.which("sipp")
     need(sipp, "sipp is not installed (Debian package sip-tester)")
     assert sipp is not None
     workdir = Path(tempfile.mkdtemp(prefix="sipp-trunk-"))
     answer = ANSWER_200 if status == 200 else ANSWER_REFUSED.format(status=status, reason=reason)
     scenario = workdir / "trunk.xml"
-    scenario.write_text(UAS.replace("{number}", NUMBER).replace("{answer}", answer))
+    asked = CHALLENGE.replace("{user}", TRUNK_USER).replace("{password}", TRUNK_PASSWORD)
+    text = UAS.replace(
+        "{challenge}",
+        asked
+        if challenge
+        else '  <nop hide="true"><action><assign assign_to="2" value="1"/></action></nop>',
+    )
+    text = text.replace("{refused}", '  <label id="refused"/>' if challenge else "")
+    scenario.write_text(text.replace("{number}", NUMBER).replace("{answer}", answer))
     port = free_port()
     args = [
         sipp, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port),
@@ -332,7 +382,7 @@ async def test_call_back_now_rings_the_officer_then_bridges_the_citizen(tmp_path
 @pytest.mark.parametrize(
     ("status", "reason", "outcome"),
     [(486, "Busy Here", "no-answer"), (404, "Not Found", "wrong-number")],
-)
+)  # the busy trunk first challenges: the INVITE is sent again with digest credentials
 async def test_a_busy_or_unknown_number_is_recorded_as_its_outcome(
     database: tuple[str, sessionmaker[Session]], status: int, reason: str, outcome: str
 ) -> None:
@@ -344,7 +394,8 @@ async def test_a_busy_or_unknown_number_is_recorded_as_its_outcome(
         )  # fmt: skip
     logged_callback(url, "call-busy", NUMBER)
     ref = callback_id_of(factory, "call-busy")
-    trunk = await start_trunk(status, reason)
+    challenge = status == 486
+    trunk = await start_trunk(status, reason, challenge=challenge)
     ivr = await start_ivr(_no_inbound)
     registry = DbRegistry(factory, realm=REALM)
     registrar = Registrar(
@@ -360,8 +411,10 @@ async def test_a_busy_or_unknown_number_is_recorded_as_its_outcome(
     requests = DbOutboundCalls(factory)
     caller = CallbackCaller(
         phones=phones.ring_phones, dial=endpoint.dial, requests=requests,
-        trunk=TrunkSettings(uri=f"sip:127.0.0.1:{trunk.port}", ring_timeout_s=8,
-                            officer_ring_timeout_s=8),
+        trunk=TrunkSettings(
+            uri=f"sip:127.0.0.1:{trunk.port}", ring_timeout_s=8, officer_ring_timeout_s=8,
+            username=TRUNK_USER if challenge else "", password=TRUNK_PASSWORD,
+        ),
         from_uri=f"sip:1900@127.0.0.1:{ivr.port}",
         wrap_up_s=30.0,
     )  # fmt: skip

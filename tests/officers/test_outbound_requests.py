@@ -128,3 +128,34 @@ async def test_a_request_nobody_claimed_or_left_open_stops_blocking(
     # a worker died with the call open: after stale_after_s it no longer blocks
     third = await calls.request(**ask, now=now + 121)  # type: ignore[arg-type]
     assert third.id > second.id
+
+
+async def test_a_queue_callback_is_dialled_only_while_handed_to_the_officer(
+    database: tuple[str, sessionmaker[Session]],
+) -> None:
+    url, factory = database
+    logged_callback(url, "call-q")  # the call is logged (its timeline gets the outcome)
+    from ivr.queue.model import EntryKind, EntryState, OfficerState
+    from ivr.queue.store_db import DbQueueStore
+    from ivr.queue.tables import QueueEntryRow
+
+    store = DbQueueStore(factory)
+    now = time.time()
+    await store.set_state("1001", DEPT, OfficerState.AVAILABLE, now=now - 10)
+    entry = await store.join(DEPT, call_id="call-q", caller="0977333444",
+                             kind=EntryKind.CALLBACK, now=now - 5)  # fmt: skip
+    calls = DbOutboundCalls(factory)
+    made = await calls.request(source="queue", ref=entry.id, call_id="call-q",
+                               department_id=DEPT, officer="1001", requested_by="an.nguyen",
+                               now=now, stale_after_s=120)  # fmt: skip
+    assert await calls.number_of(made) is None  # still waiting its turn: not this officer's
+    await store.take_turn(entry.id, "longest_idle", now=now)  # handed to the free officer
+    assert await calls.number_of(made) == "0977333444"
+    assert await calls.close_callback(made, CallbackOutcome.REACHED, at=datetime.now(UTC),
+                                      now=now + 1, wrap_up_s=30)  # fmt: skip
+    with factory() as session:
+        row = session.get(QueueEntryRow, entry.id)
+        assert row is not None and row.state == EntryState.DONE.value
+    snap = await store.snapshot(DEPT, now=now + 2, history=0)
+    assert [p.current(now + 2) for p in snap.officers] == [OfficerState.WRAP_UP]
+    assert await calls.number_of(made) is None  # done: never dialled again

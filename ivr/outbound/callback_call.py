@@ -87,7 +87,7 @@ class CallbackCaller:
     wrap_up_s: float = 0.0
     clock: Callable[[], float] = time.time
     relays: list[tuple[RelayStats, RelayStats]] = field(default_factory=list)
-    _ringback: bytes = field(default_factory=ringback_pcm)
+    _ringback: bytes = field(default_factory=ringback_pcm, init=False, repr=False)
 
     def _auth(self) -> DigestClient | None:
         trunk = self.trunk

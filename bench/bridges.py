@@ -39,6 +39,7 @@ from ivr.call import Call
 from ivr.channel import CallerHungUp
 from ivr.media.latency_histogram import LatencyHistogram
 from ivr.officer_settings import QueueSettings
+from ivr.priority import Priority, apply_priority, settle_garbage_collector
 from ivr.queue.model import OfficerState
 from ivr.queue.music import default_music
 from ivr.queue.store import MemoryQueueStore
@@ -61,7 +62,9 @@ async def silence(text: str) -> Audio:
     return Audio(bytes(1600), 8000)  # 0.1 s: announcements cost nothing here
 
 
-async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str) -> None:
+async def run(
+    bridges: int, duration_s: float, ramp_s: float, officer_codec: str, priority: Priority
+) -> None:
     uas_port = free_port()
     store, bindings = MemoryQueueStore(), MemoryBindings()
     now = time.time()
@@ -94,7 +97,14 @@ async def run(bridges: int, duration_s: float, ramp_s: float, officer_codec: str
         on_call=on_call,
         sink=_NullSink(),
     )
+    # As a shipped worker runs (ivr/commands.py): its event loop at the configured priority
+    # (real-time by default; sipp, started later, is reset to normal by the kernel) and the
+    # garbage collector settled once started.
+    applied = apply_priority(priority)
     await worker.start()
+    settle_garbage_collector()
+    print(f"worker priority {applied.asked.value}: "
+          f"{applied.detail if applied.granted else 'refused, ' + applied.detail}")  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="bench-bridges-"))
     line = BridgeLine(
         worker.endpoint.dial,
@@ -215,8 +225,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--officer-codec", choices=["PCMU", "PCMA"], default="PCMU")
+    parser.add_argument(
+        "--priority", type=Priority, choices=list(Priority), default=MediaSettings().priority,
+        help="the worker's CPU priority (default: the shipped media.priority)",
+    )  # fmt: skip
     args = parser.parse_args()
-    asyncio.run(run(args.bridges, args.duration, args.ramp, args.officer_codec))
+    asyncio.run(run(args.bridges, args.duration, args.ramp, args.officer_codec, args.priority))
 
 
 if __name__ == "__main__":

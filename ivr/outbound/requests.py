@@ -17,7 +17,6 @@ counting as in flight after ``stale_after_s``; one nobody claimed within
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import unit_of_work
+from db import in_thread
 from ivr.calllog.callback_outcomes import (
     CallbackOutcome,
     append_event,
@@ -93,11 +92,7 @@ class DbOutboundCalls:
         self._factory = factory
 
     async def _run(self, work: Callable[[Session], T]) -> T:
-        def transaction() -> T:
-            with unit_of_work(self._factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(transaction)
+        return await in_thread(self._factory, work)
 
     async def request(
         self,

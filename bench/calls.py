@@ -263,11 +263,16 @@ class Capture:
         rtp_ports: tuple[int, int],
         sink_ports: Sequence[int],
         sip_ports: Sequence[int],
+        *,
+        bpf: str | None = None,
+        snaplen: int = SNAPLEN,
     ) -> None:
+        """``bpf`` replaces the filter made of the ports; ``snaplen`` the bytes kept a packet."""
         self.path = path
+        self.snaplen = snaplen
         sinks = " or ".join(f"dst port {port}" for port in sink_ports)
         sips = " or ".join(f"port {port}" for port in sip_ports)
-        self.bpf = (
+        self.bpf = bpf or (
             f"udp and ((src portrange {rtp_ports[0]}-{rtp_ports[1]} and ({sinks})) or {sips})"
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -276,7 +281,7 @@ class Capture:
     def start(self) -> None:
         tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
         self.proc = subprocess.Popen(
-            [tcpdump, "-i", "lo", "-n", "-B", "65536", "-s", str(self.SNAPLEN),
+            [tcpdump, "-i", "lo", "-n", "-B", "65536", "-s", str(self.snaplen),
              "-w", str(self.path), self.bpf],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip

@@ -57,10 +57,12 @@ bench: deps-test
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # The shipped hotline at its goal: 400 calls up at once arriving at 50 calls/s, three runs back
-# to back on one process (steady state); then a burst of 400 INVITEs in one second.
+# to back on one process (steady state); then a burst of 400 INVITEs in one second, on a fresh
+# process and on one that first took the RFC 4475 and PROTOS corpora.
 bench-calls: deps-test
 	$(BIN)/python bench/calls.py --levels 400 --rate 50 --runs 3
 	$(BIN)/python bench/calls.py --levels 400 --burst
+	$(BIN)/python bench/calls.py --levels 400 --burst --runs 2 --corpora
 
 # 30 minutes of 2 calls/s of 2-minute calls walking the default tree, through Kamailio to two
 # nodes on PostgreSQL, scraped by Prometheus: RSS slope per node, call records, failures.

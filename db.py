@@ -7,10 +7,11 @@ settings, then :func:`session_factory`, and run :func:`migrate` once at start-up
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -132,6 +135,17 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def in_thread(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """``work`` in one transaction (:func:`unit_of_work`) on a thread: the event loop never
+    waits on the database."""
+
+    def transaction() -> T:
+        with unit_of_work(factory) as session:
+            return work(session)
+
+    return await asyncio.to_thread(transaction)
 
 
 def alembic_config(url: str | URL | None = None) -> Config:

@@ -24,15 +24,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
 import shutil
 import statistics
+import struct
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
+from bench.calls import Capture, udp_packets
 from core.audio import Audio
 from ivr.bridge.officer_line import BridgeLine
 from ivr.bridge.recording import BridgeRecorder
@@ -40,6 +45,7 @@ from ivr.call import Call
 from ivr.channel import CallerHungUp
 from ivr.media.latency_histogram import LatencyHistogram
 from ivr.officer_settings import QueueSettings
+from ivr.priority import Priority, apply_priority, settle_garbage_collector
 from ivr.queue.model import OfficerState
 from ivr.queue.music import default_music
 from ivr.queue.store import MemoryQueueStore
@@ -55,6 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 UAS = ROOT / "tests" / "e2e" / "scenarios" / "uas_answer.xml"
 SPEECH = "call8k_1.wav"
 DEPT = "bench"
+OFFICER_MEDIA_PORT = 40000  # the officers' sipp; the callers' sipp uses 31000 and up
+WIRE_SNAPLEN = 96  # headers up to the RTP SSRC are enough for the intervals
 PROBE_EVERY = 4  # the added delay is measured on one relayed packet in 4 (a system call each)
 
 
@@ -63,7 +71,12 @@ async def silence(text: str) -> Audio:
 
 
 async def run(
-    bridges: int, duration_s: float, ramp_s: float, officer_codec: str, record: bool
+    bridges: int,
+    duration_s: float,
+    ramp_s: float,
+    officer_codec: str,
+    priority: Priority,
+    record: bool,
 ) -> None:
     uas_port = free_port()
     store, bindings = MemoryQueueStore(), MemoryBindings()
@@ -83,6 +96,8 @@ async def run(
         with contextlib.suppress(CallerHungUp):  # a caller gone before their turn: not served
             results.append(await holder[0].wait(call, DEPT))
 
+    # below the sipp callers' media ports (tests.e2e.harness.media_range: 31000 and up)
+    worker_media = MediaSettings(rtp_port_min=20000, rtp_port_max=20000 + 8 * bridges)
     worker = Worker(
         # sipp on loopback stands for a trunk carrying many callers: exempt from the per-source
         # limits (a flood guard for one caller), as a trunk is
@@ -92,12 +107,18 @@ async def run(
             max_calls=4 * bridges,
             limits=SourceLimitSettings(exempt=["127.0.0.1"]),
         ),
-        # below the sipp callers' media ports (tests.e2e.harness.media_range: 31000 and up)
-        media=MediaSettings(rtp_port_min=20000, rtp_port_max=20000 + 8 * bridges),
+        media=worker_media,
         on_call=on_call,
         sink=_NullSink(),
     )
+    # As a shipped worker runs (ivr/commands.py): its event loop at the configured priority
+    # (real-time by default; sipp, started later, is reset to normal by the kernel) and the
+    # garbage collector settled once started.
+    applied = apply_priority(priority)
     await worker.start()
+    settle_garbage_collector()
+    print(f"worker priority {applied.asked.value}: "
+          f"{applied.detail if applied.granted else 'refused, ' + applied.detail}")  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="bench-bridges-"))
     recorder = BridgeRecorder(workdir / "recordings") if record else None
     line = BridgeLine(
@@ -131,11 +152,17 @@ async def run(
         raise SystemExit("sipp is not installed (Debian package sip-tester)")
     uas_scenario = officer_scenario(workdir, officer_codec)
     uas = await asyncio.create_subprocess_exec(
-        sipp, "-sf", str(uas_scenario), "-i", "127.0.0.1", "-p", str(uas_port), "-mp", "40000",
-        "-rtp_echo", "-m", str(bridges), "-nostdin", "-timeout",
+        sipp, "-sf", str(uas_scenario), "-i", "127.0.0.1", "-p", str(uas_port),
+        "-mp", str(OFFICER_MEDIA_PORT), "-rtp_echo", "-m", str(bridges), "-nostdin", "-timeout",
         f"{int(duration_s + ramp_s + 60)}s", "-timeout_error",
         cwd=workdir, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
+    rtp_ports = (worker_media.rtp_port_min, worker_media.rtp_port_max)
+    capture = Capture(
+        workdir / "rtp.pcap", rtp_ports, [], [], snaplen=WIRE_SNAPLEN,
+        bpf=f"udp and portrange {rtp_ports[0]}-{rtp_ports[1]}",
+    )  # fmt: skip
+    await asyncio.to_thread(capture.start)
     await asyncio.sleep(0.5)
     uac = await run_sipp(
         callers, worker.port, calls=bridges, concurrent=bridges, rate=rate,
@@ -145,6 +172,8 @@ async def run(
     if uac.returncode:
         print("sipp callers:", (uac.errors or uac.stderr).strip()[-600:])
     stats = worker.clock.stats
+    await asyncio.to_thread(capture.stop)
+    wire = await asyncio.to_thread(wire_intervals, capture.path, rtp_ports, OFFICER_MEDIA_PORT)
     written = "not recorded"
     if recorder is not None:
         await recorder.drain()
@@ -176,9 +205,54 @@ async def run(
         came = merged(s.media.arrival_intervals for s in side)
         print(f"{name}: tongdai's send interval {spread(sent)}; sipp's packets arrived "
               f"{spread(came)} apart")  # fmt: skip
+    print(f"on the wire (tcpdump, kernel times; {capture.kernel_drops} packets dropped by the "
+          f"capture):")  # fmt: skip
+    for name, key in (("officer leg", "officer"), ("caller leg", "caller")):
+        print(f"  {name}: tongdai's send interval {wire_spread(wire['out', key])}; "
+              f"sipp's input to the relay {wire_spread(wire['in', key])}")  # fmt: skip
     print(f"media clock lateness p50/p99/max {1000 * stats.lateness_p50_s:.1f}/"
           f"{1000 * stats.lateness_p99_s:.1f}/{1000 * stats.lateness_max_s:.1f} ms, tick cost "
           f"p99 {1000 * stats.tick_cost_p99_s:.1f} ms, skipped {stats.skipped}")  # fmt: skip
+
+
+def wire_intervals(
+    pcap: Path, ours: tuple[int, int], officer_port: int
+) -> dict[tuple[str, str], np.ndarray]:
+    """Intervals (ms) between consecutive packets of each RTP stream on the wire, pooled by
+    direction ("out": tongdai sends, "in": sipp sends to tongdai) and by leg ("officer": the
+    officer phone's side, "caller"). What the relay sends on the officer leg it took from the
+    caller leg and the reverse, so ("out", "officer") pairs with ("in", "caller")."""
+    times: dict[tuple[str, str, int, int], list[float]] = collections.defaultdict(list)
+    ssrc_of = struct.Struct("!I")
+    low, high = ours
+    for when, sport, dport, data, start, end in udp_packets(pcap):
+        if end - start < 12:
+            continue
+        sent = low <= sport <= high
+        peer = dport if sent else sport
+        leg = "officer" if peer >= officer_port else "caller"
+        direction = "out" if sent else "in"
+        port = sport if sent else dport  # our port: one per leg (sipp may share its own)
+        times[(direction, leg, port, ssrc_of.unpack_from(data, start + 8)[0])].append(when)
+    pooled: dict[tuple[str, str], list[np.ndarray]] = collections.defaultdict(list)
+    for (direction, leg, _, _), stamps in times.items():
+        if len(stamps) > 1:
+            pooled[(direction, leg)].append(np.diff(np.asarray(stamps)) * 1000)
+    # what the relay sends on a leg comes in on the other one
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for direction in ("out", "in"):
+        for leg in ("officer", "caller"):
+            source = leg if direction == "out" else ("caller" if leg == "officer" else "officer")
+            parts = pooled.get((direction, source), [])
+            out[direction, leg] = np.concatenate(parts) if parts else np.zeros(0)
+    return out
+
+
+def wire_spread(values: np.ndarray) -> str:
+    if not len(values):
+        return "none captured"
+    p50, p99 = np.percentile(values, [50, 99])
+    return f"p50/p99/max {p50:.1f}/{p99:.1f}/{values.max():.1f} ms"
 
 
 def merged(histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
@@ -227,12 +301,17 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--officer-codec", choices=["PCMU", "PCMA"], default="PCMU")
     parser.add_argument(
+        "--priority", type=Priority, choices=list(Priority), default=MediaSettings().priority,
+        help="the worker's CPU priority (default: the shipped media.priority)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-record", action="store_true", help="bridges unrecorded (queues.record_bridges off)"
     )
     args = parser.parse_args()
     asyncio.run(
-        run(args.bridges, args.duration, args.ramp, args.officer_codec, record=not args.no_record)
-    )
+        run(args.bridges, args.duration, args.ramp, args.officer_codec, args.priority,
+            record=not args.no_record)
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

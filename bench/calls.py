@@ -17,7 +17,14 @@ Printed per level (see bench/README.md for what each figure means):
 
     .venv/bin/python bench/calls.py [--levels 50,100,200,400,800] [--duration 10] [--ramp 5]
                                     [--rate 50 | --burst] [--runs 3] [--app digits]
-                                    [--profile 400]
+                                    [--profile 400] [--corpora]
+
+``--corpora`` (with ``--runs``) first fires the RFC 4475 torture messages and the 4527 PROTOS
+c07-sip datagrams at the process from 127.0.0.1, the address the callers come from (exempt from the
+per-source limits as a trunk or proxy in front is, so that every datagram is parsed and answered,
+where a hostile address of its own would be banned after a few hundred), waits until the
+transactions they opened have timed out, and only then measures: the history a hotline has after
+weeks on a public address.
 
 Needs sipp and tcpdump, and root (tcpdump, and sipp's raw socket for the pcap audio).
 Timings are printed, never asserted.
@@ -36,6 +43,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -255,11 +263,16 @@ class Capture:
         rtp_ports: tuple[int, int],
         sink_ports: Sequence[int],
         sip_ports: Sequence[int],
+        *,
+        bpf: str | None = None,
+        snaplen: int = SNAPLEN,
     ) -> None:
+        """``bpf`` replaces the filter made of the ports; ``snaplen`` the bytes kept a packet."""
         self.path = path
+        self.snaplen = snaplen
         sinks = " or ".join(f"dst port {port}" for port in sink_ports)
         sips = " or ".join(f"port {port}" for port in sip_ports)
-        self.bpf = (
+        self.bpf = bpf or (
             f"udp and ((src portrange {rtp_ports[0]}-{rtp_ports[1]} and ({sinks})) or {sips})"
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -268,7 +281,7 @@ class Capture:
     def start(self) -> None:
         tcpdump = shutil.which("tcpdump") or "/usr/sbin/tcpdump"
         self.proc = subprocess.Popen(
-            [tcpdump, "-i", "lo", "-n", "-B", "65536", "-s", str(self.SNAPLEN),
+            [tcpdump, "-i", "lo", "-n", "-B", "65536", "-s", str(self.snaplen),
              "-w", str(self.path), self.bpf],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
@@ -677,6 +690,56 @@ def _frame_name(frame: str) -> str:
     return f"{match.group(1)} ({Path(match.group(2)).name})"
 
 
+# ---------------------------------------------------------------------------- hostile history
+HOSTILE_SOURCE = "127.0.0.1"
+CORPORA_RATE = 500  # datagrams a second: a scanner's pace, not a flood
+CORPORA_SETTLE_S = 40.0  # Timer B / H (64 * T1 = 32 s) and the calls left unACKed
+
+
+def testdata_dir() -> Path:
+    return Path(os.environ.get("TONGDAI_TESTDATA", ROOT.parent / "shared" / "testdata"))
+
+
+def hostile_corpora() -> list[bytes]:
+    """The RFC 4475 torture messages and the PROTOS c07-sip datagrams, in that order."""
+    sip = testdata_dir() / "sip"
+    folder = sip / "rfc4475"
+    archive = sip / "protos-c07-sip-corpus.tar.xz"
+    if not folder.is_dir() or not archive.exists():
+        raise BenchError(f"--corpora needs {folder} and {archive} (TONGDAI_TESTDATA)")
+    cases = [path.read_bytes() for path in sorted(folder.glob("*.dat"))]
+    with tarfile.open(archive, "r|xz") as tar:  # streamed: no seeking in the xz stream
+        for member in tar:
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None and member.name.endswith(".bin"):
+                cases.append(handle.read())
+    return cases
+
+
+def fire_corpora(port: int) -> tuple[int, int]:
+    """Send the corpora to 127.0.0.1:port from HOSTILE_SOURCE at CORPORA_RATE; the number
+    sent and the number of datagrams that came back to the sending socket."""
+    cases = hostile_corpora()
+    answers = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOSTILE_SOURCE, 0))
+        sock.setblocking(False)
+        start = time.monotonic()
+        for n, data in enumerate(cases):
+            delay = start + n / CORPORA_RATE - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            with contextlib.suppress(OSError):
+                sock.sendto(data, ("127.0.0.1", port))
+            while True:
+                try:
+                    sock.recv(65536)
+                except (BlockingIOError, OSError):
+                    break
+                answers += 1
+    return len(cases), answers
+
+
 # ------------------------------------------------------------------------------------- main
 def run_runs(level: int, args: argparse.Namespace, root: Path, env: dict[str, str]) -> None:
     """One level: one run on a fresh process, or ``args.runs`` back to back on one process."""
@@ -687,6 +750,16 @@ def run_runs(level: int, args: argparse.Namespace, root: Path, env: dict[str, st
         return
     fleet = start_fleet(root / f"level-{level}", level, args, env)
     try:
+        if args.corpora:
+            for port in fleet.sip_ports:
+                sent, answers = fire_corpora(port)
+                print(
+                    f"      corpora: {sent} hostile datagrams sent to port {port} from "
+                    f"{HOSTILE_SOURCE}, {answers} answers; waiting {CORPORA_SETTLE_S:.0f} s for "
+                    "their transactions to time out",
+                    flush=True,
+                )
+            time.sleep(CORPORA_SETTLE_S)
         for run in range(1, args.runs + 1):
             result = run_level(level, args, root, env, fleet, run)
             print_row(result)
@@ -860,6 +933,10 @@ def main() -> int:
         "--runs", type=int, default=1,
         help="steady state: run each level this many times back to back on one process",
     )  # fmt: skip
+    parser.add_argument(
+        "--corpora", action="store_true",
+        help="fire the RFC 4475 and PROTOS corpora at the process before the measured runs",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.burst:
         args.rate = float(max(args.levels))
@@ -869,6 +946,8 @@ def main() -> int:
         args.ramp = max(args.levels) / args.rate
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.corpora and args.runs == 1:
+        args.runs = 2  # the corpora are fired at a process that then carries the runs
     if args.duration < DIGITS_TAIL_S + 1:
         parser.error(f"--duration must be at least {DIGITS_TAIL_S + 1:.0f} s")
     if not 1 <= args.processes <= 16:

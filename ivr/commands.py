@@ -293,10 +293,9 @@ async def _run_ivr(
         answer_delay_s=answer_delay_s,
         transport=transport,
     )
-    worker.endpoint.registrar = hotline.registrar
-    if hotline.bridge is not None:
-        hotline.bridge.dial = worker.endpoint.dial
+    hotline.attach(worker.endpoint)
     await _bind_sip(worker.start(), settings)
+    hotline.start_outbound()
     telemetry.start(worker, hotline)
     await hotline.warmed()  # ready (and "answering calls") once its prompts are rendered
     # Before saying so: the full collection takes 50-250 ms, a stall of every call's media

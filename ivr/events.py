@@ -165,6 +165,23 @@ class CallbackDone(CallEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallbackCalled(CallEvent):
+    """tongdai placed a callback for an officer ("call back now", request `request_id`):
+    how far it got (``stage``: officer-no-answer, no-answer, wrong-number, reached, failed,
+    cancelled), the citizen leg's final SIP status (0: never dialled), the talk time, who
+    asked. Appended to the call that asked for the callback."""
+
+    source: str
+    ref: int
+    request_id: int
+    officer: str
+    stage: str
+    status: int
+    talk_s: float
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class VoiceMessageLeft(CallEvent):
     """The caller left a voice message for `department` (queue entry `entry_id`, its audio
     in the messages folder under a name made from that id)."""

@@ -20,6 +20,7 @@ from config.settings import Settings
 from ivr.bridge.officer_line import BridgeLine
 from ivr.call import Call
 from ivr.events import CallEvent, EventSink, FanoutSink
+from ivr.outbound.claim_loop import ClaimLoop
 from ivr.queue.waiting import QueueDoor
 from ivr.runtime.greeting import digits_greeting
 from ivr.sip.endpoint import RegisterHandler
@@ -59,6 +60,22 @@ class Hotline:
     bridge: BridgeLine | None = None  # rings officers; its dial is the worker's endpoint
     calllog: Any = None  # the call-log sink, whose drops are counted in metrics
     warmup: asyncio.Task[None] | None = None  # the menu prompts rendered ahead of the first call
+    outbound: ClaimLoop | None = None  # "call back now": claims the console's requests
+
+    def attach(self, endpoint: Any) -> None:
+        """Give the hotline the worker's endpoint (before it starts): officers' REGISTERs
+        answered, the bridge and "call back now" dialling through it."""
+        endpoint.registrar = self.registrar
+        if self.bridge is not None:
+            self.bridge.dial = endpoint.dial
+        if self.outbound is not None:
+            self.outbound.caller.dial = endpoint.dial
+
+    def start_outbound(self) -> None:
+        """Once the endpoint is started: claim the console's "call back now" requests."""
+        if self.outbound is not None:
+            self.outbound.start()
+            self.closers.insert(0, self.outbound.close)
 
     async def warmed(self, timeout_s: float = WARMUP_WAIT_S) -> None:
         """Wait, at most ``timeout_s``, for the prompts rendered ahead of the first call: a
@@ -353,6 +370,7 @@ def build_queue(
         hold_music=music,  # heard by one side of a bridge while the other holds
         recorder=recorder,
     )
+    hotline.outbound = build_outbound(settings, sessions, hotline.bridge, host)
     return QueueDoor(
         store=DbQueueStore(sessions),
         settings=settings.queues,
@@ -362,6 +380,28 @@ def build_queue(
         clock=time.time,
         sink=hotline.sink,
     )
+
+
+def build_outbound(
+    settings: Settings, sessions: Any, bridge: BridgeLine, host: str
+) -> ClaimLoop | None:
+    """ "Call back now" through the configured trunk (None without one)."""
+    from ivr.outbound.callback_call import CallbackCaller
+    from ivr.outbound.requests import DbOutboundCalls
+
+    trunk = settings.sip.trunk
+    if trunk is None:
+        return None
+    requests = DbOutboundCalls(sessions)
+    caller = CallbackCaller(
+        phones=bridge.ring_phones,
+        dial=_not_started,
+        requests=requests,
+        trunk=trunk,
+        from_uri=f"sip:{trunk.caller_id}@{host}:{settings.sip.port}",
+        wrap_up_s=settings.queues.wrap_up_s,
+    )
+    return ClaimLoop(requests, caller, sessions, node_id=settings.node.id)
 
 
 def build_message_box(settings: Settings, sessions: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from ivr.priority import Priority
@@ -15,6 +17,36 @@ class RegisterSettings(BaseModel):
     password: str = ""
     realm: str | None = None
     expires_s: int = 600
+
+
+class TrunkSettings(BaseModel):
+    """The SIP trunk (or PBX) through which tongdai reaches the public network to call a
+    citizen back (``sip.trunk.*``). Without it the console offers no "call back now"."""
+
+    uri: str = Field(
+        description="SIP URI of the trunk, host and port: sip:192.0.2.10:5060 "
+        "(;transport=tcp for TCP); the number is put in its user part"
+    )
+    username: str = Field(default="", description="digest user when the trunk challenges")
+    password: str = ""
+    realm: str | None = None
+    number_format: Literal["national", "e164"] = Field(
+        default="national",
+        description="national: the number as stored (0912345678); e164: +84912345678",
+    )
+    country_code: str = Field(default="84", pattern=r"^[0-9]{1,3}$")
+    prefix: str = Field(
+        default="", pattern=r"^[0-9*#+]{0,8}$", description="dialled before the number (9 …)"
+    )
+    caller_id: str = Field(
+        default="hotline", description="user part of our From towards the trunk (the hotline)"
+    )
+    ring_timeout_s: float = Field(
+        default=30.0, gt=0, description="how long the citizen's phone rings before no answer"
+    )
+    officer_ring_timeout_s: float = Field(
+        default=20.0, gt=0, description="how long the officer's phones ring first"
+    )
 
 
 class SourceLimitSettings(BaseModel):
@@ -70,6 +102,9 @@ class SipSettings(BaseModel):
         "task is cancelled",
     )
     registration: RegisterSettings | None = None
+    trunk: TrunkSettings | None = Field(
+        default=None, description='the trunk "call back now" dials citizens through'
+    )
     limits: SourceLimitSettings = Field(default_factory=SourceLimitSettings)
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -13,6 +13,7 @@ import integrations.registrar_tables
 import integrations.tables
 import integrations.verification_tables  # noqa: F401
 import ivr.calllog.tables
+import ivr.outbound.tables
 import ivr.queue.tables  # noqa: F401
 import menus.tables  # noqa: F401
 import web.tables  # noqa: F401

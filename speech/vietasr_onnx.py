@@ -22,6 +22,7 @@ keeps its chunks' log-probabilities and rescores them towards those phrases at t
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +32,9 @@ import numpy as np
 from speech.asr import ENGINE_VIETASR, RecognizerMissing
 from speech.chunk_batcher import ChunkBatcher
 from speech.ctc_bias import DEFAULT_BONUS, PhraseBias
+from speech.onnx_folding import fold_convolution_weights
+
+log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000
 WINDOW = 400  # samples: 25 ms
@@ -401,6 +405,11 @@ def _load() -> tuple[Any, list[str]]:
     except ImportError as exc:
         raise RecognizerMissing(ENGINE_VIETASR, f"package onnxruntime ({exc})", _HINT) from exc
     model, vocab = embedded_model()
+    try:
+        model, folded = fold_convolution_weights(model)
+        log.info("recogniser: %d convolution weights dequantized at load", folded)
+    except Exception as exc:  # the model as shipped still runs, a sixth slower
+        log.warning("recogniser: convolution weights left quantized (%s)", exc)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = 1  # one core per decode; the pool runs decodes side by side

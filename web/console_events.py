@@ -4,8 +4,11 @@ Every worker writes its calls' events to the call log and its queue changes to t
 tables, so a poll of the database sees every call whichever worker carries it (and whichever
 machine). Each poll reads the call-log events stored since the last one (``events_after``,
 by id) and sends a ``screen-pop`` for each ``officer-ringing`` event of this console's officer,
-then the department's line as a ``queue`` event when it changed. The event id is the call-log
-id, so a reconnecting browser (``Last-Event-ID``) misses nothing.
+then the department's line as a ``queue`` event when it changed, then each step of this
+officer's "call back now" calls as a ``callback-call`` event (the worker's progress in
+``outbound_calls``; each step also notifies the department's channel, so PostgreSQL wakes the
+feed at once). The event id is the call-log id, so a reconnecting browser (``Last-Event-ID``)
+misses no screen-pop.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.calllog.queries import StoredEvent, events_after
 from ivr.calllog.tables import CallEventRow
+from ivr.outbound.requests import DbOutboundCalls
 from ivr.queue.store_db import DbQueueStore
 from web.auth import Principal, require
+from web.console_callnow import as_json
 from web.console_data import ConsoleOfficer, line_view, own_state, resolve_officer
 from web.console_pop import RINGING_KIND, load_pop
 from web.console_wake import Wake, wake_for
@@ -105,6 +110,9 @@ class Feed:
         self._after = after
         self._queue = DbQueueStore(sessions)
         self._last_line: Any = None
+        self._calls = DbOutboundCalls(sessions)
+        self._since = time.time()
+        self._call_steps: dict[int, str] = {}
 
     async def stream(self, gone: Callable[[], Any]) -> AsyncIterator[str]:
         """Events until the browser goes away."""
@@ -132,6 +140,9 @@ class Feed:
                 self._last_line = key
                 sent = True
                 yield sse("queue", line)
+            for chunk in await self._call_changes():
+                sent = True
+                yield chunk
             if sent:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since >= HEARTBEAT_S:
@@ -153,6 +164,18 @@ class Feed:
                         out.append(sse("screen-pop", pop.as_json(), event.id))
                 if len(events) < BATCH:
                     return out
+
+    async def _call_changes(self) -> list[str]:
+        """A ``callback-call`` event for each of this officer's calls whose step changed."""
+        out: list[str] = []
+        now = time.time()
+        for call in await self._calls.of_officer(self._me.extension, since=self._since):
+            data = as_json(call, now)
+            step = str(data["label"]) + call.state  # "requested" turns into "no worker took it"
+            if self._call_steps.get(call.id) != step:
+                self._call_steps[call.id] = step
+                out.append(sse("callback-call", data))
+        return out
 
     def _mine(self, event: StoredEvent) -> bool:
         return event.kind == RINGING_KIND and event.payload.get("officer") == self._me.extension

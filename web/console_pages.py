@@ -30,7 +30,7 @@ from ivr.events import VoiceMessageHandled
 from ivr.queue.messages import message_path
 from ivr.queue.model import EntryKind, EntryState, OfficerState
 from ivr.queue.store_db import DbQueueStore
-from web import console_events
+from web import console_callnow, console_events
 from web.auth import Principal, require
 from web.console_data import (
     STATE_LABELS_VI,
@@ -51,6 +51,7 @@ from web.roles import Permission, Role
 
 router = APIRouter(include_in_schema=False)
 router.include_router(console_events.router)
+router.include_router(console_callnow.router)
 Officer = Annotated[Principal, Depends(require(Permission.CALLS_READ))]
 OfficerParam = Annotated[str, Query(max_length=32)]
 OUTCOME_LABELS_VI = {
@@ -91,6 +92,7 @@ async def console_page(
     officer: OfficerParam = "",
     done: OfficerParam = "",
     heard: OfficerParam = "",
+    calling: OfficerParam = "",
 ) -> Response:
     """The console of the signed-in officer (an admin: of ``?officer=EXTENSION``)."""
     me = await _officer(request, user, officer)
@@ -116,6 +118,7 @@ async def console_page(
             )
 
     recent, callbacks, messages = await asyncio.to_thread(read)
+    calls = await console_callnow.recent_calls(request, me)
     return render(
         request,
         "console.html",
@@ -133,6 +136,9 @@ async def console_page(
         clock=_clock(request),
         done=done,
         heard=heard,
+        calling=calling,
+        calls=calls,
+        callnow_off=console_callnow.unavailable_reason(web_context(request).settings),
     )
 
 
@@ -185,7 +191,8 @@ async def callback_done(
     outcome: Annotated[str, Form(max_length=16)],
     officer: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    """A callback made: its outcome recorded (reached, no answer, wrong number)."""
+    """A callback made: its outcome recorded (reached, no answer, wrong number); on one a
+    "call back now" already closed, the officer's correction of what it recorded."""
     try:
         result = CallbackOutcome(outcome)
     except ValueError:
@@ -199,6 +206,10 @@ async def callback_done(
         ok = await _finish_queue(request, me, callback_id, user, result)
     else:
         ok = False
+    if not ok and source in ("menu", "queue"):  # closed by "call back now": a correction
+        at = web_context(request).now()
+        ok = await console_callnow.correct_outcome(request, me, source, callback_id, user,
+                                                   result, at)  # fmt: skip
     if not ok:
         return render_error(request, 404, "Không có yêu cầu gọi lại này (hoặc đã xong).")
     return _back(officer, "done=1")

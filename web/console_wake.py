@@ -4,7 +4,8 @@ On PostgreSQL every change of a department's line runs ``pg_notify('tongdai_queu
 its transaction (``ivr/queue/store_db.py``): a feed that LISTENs wakes at once, so the line and
 the officer's own state change on screen without waiting for the poll, and a ring (which the
 queue reserves just before the call log stores its event) is looked for again shortly after.
-SQLite has no notifications: the feed sleeps the poll interval.
+Each step of a "call back now" (``ivr/outbound/requests.py``) notifies the same channel, so the
+officer sees it at once. SQLite has no notifications: the feed sleeps the poll interval.
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ Editor = Annotated[Principal, Depends(require(Permission.MENUS_EDIT))]
 Store = Annotated[MenuStore, Depends(get_store)]
 Known = Annotated[KnownIds, Depends(get_known_ids)]
 MAX_NODE_JSON = 20000
-NEW_NODE_KINDS = ("say", "menu", "goto", "hangup")
+NEW_NODE_KINDS = ("say", "menu", "goto", "hangup", "transfer", "callback", "message")
+# Kinds that serve a department: the form's department list (the directory's) is required.
+DEPARTMENT_KINDS = frozenset({"transfer", "callback", "message"})
 
 
 def _data(draft: Draft) -> dict[str, Any]:
@@ -108,6 +110,7 @@ def editor_page(
         notice=notice,
         error=error,
         kinds=NEW_NODE_KINDS,
+        departments=sorted(known.departments),
         menus=[m for m in menu_ids(nodes) if m != selected],
         parents=parents_of(nodes, selected) if selected else [],
         keys=sorted(MENU_KEYS),
@@ -242,8 +245,10 @@ def add_node(
     node_id: Annotated[str, Form(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")],
     kind: Annotated[str, Form(max_length=16)],
     prompt: Annotated[str, Form(max_length=5000)] = "",
+    department: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Add a node (its exits are then set in its form)."""
+    """Add a node (its exits are then set in its form). A transfer, callback or voice-message
+    node names a department of the directory; its next step starts as the tree's start."""
     try:
         draft = store.draft(draft_id)
     except MenuNotFound:
@@ -254,9 +259,18 @@ def add_node(
         return editor_page(
             request, store, known, draft_id, error=f"Không thể thêm nút {node_id!r}.", status=422
         )
+    if kind in DEPARTMENT_KINDS and department not in known.departments:
+        return editor_page(
+            request, store, known, draft_id, status=422,
+            error=f"Nút loại {kind} cần một phòng ban trong danh bạ (không có {department!r}).",
+        )  # fmt: skip
     node: dict[str, Any] = {"kind": kind}
     if prompt.strip():
         node["prompt"] = prompt
+    if kind in DEPARTMENT_KINDS:
+        node["department"] = department
+    if kind in ("callback", "message"):
+        node["next"] = data.get("start", "")
     if kind in ("say", "goto"):
         node["next" if kind == "say" else "target"] = data.get("start", "")
     if kind == "menu":

@@ -150,6 +150,19 @@ class BridgeLine:
     ) -> Answered | None:
         """Dial every phone of `officers`; the first answer, or None. CallerHungUp when the
         caller leaves while the phones ring (every attempt is cancelled first)."""
+        winner = await self.ring_phones(officers, timeout_s, gone=lambda: caller.ended)
+        if caller.ended:
+            if winner is not None:
+                await winner.leg.hangup()
+            raise CallerHungUp("caller left while the officer's phone rang")
+        return winner
+
+    async def ring_phones(
+        self, officers: Sequence[str], timeout_s: float, *, gone: Callable[[], bool]
+    ) -> Answered | None:
+        """Dial every phone of `officers`; the first answer, or None. Once `gone()` is true
+        every attempt is cancelled, and an answer that still comes is returned for the
+        caller of this method to hang up."""
         targets = [
             (officer, binding.contact)
             for officer in officers
@@ -170,7 +183,7 @@ class BridgeLine:
             return officer, leg
 
         attempts = [asyncio.create_task(attempt(o, c)) for o, c in targets]
-        watcher = asyncio.create_task(_cancel_when_gone(caller, cancel))
+        watcher = asyncio.create_task(_cancel_when_gone(gone, cancel))
         winner: Answered | None = None
         try:
             for finished in asyncio.as_completed(attempts):
@@ -178,7 +191,7 @@ class BridgeLine:
                     officer, leg = await finished
                 except DialError:
                     continue
-                if winner is None and not caller.ended:
+                if winner is None and not gone():
                     winner = Answered(officer, leg, self._clock() - started)
                     cancel.set()  # the other phones stop ringing
                 else:  # a second phone answered before its CANCEL arrived
@@ -188,10 +201,6 @@ class BridgeLine:
             watcher.cancel()
             cancel.set()
             await asyncio.gather(*attempts, return_exceptions=True)
-        if caller.ended:
-            if winner is not None:
-                await winner.leg.hangup()
-            raise CallerHungUp("caller left while the officer's phone rang")
         if winner is not None:
             self.ring_times_s.append(winner.ring_s)
         return winner
@@ -201,7 +210,7 @@ def _line_pcm(audio: Audio) -> bytes:
     return audio.pcm if audio.rate == LINE_RATE else resample(audio.pcm, audio.rate, LINE_RATE)
 
 
-async def _cancel_when_gone(caller: Call, cancel: asyncio.Event) -> None:
-    while not caller.ended and not cancel.is_set():
+async def _cancel_when_gone(gone: Callable[[], bool], cancel: asyncio.Event) -> None:
+    while not gone() and not cancel.is_set():
         await asyncio.sleep(CALLER_WATCH_S)
     cancel.set()

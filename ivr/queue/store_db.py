@@ -9,14 +9,13 @@ SQLite readers poll.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import unit_of_work
+from db import in_thread
 from ivr.queue.distribution import Strategy, line
 from ivr.queue.model import EntryKind, EntryState, OfficerState, Presence, QueueEntry
 from ivr.queue.store import QueueSnapshot, plan_turn
@@ -33,11 +32,7 @@ class DbQueueStore:
         self._factory = factory
 
     async def _run(self, work: Callable[[Session], T]) -> T:
-        def transaction() -> T:
-            with unit_of_work(self._factory) as session:
-                return work(session)
-
-        return await asyncio.to_thread(transaction)
+        return await in_thread(self._factory, work)
 
     async def join(
         self, department_id: str, *, call_id: str, caller: str, kind: EntryKind, now: float

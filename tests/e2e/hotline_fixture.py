@@ -18,7 +18,7 @@ from ivr.events import MemorySink
 from ivr.hotline import Hotline, build_hotline
 from ivr.officer_settings import QueueSettings
 from ivr.recording_line_settings import RecordingLineSettings
-from ivr.settings import MediaSettings, SipSettings
+from ivr.settings import MediaSettings, SipSettings, TrunkSettings
 from ivr.worker import Worker
 from speech.settings import SpeechSettings
 from tests.e2e.harness import free_port, media_range
@@ -76,6 +76,7 @@ async def start_hotline(
     messages_dir: Path | None = None,
     call_recordings_dir: Path | None = None,
     clock: datetime | None = None,
+    trunk: TrunkSettings | None = None,
 ) -> RunningHotline:
     """Start the hotline app on free ports of 127.0.0.1, its clock at a working morning (or
     fixed at `clock`). Bridged conversations are recorded into `call_recordings_dir` (default:
@@ -89,6 +90,7 @@ async def start_hotline(
             port=free_port(),
             transfer_targets={"tong-dai": transfer_target},
             trusted_proxies=trusted_proxies or [],
+            trunk=trunk,
         ),
         # sipp sends no RTP unless told to: a silent caller must not trip the inactivity timer
         media=MediaSettings(rtp_port_min=lo, rtp_port_max=hi, inactivity_timeout_s=300),

@@ -250,3 +250,19 @@ def test_a_queue_callback_handed_to_the_officer_frees_them_when_done(web: Served
             }  # fmt: skip
     finally:
         engine.dispose()
+
+
+def test_without_a_trunk_call_back_now_is_not_offered_and_the_form_stays(web: ServedWeb) -> None:
+    write_events(web.database_url, [
+        CallStarted(call_id="call-manual", caller="0933555667", callee="1900", codec="PCMU",
+                    remote_media="127.0.0.1:40004"),
+        CallbackRequested(call_id="call-manual", node_id="callback", department=DEPARTMENT,
+                          number="0933555667"),
+    ])  # fmt: skip
+    with sign_in(web.base, OFFICER_LOGIN) as officer:
+        page = officer.get("/console").text
+        assert 'id="callnow-off"' in page and "sip.trunk" in page
+        assert '/call"' not in page and 'name="outcome"' in page
+        token = csrf_of(officer, "/console")
+        answer = officer.post("/console/callbacks/menu/1/call", data={"csrf_token": token})
+        assert answer.status_code == 409

@@ -162,3 +162,47 @@ def test_on_postgresql_a_queue_change_wakes_the_feed_before_the_poll(
         line, delay_s = asyncio.run(scenario(feed, sessions))
         assert line["state"] == "on_break"
         assert delay_s < 2.0
+
+
+def test_each_step_of_a_call_back_now_reaches_the_officers_feed(
+    database: tuple[str, sessionmaker[Session]],
+) -> None:
+    """SQLite within a poll; PostgreSQL woken by the step's notification (the poll set to 30 s
+    here, so only the wake can deliver in time)."""
+    from ivr.outbound.requests import DbOutboundCalls
+
+    _, sessions = database
+    pg = sessions.kw["bind"].dialect.name == "postgresql"
+    feed = Feed(sessions, ME, personal=True, after=0, poll_s=30.0 if pg else 0.2)
+    calls = DbOutboundCalls(sessions)
+
+    async def gone() -> bool:
+        return False
+
+    async def scenario() -> list[tuple[str, float]]:
+        stream = feed.stream(gone)
+        await _until(stream, "hello")
+        await _until(stream, "queue")
+        made = await calls.request(
+            source="menu", ref=7, call_id="c-7", department_id=ME.department_id,
+            officer=ME.extension, requested_by="phuc.le", now=time.time(), stale_after_s=600,
+        )  # fmt: skip
+        seen: list[tuple[str, float]] = [((await _until(stream, "callback-call"))["state"], 0.0)]
+        for state in ("ringing-officer", "calling-citizen", "connected", "done"):
+            await asyncio.sleep(0.3)  # the feed is waiting again
+            started = time.monotonic()
+            outcome = "reached" if state == "done" else ""
+            await calls.report(made.id, state, now=time.time(), outcome=outcome, status=200)
+            data = await _until(stream, "callback-call", timeout_s=5.0)
+            seen.append((f"{data['state']}:{data['label']}", time.monotonic() - started))
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert [s for s, _ in seen] == [
+        "requested",
+        "ringing-officer:Đang đổ chuông máy của bạn",
+        "calling-citizen:Đang gọi người dân",
+        "connected:Đã kết nối với người dân",
+        "done:Đã liên lạc được",
+    ]
+    assert max(delay for _, delay in seen) < 2.0, seen

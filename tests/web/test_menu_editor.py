@@ -208,3 +208,38 @@ def test_listen_renders_the_prompt_at_8_khz(app: FastAPI, sessions) -> None:
         with wave.open(io.BytesIO(answer.content)) as w:
             assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
             assert w.getnframes() / 8000 > 0.5
+
+
+def test_add_a_voice_message_node_for_a_department(app: FastAPI, sessions) -> None:
+    store = prepared(sessions)
+    with editor(app, "lan") as client:
+        draft = new_draft(client)
+        page = client.get(draft)
+        assert "<option>message</option>" in page.text
+        assert "<option>so-cong-thuong</option>" in page.text  # the directory's departments
+        csrf = form_token(client, draft)
+        refused = client.post(
+            f"{draft}/nodes",
+            data={"csrf_token": csrf, "node_id": "tin_nhan", "kind": "message",
+                  "department": "khong-co"},
+        )  # fmt: skip
+        assert refused.status_code == 422 and "khong-co" in refused.text
+        added = client.post(
+            f"{draft}/nodes",
+            data={"csrf_token": csrf, "node_id": "tin_nhan", "kind": "message",
+                  "department": "so-cong-thuong", "prompt": "Xin để lại lời nhắn sau tiếng bíp."},
+        )  # fmt: skip
+        assert added.status_code == 303 and added.headers["location"].endswith(
+            "?node=tin_nhan#node-form"
+        )
+        node = json.loads(store.draft(int(draft.rsplit("/", 1)[1])).source)["nodes"]["tin_nhan"]
+        assert node["kind"] == "message" and node["department"] == "so-cong-thuong"
+        assert node["next"] == "greeting" and node["prompt"].startswith("Xin để lại")
+        # its fields are valid: the only thing said of it is that no menu leads to it yet
+        shown = client.get(f"{draft}?node=tin_nhan")
+        assert shown.status_code == 200 and "(message)" in shown.text
+        said = re.findall(r"tin_nhan</a> · [^<]*", shown.text)
+        assert said == ["tin_nhan</a> · -: no caller can reach this node"], said
+        linked = move(client, draft, "tin_nhan", parent="main", key="9")
+        assert linked.status_code == 303
+        assert 'id="no-problems"' in client.get(draft).text

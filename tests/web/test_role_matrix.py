@@ -77,6 +77,7 @@ POLICY: dict[str, Permission | None] = {
     "GET /console/events": P.CALLS_READ,
     "POST /console/state": P.CALLS_READ,
     "POST /console/callbacks/{source}/{callback_id}": P.CALLS_READ,
+    "POST /console/callbacks/{source}/{callback_id}/call": P.CALLS_READ,
     "GET /console/messages/{entry_id}/audio": P.CALLS_READ,
     "POST /console/messages/{entry_id}/handled": P.CALLS_READ,
     "GET /dashboard": P.DASHBOARD,

@@ -71,6 +71,15 @@
   });
   feed.addEventListener("screen-pop", (event) => showPop(JSON.parse(event.data)));
   feed.addEventListener("queue", (event) => showLine(JSON.parse(event.data)));
+  // "Call back now": each step of the officer's calls (ringing you, calling, connected, outcome)
+  feed.addEventListener("callback-call", (event) => {
+    const call = JSON.parse(event.data);
+    const status = $("callnow-status");
+    status.dataset.state = call.state;
+    status.textContent = call.label;
+    const row = document.querySelector(`[data-call-now="${call.id}"] .callnow-label`);
+    if (row) row.textContent = call.label;
+  });
   feed.onerror = () => {
     root.dataset.live = "off";
     text("live-status", "Mất kết nối, đang thử lại…");

@@ -117,6 +117,18 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
             call_id=call_id, at=t(11.5), source="menu", ref=1, outcome="reached", by="phuc.le"
         ),
         ev.VoiceMessageHandled(call_id=call_id, at=t(11.7), entry_id=7, by="phuc.le"),
+        ev.CallbackCalled(
+            call_id=call_id,
+            at=t(11.8),
+            source="queue",
+            ref=3,
+            request_id=1,
+            officer="1001",
+            stage="reached",
+            status=200,
+            talk_s=42.0,
+            by="phuc.le",
+        ),
         ev.CallEnded(call_id=call_id, at=t(12), reason="caller-bye", duration_s=12.0),
     ]
 

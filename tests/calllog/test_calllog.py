@@ -113,18 +113,6 @@ def _every_kind(call_id: str, at: datetime) -> list[ev.CallEvent]:
         ev.OfficerRinging(
             call_id=call_id, at=t(11.2), officer="2201", department="so-tn-mt", waited_s=3.0
         ),
-        ev.CallbackCalled(
-            call_id=call_id,
-            at=t(11.4),
-            source="menu",
-            ref=1,
-            request_id=3,
-            officer="2201",
-            stage="reached",
-            status=200,
-            talk_s=95.0,
-            by="phuc.le",
-        ),  # fmt: skip
         ev.CallbackDone(
             call_id=call_id, at=t(11.5), source="menu", ref=1, outcome="reached", by="phuc.le"
         ),

@@ -24,7 +24,7 @@ class SpeechSettings(BaseModel):
     # Utterances recognised at once; beyond this a question falls back to the keypad. With
     # batched calls and silent chunks skipped a stream costs 0.070-0.076 CPU s per audio second:
     # two cores' bound is 26-28 streams (bench/asr.py), and dialog utterances rarely all overlap.
-    max_streams: int = 24
+    max_streams: int = 32
     asr_batch: int = Field(
         default=16,
         description="onnxruntime: at most this many streams' chunks decoded in one model call "

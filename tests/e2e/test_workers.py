@@ -57,8 +57,8 @@ def test_worker_settings_split_ports_and_calls() -> None:
     assert (second.media.rtp_port_min, second.media.rtp_port_max) == (22000, 23999)
     assert first.sip.max_calls == second.sip.max_calls == 201
     # each worker loads its own model: the recognition slots and threads are shared out too
-    assert settings.speech.max_streams == 24 and settings.speech.asr_workers == 2
-    assert first.speech.max_streams == second.speech.max_streams == 12
+    assert settings.speech.max_streams == 32 and settings.speech.asr_workers == 2
+    assert first.speech.max_streams == second.speech.max_streams == 16
     assert first.speech.asr_workers == second.speech.asr_workers == 1
 
 

@@ -122,7 +122,7 @@ def test_the_default_settings_batch_streams_and_bias_towards_choices() -> None:
         assert (model.batcher.max_batch, model.batcher.concurrency) == (16, 2)
         assert model.bias_bonus == 3.0
         # every open stream may wait on a thread of its own for a place in a batch
-        assert recognizer.pool.threads == recognizer.pool.max_streams == 24  # type: ignore[attr-defined]
+        assert recognizer.pool.threads == recognizer.pool.max_streams == 32  # type: ignore[attr-defined]
     finally:
         recognizer.close()
     unbatched = create_recognizer(SpeechSettings(asr_batch=1, max_streams=4))

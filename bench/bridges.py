@@ -30,6 +30,7 @@ import os
 import shutil
 import statistics
 import struct
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by make bench
 from bench.calls import Capture, udp_packets
 from core.audio import Audio
 from ivr.bridge.officer_line import BridgeLine

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by make bench
 from bench.calls import Capture, udp_packets
 from db import create_engine_from_url, session_factory, unit_of_work
 from integrations.officers import save_officer

@@ -36,7 +36,7 @@ from ivr.events import DigitReceived
 from ivr.queue.model import OfficerState
 from ivr.queue.store_db import DbQueueStore
 from tests.e2e.harness import dtmf_scenario, run_sipp
-from tests.e2e.hotline_fixture import prepare_database, start_hotline
+from tests.e2e.hotline_fixture import prepare_database, serve_officers, start_hotline
 from tests.officers.phones import officer_phone
 
 PASSWORD = "b1m4t-1001"
@@ -88,10 +88,7 @@ async def run(calls: int) -> None:
     running = await start_hotline(url, workdir / "prompts")
     hotline = running.hotline
     assert hotline.registrar is not None and hotline.bridge is not None
-    # what `tongdai serve` does once the worker exists (ivr/commands.py)
-    running.worker.endpoint.registrar = hotline.registrar
-    hotline.bridge.dial = running.worker.endpoint.dial
-    running.settings.registrar.digest_algorithms = ["MD5"]  # Debian's baresip: MD5 only
+    serve_officers(running)
     queue = DbQueueStore(factory)
     capture = Capture(
         workdir / "wire.pcap", (0, 0), [], [], snaplen=256,

@@ -116,3 +116,14 @@ async def start_hotline(
     )
     await worker.start()
     return RunningHotline(hotline, worker, sink, worker.port, settings)
+
+
+def serve_officers(running: RunningHotline) -> None:
+    """What ``tongdai serve`` does once the worker exists (ivr/commands.py): REGISTERs reach
+    the registrar and the bridge dials from the worker's port; MD5 digests only, as Debian's
+    baresip 1.0 answers."""
+    hotline = running.hotline
+    assert hotline.registrar is not None and hotline.bridge is not None
+    running.worker.endpoint.registrar = hotline.registrar
+    hotline.bridge.dial = running.worker.endpoint.dial
+    running.settings.registrar.digest_algorithms = ["MD5"]

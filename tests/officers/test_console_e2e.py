@@ -21,7 +21,7 @@ from ivr.events import CallStarted, OfficerRinging
 from ivr.queue.model import OfficerState
 from ivr.queue.store_db import DbQueueStore
 from tests.e2e.harness import dtmf_scenario, run_sipp
-from tests.e2e.hotline_fixture import start_hotline
+from tests.e2e.hotline_fixture import serve_officers, start_hotline
 from tests.officers.phones import officer_phone
 from tests.web.served import served_web
 from tests.web_access import TEST_PASSWORD, ensure_user
@@ -74,9 +74,7 @@ async def test_a_real_ring_pops_up_on_the_officers_console(tmp_path: Path) -> No
         running = await start_hotline(web.database_url, tmp_path / "prompts")
         hotline = running.hotline
         assert hotline.registrar is not None and hotline.bridge is not None
-        running.worker.endpoint.registrar = hotline.registrar
-        hotline.bridge.dial = running.worker.endpoint.dial
-        running.settings.registrar.digest_algorithms = ["MD5"]  # baresip 1.0: MD5 only
+        serve_officers(running)
         try:
             async with (
                 officer_phone(running.port, "1001", PASSWORD, answer="auto") as officer,

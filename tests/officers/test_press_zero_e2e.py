@@ -33,7 +33,7 @@ from ivr.queue.store_db import DbQueueStore
 from ivr.queue.tables import QueueEntryRow
 from speech.audio import read_wav
 from tests.e2e.harness import dtmf_scenario, run_sipp
-from tests.e2e.hotline_fixture import prepare_database, start_hotline
+from tests.e2e.hotline_fixture import prepare_database, serve_officers, start_hotline
 from tests.e2e.pcap_audio import write_rtp_pcap
 from tests.officers.phones import officer_phone
 from tests.officers.test_bridge_e2e import dominant_hz, near
@@ -86,10 +86,7 @@ async def test_press_zero_rings_the_registered_officer(tmp_path: Path, speech_di
     hotline = running.hotline
     assert hotline.registrar is not None and hotline.bridge is not None
     assert hotline.bridge.recorder is not None  # recorded by default: the greeting says so
-    # what `tongdai serve` does once the worker exists (ivr/commands.py)
-    running.worker.endpoint.registrar = hotline.registrar
-    hotline.bridge.dial = running.worker.endpoint.dial
-    running.settings.registrar.digest_algorithms = ["MD5"]  # baresip 1.0: MD5 only
+    serve_officers(running)
     try:
         async with officer_phone(
             running.port, "1001", PASSWORD, answer="auto", tone_hz=OFFICER_HZ
@@ -143,9 +140,7 @@ async def test_two_callers_one_busy_officer_the_second_waits_its_turn(tmp_path: 
     running = await start_hotline(url, tmp_path / "prompts")
     hotline = running.hotline
     assert hotline.registrar is not None and hotline.bridge is not None
-    running.worker.endpoint.registrar = hotline.registrar
-    hotline.bridge.dial = running.worker.endpoint.dial
-    running.settings.registrar.digest_algorithms = ["MD5"]
+    serve_officers(running)
     running.settings.queues.wrap_up_s = 1.0
     running.settings.queues.announce_every_s = 4.0
     first = dtmf_scenario(tmp_path / "a.xml", [(2000, "0")], hangup_after_ms=9000)

@@ -206,11 +206,14 @@ class MediaStream(ReceivePath):
         self._source.reset(self._remote)
 
     def set_codec(self, codec: Codec, dtmf_payload_type: int | None) -> None:
-        """Switch codec (re-INVITE). Audio being played continues in the new codec."""
+        """Switch codec (re-INVITE). Audio being played continues in the new codec; a digit
+        still being sent is dropped when the peer no longer takes telephone-event."""
         if codec != self._codec:
             self._codec = codec
             self._silence = codec.encode(bytes(FRAME_BYTES))
         self._dtmf_pt = dtmf_payload_type
+        if dtmf_payload_type is None:
+            self._events_out.clear()
 
     @property
     def dtmf_payload_type(self) -> int | None:

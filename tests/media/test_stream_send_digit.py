@@ -61,3 +61,19 @@ async def test_sent_digits_are_events_another_stream_understands(
     assert not other.send_digit("x")
     for stream in (receiver, other, no_events):
         stream.close()
+
+
+async def test_a_reinvite_without_telephone_event_drops_the_digit_being_sent(
+    clock: MediaClock, peer: Peer
+) -> None:
+    sender = await open_stream(clock, (HOST, peer.port))
+    assert sender.send_digit("5")
+    await peer.wait_for(3)
+    assert peer.received[-1].payload_type == 101  # the digit is on its way
+    sender.set_codec(sender.codec, None)  # a re-INVITE answered without telephone-event
+    count = len(peer.received)
+    await peer.wait_for(count + 12)
+    after = peer.received[count + 1 :]  # one event packet may have been in flight
+    assert after and {p.payload_type for p in after} == {8}  # audio again, the stream alive
+    assert clock.stats.errors == 0
+    sender.close()

@@ -58,11 +58,13 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
-def shot(page: object, name: str) -> None:
+def shot(page: object, name: str, *, full_page: bool = False) -> None:
+    """Save the page as ``name`` in ``TONGDAI_SCREENSHOTS`` when that is set (the README's
+    pictures: ``TONGDAI_SCREENSHOTS=docs/screenshots``); nothing otherwise."""
     folder = os.environ.get("TONGDAI_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name))  # type: ignore[attr-defined]
+        page.screenshot(path=str(Path(folder) / name), full_page=full_page)  # type: ignore[attr-defined]
 
 
 def sign_in(page: object, base: str, username: str) -> None:

@@ -1,6 +1,7 @@
 """The officer console in headless Chromium: signed in through the form, the console open,
 a ringing event for this officer stored by the call log, and the screen-pop appears with the
-call's context. The screenshot is kept as ``docs/screenshots/console.png``."""
+call's context. The screenshot is saved as ``console.png`` (to ``TONGDAI_SCREENSHOTS`` when set,
+as the other browser tests do)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from ivr.events import CallbackRequested, CallStarted
 from ivr.queue.messages import VoiceMessageBox
 from ivr.queue.model import EntryKind, OfficerState
 from ivr.queue.store_db import DbQueueStore
-from tests.support import ROOT
 from tests.web.console_support import (
     DOSSIER,
     DOSSIER_STATUS,
@@ -27,11 +27,11 @@ from tests.web.console_support import (
     write_events,
 )
 from tests.web.served import ServedWeb, served_web
+from tests.web.test_browser import shot
 from tests.web_access import TEST_PASSWORD, ensure_user
 from web.roles import Role
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = ROOT / "docs" / "screenshots" / "console.png"
 OFFICER_LOGIN = "phuc.le"
 OFFICER_EXT = "2201"
 DEPARTMENT = "so-tn-mt"
@@ -115,8 +115,7 @@ def test_the_console_shows_the_screen_pop_of_a_ringing_call(web: ServedWeb) -> N
             assert page.get_attribute("#pop-link", "href") == "/calls/call-ring"
             assert "0988777666" in page.inner_text("#voice-messages")
             assert "0:07" in page.inner_text("#voice-messages")
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            shot(page, "console.png", full_page=True)
             assert errors == []
         finally:
             browser.close()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.audio import FRAME_MS, LINE_RATE, Audio
+from core.private_wav import write_private_wav
 from ivr.channel import CallChannel
 
 SILENCE_KEPT_S = 0.2  # around the speech of a take
@@ -72,15 +71,7 @@ def write_recording(directory: Path, recording_id: str, pcm: bytes) -> Path:
     """Write 16-bit mono PCM at the line rate as ``<id>.wav``, readable by the owner only;
     refuses to overwrite."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / f"{recording_id}.wav"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask
-    with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(LINE_RATE)
-        out.writeframes(pcm)
-    return path
+    return write_private_wav(directory / f"{recording_id}.wav", pcm)
 
 
 async def record_take(call: CallChannel, limits: TakeLimits) -> Take:

@@ -25,12 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import secrets
 import string
 import time
-import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy.typing as npt
 
 from core import g711
 from core.audio import LINE_RATE
+from core.private_wav import write_private_wav
 from ivr.events import BridgeRecorded, EventSink
 from ivr.media.leg_tape import LegTape, TapeContents, read_tape
 
@@ -191,14 +190,7 @@ def write_bridge_wav(directory: Path, tapes: BridgeTapes) -> Recorded:
         left = place_leg(read_tape(tapes.caller), tapes.started, total)
         right = place_leg(read_tape(tapes.officer), tapes.started, total)
         frames = np.column_stack((left, right)).astype("<i2").tobytes()
-        path = directory / f"{tapes.name}.wav"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.fchmod(fd, 0o600)  # whatever the umask
-        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(LINE_RATE)
-            out.writeframes(frames)
+        path = write_private_wav(directory / f"{tapes.name}.wav", frames, channels=2)
     finally:
         tapes.caller.remove()
         tapes.officer.remove()
